@@ -1,0 +1,25 @@
+"""kao (顔): face analysis on a CPU.
+
+Example: ``faces = kao.detect("group.jpg")`` gives a list of `kao.Face`, best score first,
+each with ``box`` [x1, y1, x2, y2], ``score`` and 5 ``keypoints`` in original-image pixels.
+"""
+
+from __future__ import annotations
+
+from kao.detection import FaceDetector, detect
+from kao.errors import ImageError, KaoError, ModelError
+from kao.face import KEYPOINT_NAMES, Face
+from kao.image import load_image
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "KEYPOINT_NAMES",
+    "Face",
+    "FaceDetector",
+    "ImageError",
+    "KaoError",
+    "ModelError",
+    "detect",
+    "load_image",
+]

@@ -1,0 +1,7 @@
+"""`python -m kao`: the same as the `kao` command."""
+
+import sys
+
+from kao.cli import main
+
+sys.exit(main())

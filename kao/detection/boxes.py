@@ -1,0 +1,41 @@
+"""Box arithmetic shared by detection and evaluation. Boxes are float arrays (N, 4) of
+``[x1, y1, x2, y2]`` pixels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray, pixel_offset: float = 0.0) -> np.ndarray:
+    """Intersection over union of every box in `a` (N, 4) with every box in `b` (M, 4) -> (N, M).
+
+    `pixel_offset` 1.0 counts both edges as inside (x2 - x1 + 1), as WIDER FACE's evaluation does.
+    """
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    o = pixel_offset
+    inter = np.clip(x2 - x1 + o, 0, None) * np.clip(y2 - y1 + o, 0, None)
+    area_a = (a[:, 2] - a[:, 0] + o) * (a[:, 3] - a[:, 1] + o)
+    area_b = (b[:, 2] - b[:, 0] + o) * (b[:, 3] - b[:, 1] + o)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression -> indices of the kept boxes, best score first.
+
+    Ties in score are broken by input order, so the result is deterministic."""
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    keep: list[int] = []
+    while order.size:
+        best = int(order[0])
+        keep.append(best)
+        if order.size == 1:
+            break
+        overlaps = iou_matrix(boxes[best : best + 1], boxes[order[1:]])[0]
+        order = order[1:][overlaps <= iou_threshold]
+    return np.asarray(keep, dtype=np.int64)

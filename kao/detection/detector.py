@@ -1,0 +1,171 @@
+"""`FaceDetector`: YuNet run at the scales that let it see every face size in an image.
+
+YuNet finds faces from about 10 to about 300 pixels in the image it is given. So kao runs:
+
+1. a *whole-image pass* with the image resized so its long side is `whole_side` pixels
+   (640 by default: up-scaled when smaller, down-scaled when larger), which finds the large
+   and medium faces, a face filling the whole frame included;
+2. a *detail pass* for small faces (`small_faces=True`, the default):
+   - on an image larger than `whole_side`: **tiling** at the original resolution (down-scaled
+     to `detail_side` on its long side for very large photos), in overlapping `tile` x `tile`
+     tiles, which finds the small faces of group photos that the down-scaled whole-image pass
+     misses;
+   - on an image smaller than `whole_side` (thumbnails, low-resolution crowds): an
+     **up-scaled pass** at `upscale` times the original size.
+   It keeps only faces smaller than a quarter of a tile, so no face is cut by a tile border;
+   larger faces come from the whole-image pass. An image of exactly `whole_side` pixels (a
+   640 x 480 photo) gets the whole-image pass only.
+
+The passes are merged by non-maximum suppression. Output is deterministic: faces are sorted
+by score, then by position. docs/BENCHMARKS.md measures what the detail pass adds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from kao.detection.boxes import nms
+from kao.detection.yunet import RawDetections, YuNet
+from kao.face import Face
+from kao.image import ImageInput, load_image
+
+MODELS = {"yunet-n": "yunet_n_dynamic.onnx", "yunet-2023": "face_detection_yunet_from_RuDr8A.onnx"}
+"""Detector names -> YuNet files in the model store. yunet-n scores higher on WIDER FACE,
+yunet-2023 (the OpenCV Zoo release) runs faster; see docs/BENCHMARKS.md."""
+DEFAULT_MODEL = "yunet-n"
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One detection pass: image resized by `scale`, cut into tiles of at most `tile` pixels
+    (0: no tiling) overlapping by `overlap` pixels; faces at least `max_face` pixels wide
+    (in pass pixels) are dropped (0: keep all)."""
+
+    scale: float
+    tile: int = 0
+    overlap: int = 0
+    max_face: float = 0.0
+
+
+class FaceDetector:
+    """Finds faces with YuNet; reusable across images and threads (create once, call often).
+
+    Args:
+        min_score: faces scoring below this are dropped (0-1).
+        min_size: faces whose box is smaller than this on both sides (pixels) are dropped.
+        nms_iou: boxes overlapping a better one by more than this IoU are dropped.
+        whole_side: long side in pixels of the whole-image pass.
+        small_faces: run the detail pass (see the module's docstring); off: whole-image pass only.
+        detail_side: largest long side in pixels of the tiled detail pass.
+        tile: tile size of the detail pass, pixels.
+        upscale: scale of the detail pass for images smaller than `whole_side`.
+        model: a name in `MODELS`.
+        threads: ONNX Runtime threads (default: `KAO_THREADS` or all cores).
+    """
+
+    def __init__(
+        self,
+        *,
+        min_score: float = 0.6,
+        min_size: float = 0.0,
+        nms_iou: float = 0.3,
+        whole_side: int = 640,
+        small_faces: bool = True,
+        detail_side: int = 4096,
+        tile: int = 1024,
+        upscale: float = 2.0,
+        model: str = DEFAULT_MODEL,
+        threads: int | None = None,
+    ) -> None:
+        if not 0.0 <= min_score <= 1.0:
+            raise ValueError(f"min_score must be in [0, 1], got {min_score}")
+        self.min_score = min_score
+        self.min_size = min_size
+        self.nms_iou = nms_iou
+        self.whole_side = whole_side
+        self.small_faces = small_faces
+        self.detail_side = detail_side
+        self.tile = tile
+        self.upscale = upscale
+        if model not in MODELS:
+            raise ValueError(f"unknown detector {model!r}; choose one of {', '.join(MODELS)}")
+        self.network = YuNet(MODELS[model], threads)
+
+    def passes(self, height: int, width: int) -> list[Pass]:
+        """The passes run on an image of `height` x `width` pixels."""
+        long_side = max(height, width)
+        whole = Pass(scale=self.whole_side / long_side)
+        detail_scale = min(1.0, self.detail_side / long_side)
+        if long_side < self.whole_side:
+            detail_scale = self.upscale
+        if not self.small_faces or detail_scale <= whole.scale * 1.2:
+            return [whole]
+        overlap = self.tile // 4
+        return [whole, Pass(scale=detail_scale, tile=self.tile, overlap=overlap, max_face=overlap)]
+
+    def detect(self, image: ImageInput) -> list[Face]:
+        """Faces in `image` (path, bytes, RGB array or PIL image), best score first."""
+        rgb = load_image(image)
+        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+        height, width = bgr.shape[:2]
+        found = RawDetections.concat([self._run_pass(bgr, p) for p in self.passes(height, width)])
+        keep = nms(found.boxes, found.scores, self.nms_iou)
+        found = found.take(keep)
+        boxes = found.boxes.copy()
+        boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
+        boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
+        sizes = RawDetections(boxes, found.scores, found.keypoints).sizes()
+        faces = [
+            Face(box=boxes[i], score=float(found.scores[i]), keypoints=found.keypoints[i])
+            for i in range(len(boxes))
+            if sizes[i] >= self.min_size and sizes[i] > 0
+        ]
+        faces.sort(key=lambda f: (-round(f.score, 6), float(f.box[1]), float(f.box[0])))
+        return faces
+
+    def detect_many(self, images: Iterable[ImageInput]) -> Iterator[list[Face]]:
+        """Faces of each image in turn (see `detect`)."""
+        for image in images:
+            yield self.detect(image)
+
+    def _run_pass(self, bgr: np.ndarray, p: Pass) -> RawDetections:
+        height, width = bgr.shape[:2]
+        new_w = max(1, round(width * p.scale))
+        new_h = max(1, round(height * p.scale))
+        if (new_w, new_h) == (width, height):
+            resized = bgr
+        else:
+            interpolation = cv2.INTER_AREA if p.scale < 1 else cv2.INTER_LINEAR
+            resized = cv2.resize(bgr, (new_w, new_h), interpolation=interpolation)
+        sx, sy = new_w / width, new_h / height
+        parts = []
+        for x0, y0, x1, y1 in _tiles(new_w, new_h, p.tile, p.overlap):
+            raw = self.network.run(resized[y0:y1, x0:x1], self.min_score)
+            if p.max_face:
+                raw = raw.take(np.nonzero(raw.sizes() < p.max_face)[0])
+            parts.append(raw.mapped(x0, y0))
+        return RawDetections.concat(parts).mapped(0, 0, sx, sy)
+
+
+def _tiles(width: int, height: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """Windows (x0, y0, x1, y1) covering a width x height image with tiles of at most `tile`
+    pixels overlapping by at least `overlap` (one window when `tile` is 0 or large enough)."""
+    if not tile:
+        return [(0, 0, width, height)]
+    return [
+        (x, y, min(x + tile, width), min(y + tile, height))
+        for y in _starts(height, tile, overlap)
+        for x in _starts(width, tile, overlap)
+    ]
+
+
+def _starts(length: int, tile: int, overlap: int) -> list[int]:
+    if length <= tile:
+        return [0]
+    count = int(np.ceil((length - overlap) / (tile - overlap)))
+    step = (length - tile) / (count - 1)
+    return [round(i * step) for i in range(count)]

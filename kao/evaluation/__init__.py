@@ -1,0 +1,1 @@
+"""Accuracy evaluations behind `kao eval`: datasets, protocols and baselines."""

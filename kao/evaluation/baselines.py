@@ -1,0 +1,48 @@
+"""Other tools measured beside kao in `kao eval` and `kao bench`.
+
+face_recognition 1.3 (dlib's HOG detector) is installed by `scripts/setup.sh --baselines`:
+it needs dlib, which `pip install face_recognition` would compile from source, so the setup
+installs the prebuilt `dlib-bin` and face_recognition without its dependencies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from kao.errors import KaoError
+
+Detect = Callable[[np.ndarray], np.ndarray]
+"""RGB image (H, W, 3) uint8 -> detections (N, 5): x1, y1, x2, y2, score."""
+
+
+def face_recognition_hog(upsample: int = 1) -> Detect:
+    """`face_recognition.face_locations(image, upsample, model="hog")` as a detector. It returns
+    no scores, so every face scores 1.0 (its AP is a single precision/recall point)."""
+    try:
+        import face_recognition
+    except ImportError as error:
+        raise KaoError(
+            "face_recognition is not installed; run `bash scripts/setup.sh --baselines` "
+            f"(it installs dlib-bin and face_recognition 1.3): {error}"
+        ) from error
+
+    def detect(rgb: np.ndarray) -> np.ndarray:
+        found = face_recognition.face_locations(rgb, upsample, model="hog")
+        rows = [(left, top, right, bottom, 1.0) for top, right, bottom, left in found]
+        return np.asarray(rows, np.float64).reshape(-1, 5)
+
+    return detect
+
+
+def kao_detector(**options: object) -> Detect:
+    """kao's `FaceDetector` with `options`, as a detector returning (N, 5) arrays."""
+    from kao.detection import FaceDetector
+
+    detector = FaceDetector(**options)  # type: ignore[arg-type]
+
+    def detect(rgb: np.ndarray) -> np.ndarray:
+        faces = detector.detect(rgb)
+        return np.asarray([[*f.box, f.score] for f in faces], np.float64).reshape(-1, 5)
+
+    return detect

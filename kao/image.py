@@ -1,0 +1,232 @@
+"""Load images from paths, bytes, numpy arrays or PIL images as H x W x 3 uint8 RGB arrays.
+
+Every failure raises :class:`kao.errors.ImageError` naming the source and the reason.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from kao.errors import ImageError
+
+ImageInput = str | os.PathLike[str] | bytes | np.ndarray | Image.Image
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"})
+DEFAULT_MAX_PIXELS = 80_000_000
+# The formats Pillow may decode ("JPEG" covers MPO, as Pillow calls many phone JPEGs); the
+# others (EPS runs Ghostscript, for one) are refused as "unsupported format".
+_FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
+_SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
+_OS_REASONS = {
+    FileNotFoundError: "no such file",
+    PermissionError: "permission denied",
+    IsADirectoryError: "is a directory",
+}
+_UNSUPPORTED_TYPE = "unsupported input type, expected a path, bytes, a numpy array or a PIL image"
+
+
+def describe(image: ImageInput) -> str:
+    """A short label for ``image`` in messages and JSON.
+
+    The path as given for paths, ``'<bytes>'`` for bytes, ``'<ndarray HxWxC dtype>'`` (the
+    array shape) for arrays, ``'<PIL MODE WxH>'`` (width x height in pixels) for PIL images
+    and ``'<TYPE>'`` for anything else.
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return os.fspath(image)
+    if isinstance(image, bytes):
+        return "<bytes>"
+    if isinstance(image, np.ndarray):
+        return f"<ndarray {'x'.join(map(str, image.shape)) or '0-d'} {image.dtype}>"
+    if isinstance(image, Image.Image):
+        return f"<PIL {image.mode} {image.width}x{image.height}>"
+    return f"<{type(image).__name__}>"
+
+
+def load_image(image: ImageInput, *, max_pixels: int | None = None) -> np.ndarray:
+    """Load ``image`` as an H x W x 3 uint8 array, RGB channel order, C-contiguous.
+
+    ``image`` is a path or encoded bytes (JPEG, PNG, WebP, BMP, TIFF, GIF; first frame), a
+    numpy array in RGB order (H x W grey, H x W x 1, H x W x 3 RGB or H x W x 4 RGBA) or a PIL
+    image. Alpha is dropped, not composited. EXIF orientation is applied to files, bytes and
+    PIL images. Values are mapped to 0..255 by the range of their type: 16-bit values are
+    shifted right by 8, bool is 0/255, floats are taken as 0..1 when their maximum is <= 1
+    and as 0..255 otherwise (clipped, NaN/inf refused), other integers must lie in 0..255.
+
+    ``max_pixels`` (width * height) defaults to the ``KAO_MAX_PIXELS`` environment variable,
+    else :data:`DEFAULT_MAX_PIXELS`; files are checked from their header before decoding.
+    The result never shares memory with the input.
+    """
+    source = describe(image)
+    limit = _pixel_limit(source, max_pixels)
+    if isinstance(image, (str, os.PathLike)):
+        try:
+            if os.path.isdir(image):
+                raise IsADirectoryError
+            with open(image, "rb") as file:
+                if os.fstat(file.fileno()).st_size == 0:
+                    raise ImageError(source, "empty file")
+                return _decode(file, source, limit)
+        except OSError as exc:
+            reason = _OS_REASONS.get(type(exc), f"cannot read: {exc.strerror or exc}")
+            raise ImageError(source, reason) from exc
+    if isinstance(image, bytes):
+        if not image:
+            raise ImageError(source, "empty bytes")
+        return _decode(io.BytesIO(image), source, limit)
+    if isinstance(image, np.ndarray):
+        return _from_array(image, source, limit)
+    if isinstance(image, Image.Image):
+        return _from_pil(image, source, limit)
+    raise ImageError(source, _UNSUPPORTED_TYPE)
+
+
+def find_images(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Expand files and folders into a list of image files, without duplicates.
+
+    A folder is walked recursively, skipping hidden files and folders (name starting with
+    '.') and keeping files whose extension, in any case, is in :data:`IMAGE_EXTENSIONS`; its
+    images are returned sorted. A file given explicitly is kept whatever its extension, so
+    that :func:`load_image` reports a clear error. A missing path, or a folder without images,
+    raises :class:`ImageError`.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    found: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            images = sorted(_walk(path))
+            if not images:
+                looked_for = ", ".join(sorted(IMAGE_EXTENSIONS))
+                raise ImageError(os.fspath(given), f"no images found (looked for {looked_for})")
+            found.extend(images)
+        elif path.exists():
+            found.append(path)
+        else:
+            raise ImageError(os.fspath(given), "no such file or directory")
+    return list(dict.fromkeys(found))
+
+
+def _walk(folder: Path) -> Iterable[Path]:
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = [name for name in dirs if not name.startswith(".")]
+        for name in files:
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
+                yield Path(root, name)
+
+
+def _pixel_limit(source: str, max_pixels: int | None) -> int:
+    if max_pixels is None:
+        text = os.environ.get("KAO_MAX_PIXELS", "").strip()
+        if not text:
+            return DEFAULT_MAX_PIXELS
+        try:
+            max_pixels = int(text)
+        except ValueError:
+            raise ImageError(source, f"KAO_MAX_PIXELS is not an integer: {text!r}") from None
+    if max_pixels <= 0:
+        raise ImageError(source, f"the pixel limit must be positive, got {max_pixels}")
+    return max_pixels
+
+
+def _check_size(source: str, width: int, height: int, limit: int) -> None:
+    if width * height > limit:
+        raise ImageError(
+            source,
+            f"image too large: {width}x{height} = {width * height} pixels exceeds the limit "
+            f"of {limit} (set KAO_MAX_PIXELS to raise it)",
+        )
+
+
+def _corrupt(exc: Exception) -> str:
+    return f"truncated or corrupt image data ({type(exc).__name__}: {exc})"
+
+
+def _decode(file: BinaryIO, source: str, limit: int) -> np.ndarray:
+    with warnings.catch_warnings():
+        # Pillow warns between 1x and 2x its own MAX_IMAGE_PIXELS; our limit decides instead.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            pil = Image.open(file, formats=_FORMATS)  # lazy: reads the header only
+        except UnidentifiedImageError as exc:
+            raise ImageError(source, "not an image or unsupported format") from exc
+        except Image.DecompressionBombError as exc:  # above 2 x PIL.Image.MAX_IMAGE_PIXELS
+            raise ImageError(source, f"image too large: {exc}") from exc
+        except Exception as exc:  # a damaged header: OSError, EOFError, ValueError, ...
+            raise ImageError(source, _corrupt(exc)) from exc
+        with pil:
+            return _from_pil(pil, source, limit)
+
+
+def _from_pil(pil: Image.Image, source: str, limit: int) -> np.ndarray:
+    _check_size(source, pil.width, pil.height, limit)
+    try:
+        pil.load()  # decodes everything now, so truncated data fails here
+        pil = ImageOps.exif_transpose(pil)
+    # Decoders raise OSError, SyntaxError, ValueError, EOFError, struct.error, ... on bad data.
+    except Exception as exc:
+        raise ImageError(source, _corrupt(exc)) from exc
+    if pil.mode in _SIXTEEN_BIT_MODES:
+        # Mode "I" is 32-bit but in practice holds 16-bit samples (e.g. from old PNG readers).
+        grey = np.clip(np.asarray(pil, dtype=np.int64), 0, 65535) >> 8
+        return _to_rgb(grey.astype(np.uint8))
+    if pil.mode == "F":
+        return _to_rgb(_float_to_uint8(np.asarray(pil), source))
+    if pil.mode == "P" and "transparency" in pil.info:
+        pil = pil.convert("RGBA")  # P -> RGB with transparency makes Pillow warn
+    try:
+        rgb = pil.convert("RGB")
+    except ValueError as exc:
+        raise ImageError(source, f"unsupported image mode {pil.mode}") from exc
+    return np.array(rgb, dtype=np.uint8, order="C")
+
+
+def _from_array(array: np.ndarray, source: str, limit: int) -> np.ndarray:
+    if array.ndim == 3 and array.shape[2] in (1, 3, 4):
+        array = array[:, :, :3]
+    elif array.ndim != 2:
+        raise ImageError(source, "expected an H x W, H x W x 1, H x W x 3 or H x W x 4 array")
+    height, width = array.shape[:2]
+    if height == 0 or width == 0:
+        raise ImageError(source, "empty image (zero width or height)")
+    _check_size(source, width, height, limit)
+    if array.dtype == np.uint8:
+        pixels = array
+    elif array.dtype == np.bool_:
+        pixels = array.astype(np.uint8) * 255
+    elif array.dtype == np.uint16:
+        pixels = (array >> 8).astype(np.uint8)
+    elif np.issubdtype(array.dtype, np.floating):
+        pixels = _float_to_uint8(array, source)
+    elif np.issubdtype(array.dtype, np.integer):
+        if array.min() < 0 or array.max() > 255:
+            raise ImageError(source, f"{array.dtype} values must lie in 0..255")
+        pixels = array.astype(np.uint8)
+    else:
+        raise ImageError(source, f"unsupported dtype {array.dtype}")
+    return _to_rgb(pixels)
+
+
+def _float_to_uint8(values: np.ndarray, source: str) -> np.ndarray:
+    if not np.isfinite(values).all():
+        raise ImageError(source, "NaN or infinite pixel values")
+    scale = 255.0 if values.max() <= 1.0 else 1.0
+    return np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+
+
+def _to_rgb(pixels: np.ndarray) -> np.ndarray:
+    """H x W or H x W x C (C = 1 or 3) uint8 -> a new C-contiguous H x W x 3 uint8 array."""
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    if pixels.shape[2] == 1:
+        return np.repeat(pixels, 3, axis=2)
+    return np.array(pixels, dtype=np.uint8, order="C", copy=True)

@@ -1,0 +1,123 @@
+"""`kao detect` end to end: text, JSON, annotated copies, folders and bad inputs in a batch."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kao.cli import main
+from tests.conftest import shared_file
+
+GROUP = "data/widerface_val_subset/images/0_Parade_Parade_0_194.jpg"  # 5 faces
+PORTRAIT = "data/lfw/lfw-deepfunneled/Aaron_Peirsol/Aaron_Peirsol_0001.jpg"  # 1 face
+
+
+@pytest.fixture
+def photos(tmp_path: Path) -> Path:
+    """A folder with two real photos (one in a sub-folder) and a hidden file."""
+    folder = tmp_path / "photos"
+    (folder / "sub").mkdir(parents=True)
+    shutil.copy(shared_file(GROUP), folder / "group.jpg")
+    shutil.copy(shared_file(PORTRAIT), folder / "sub" / "portrait.JPG")
+    (folder / ".hidden.jpg").write_bytes(b"not an image")
+    return folder
+
+
+def test_text_output(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["detect", str(shared_file(GROUP))]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("0_Parade_Parade_0_194.jpg: 5 faces")
+    assert len(lines) == 6
+    assert lines[1].startswith("  face 1: box [") and "score 0." in lines[1]
+
+
+def test_json_output_on_a_folder(photos: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["detect", str(photos), "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [Path(r["image"]).name for r in records] == ["group.jpg", "portrait.JPG"]
+    group, portrait = records
+    assert (group["width"], group["height"]) == (416, 416)
+    assert len(group["faces"]) == 5 and len(portrait["faces"]) == 1
+    face = portrait["faces"][0]
+    assert set(face) == {"box", "score", "keypoints"}
+    assert len(face["box"]) == 4 and len(face["keypoints"]) == 5
+    assert all(len(point) == 2 for point in face["keypoints"])
+
+
+def test_out_writes_annotated_copies(
+    photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "annotated"
+    assert main(["detect", str(photos), "--out", str(out)]) == 0
+    written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert written == ["group.jpg", "sub/portrait.JPG"]
+    original = np.asarray(Image.open(photos / "group.jpg").convert("RGB"), np.int16)
+    drawn = np.asarray(Image.open(out / "group.jpg").convert("RGB"), np.int16)
+    assert drawn.shape == original.shape
+    changed = np.abs(drawn - original).max(axis=2) > 60
+    assert 0.002 < changed.mean() < 0.2  # boxes and labels drawn, the photo still there
+    assert "annotated:" in capsys.readouterr().out
+
+
+def test_filters(capsys: pytest.CaptureFixture[str]) -> None:
+    image = str(shared_file("data/widerface_val_subset/images/0_Parade_Parade_0_102.jpg"))
+    main(["detect", image, "--json", "--min-score", "0.3"])
+    loose = json.loads(capsys.readouterr().out)[0]["faces"]
+    main(["detect", image, "--json", "--min-score", "0.85", "--min-size", "9"])
+    strict = json.loads(capsys.readouterr().out)[0]["faces"]
+    assert 0 < len(strict) < len(loose)
+    assert all(f["score"] >= 0.85 for f in strict)
+
+
+def test_bad_inputs_do_not_stop_the_batch(
+    photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes((photos / "group.jpg").read_bytes()[:2000])
+    text = tmp_path / "notes.png"
+    text.write_text("hello")
+    empty = tmp_path / "empty_folder"
+    empty.mkdir()
+    args = [str(truncated), str(text), str(tmp_path / "missing.jpg"), str(empty), str(photos)]
+    assert main(["detect", "--json", *args]) == 1
+    captured = capsys.readouterr()
+    records = {Path(r["image"]).name: r for r in json.loads(captured.out)}
+    assert "truncated or corrupt" in records["truncated.jpg"]["error"]
+    assert "not an image" in records["notes.png"]["error"]
+    assert "no such file" in records["missing.jpg"]["error"]
+    assert "no images found" in records["empty_folder"]["error"]
+    assert len(records["group.jpg"]["faces"]) == 5  # the good images were still processed
+    assert "truncated.jpg: truncated or corrupt" in captured.err
+
+
+def test_bad_option_values(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["detect", str(shared_file(PORTRAIT)), "--min-score", "2"]) == 1
+    assert "--min-score must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_the_installed_command_runs(tmp_path: Path) -> None:
+    image = str(shared_file(PORTRAIT))
+    done = subprocess.run(
+        [sys.executable, "-m", "kao", "detect", image, "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(done.stdout)[0]["faces"]) == 1
+    failed = subprocess.run(
+        [sys.executable, "-m", "kao", "detect", str(tmp_path / "nope.jpg")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert failed.returncode == 1
+    assert "nope.jpg: no such file or directory" in failed.stderr
+    assert "Traceback" not in failed.stderr
