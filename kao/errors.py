@@ -27,3 +27,8 @@ class ModelNotFoundError(ModelError):
 
 class ModelHashError(ModelError):
     """A downloaded model file does not have the expected sha256 (nothing was kept)."""
+
+
+class GalleryError(KaoError):
+    """A face-database operation failed: a bad name or embedding, an unknown collection, person or
+    face, an unusable database file or an unreachable server. The message names what and why."""

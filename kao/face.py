@@ -19,11 +19,14 @@ class Face:
         box: float32 array of shape (4,), ``[x1, y1, x2, y2]`` in pixels of the original image.
         score: detection confidence in [0, 1].
         keypoints: float32 array of shape (5, 2), ``(x, y)`` pixels, in `KEYPOINT_NAMES` order.
+        embedding: float32 array of shape (D,), L2-normalised, once the face has been embedded
+            (see `kao.embed`), else None.
     """
 
     box: np.ndarray
     score: float
     keypoints: np.ndarray
+    embedding: np.ndarray | None = None
 
     @property
     def width(self) -> float:
@@ -35,10 +38,19 @@ class Face:
         """Box height in pixels."""
         return float(self.box[3] - self.box[1])
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form: box and keypoints rounded to 0.1 px, score to 4 decimals."""
-        return {
+    @property
+    def area(self) -> float:
+        """Box area in square pixels."""
+        return self.width * self.height
+
+    def to_dict(self, *, embedding: bool = False) -> dict[str, Any]:
+        """JSON-ready form: box and keypoints rounded to 0.1 px, score to 4 decimals; with
+        `embedding`, the embedding as a list of floats (when the face has one)."""
+        record: dict[str, Any] = {
             "box": [round(float(v), 1) for v in self.box],
             "score": round(float(self.score), 4),
             "keypoints": [[round(float(x), 1), round(float(y), 1)] for x, y in self.keypoints],
         }
+        if embedding and self.embedding is not None:
+            record["embedding"] = [float(v) for v in self.embedding]
+        return record

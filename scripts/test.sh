@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
 # Sets up .venv, then runs the linters and the whole test suite. Extra arguments go to pytest.
+# The gallery tests also run against PostgreSQL: $KAO_TEST_POSTGRES_URL when set, else the test
+# server of scripts/postgres.sh (installed and started on first use). Outside CI, a failure to
+# start it only skips those tests; with CI=true it stops the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check kao tests
 .venv/bin/ruff format --check kao tests
+if [ -z "${KAO_TEST_POSTGRES_URL:-}" ]; then
+  if url=$(bash scripts/postgres.sh start); then
+    export KAO_TEST_POSTGRES_URL=$url
+  elif [ "${CI:-}" = "true" ]; then
+    echo "test.sh: could not start PostgreSQL for the gallery tests" >&2
+    exit 1
+  else
+    echo "test.sh: PostgreSQL is not available; its gallery tests will be skipped" >&2
+  fi
+fi
 .venv/bin/python -m pytest -q "$@"

@@ -11,10 +11,10 @@ from typing import Any
 
 from PIL import Image
 
-from kao.cli.progress import progress
 from kao.detection import MODELS, FaceDetector
 from kao.errors import ImageError, KaoError
 from kao.image import find_images, load_image
+from kao.progress import progress
 from kao.render import draw_faces
 
 

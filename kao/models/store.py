@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import importlib.util
 import os
 import sys
 import tempfile
@@ -132,6 +133,29 @@ def _problem(path: Path, entry: ModelFile, *, use_cache: bool = True) -> str | N
     return None
 
 
+def package_dir(package: str) -> Path | None:
+    """The `models/` folder of the installed Python package `package`, found without importing
+    it (face_recognition_models' own `__init__` needs pkg_resources), or None."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "models"
+    return folder if folder.is_dir() else None
+
+
+def _candidates(spec: ModelSpec, entry: ModelFile) -> list[Path]:
+    """Every place a copy of `entry` may be, in search order: each search folder, then the
+    package that ships the model, if any."""
+    paths = [directory / spec.name / entry.name for directory in search_dirs()]
+    folder = package_dir(spec.package) if spec.package else None
+    if folder is not None:
+        paths.append(folder / entry.name)
+    return paths
+
+
 def _spec(model: str | ModelSpec) -> ModelSpec:
     return model if isinstance(model, ModelSpec) else get(model)
 
@@ -199,12 +223,10 @@ def status(model: str | ModelSpec, *, rehash: bool = False) -> ModelStatus:
     """Look for every file of `model` in every search folder and check each copy found;
     `rehash=True` re-reads every file instead of trusting this process's remembered hashes."""
     spec = _spec(model)
-    dirs = search_dirs()
     files = []
     for entry in spec.files:
         copies = []
-        for directory in dirs:
-            path = directory / spec.name / entry.name
+        for path in _candidates(spec, entry):
             if path.exists():
                 copies.append(Copy(path, _problem(path, entry, use_cache=not rehash)))
         files.append(FileStatus(entry, tuple(copies)))
@@ -284,8 +306,7 @@ def model_path(
     spec = _spec(model)
     entry = spec.file(file)
     searched: list[str] = []
-    for directory in search_dirs():
-        path = directory / spec.name / entry.name
+    for path in _candidates(spec, entry):
         problem = _problem(path, entry)
         if problem is None:
             return path

@@ -1,4 +1,4 @@
-"""Progress bars for long CLI work: shown on a terminal, silent when stderr is piped."""
+"""Progress bars for long work: shown on a terminal, silent when stderr is piped."""
 
 from __future__ import annotations
 

@@ -1,0 +1,50 @@
+"""`kao verify A B`: are the faces in two photos the same person?"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from kao.recognition import verify
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `kao verify` to the `kao` parser."""
+    parser = subparsers.add_parser(
+        "verify",
+        help="same person or not, with the distance and a similarity in [0, 1]",
+        description="Compare the largest face of each photo (or the faces picked with --face-a "
+        "and --face-b, numbered as `kao detect` prints them).",
+    )
+    parser.add_argument("a", metavar="A", help="first photo")
+    parser.add_argument("b", metavar="B", help="second photo")
+    parser.add_argument("--face-a", type=int, metavar="N", help="face number N of A (from 1)")
+    parser.add_argument("--face-b", type=int, metavar="N", help="face number N of B (from 1)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the verdict; exit 0 whatever it is (1 only for errors such as no face)."""
+    result = verify(
+        args.a,
+        args.b,
+        face_a=None if args.face_a is None else args.face_a - 1,
+        face_b=None if args.face_b is None else args.face_b - 1,
+    )
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+        return 0
+    verdict = "same person" if result.same else "different people"
+    print(
+        f"{verdict}: similarity {result.similarity:.1%}, distance {result.distance:.3f} "
+        f"(threshold {result.threshold})"
+    )
+    sides = (("a", args.a, result.a, args.face_a), ("b", args.b, result.b, args.face_b))
+    for label, path, side, chosen in sides:
+        box = ", ".join(f"{v:.0f}" for v in side.face.box)
+        note = f"face {side.index + 1} of {side.faces}"
+        if chosen is None and side.faces > 1:
+            note += f" (the largest; pick another with --face-{label})"
+        print(f"  {label.upper()}: {path}: {note}, box [{box}]")
+    return 0

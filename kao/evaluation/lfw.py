@@ -1,0 +1,303 @@
+"""LFW protocols: 6,000-pair verification in 10 folds, open-set identification, clustering.
+
+Every image is run through kao's own detection, alignment and embedding. LFW photos are
+250 x 250 crops centred on the labelled person, so the face used is the detected face nearest
+the centre; when none is found at the detector's default score, detection is repeated at a
+score of 0.05, and failing that the fixed central box `CENTRE_BOX` is aligned and embedded
+(the counts of both are reported)."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from kao.errors import KaoError
+from kao.face import Face
+from kao.progress import progress
+
+CENTRE_BOX = (70.0, 60.0, 180.0, 190.0)
+"""[x1, y1, x2, y2] of the face in an LFW photo when no face is detected (pixels)."""
+PIPELINE_VERSION = "2"
+"""Bump when detection or alignment changes, so cached embeddings are recomputed."""
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One verification pair: two image paths, whether they show one person, and its fold."""
+
+    a: Path
+    b: Path
+    same: bool
+    fold: int
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """Embeddings of LFW images: `paths` (N), `matrix` (N, D) float32 unit rows, and how each
+    face was found: `how` (N) in {"detected", "low-score", "centre-box"}."""
+
+    paths: list[Path]
+    matrix: np.ndarray
+    how: list[str]
+
+    def index(self) -> dict[Path, int]:
+        return {path: i for i, path in enumerate(self.paths)}
+
+    def counts(self) -> dict[str, int]:
+        return {key: self.how.count(key) for key in ("detected", "low-score", "centre-box")}
+
+
+def image_path(root: Path, name: str, number: int) -> Path:
+    return root / "lfw-deepfunneled" / name / f"{name}_{number:04d}.jpg"
+
+
+def read_pairs(root: Path) -> list[Pair]:
+    """The pairs of `root`/pairs.txt (header "10 300": 10 folds of 300 same + 300 different)."""
+    listing = root / "pairs.txt"
+    if not listing.is_file():
+        raise KaoError(f"{root}: not an LFW folder (pairs.txt is missing)")
+    lines = listing.read_text().split("\n")
+    folds, per_fold = (int(v) for v in lines[0].split())
+    pairs = []
+    for i, line in enumerate(filter(None, (x.strip() for x in lines[1:]))):
+        fields = line.split()
+        fold = i // (2 * per_fold)
+        if len(fields) == 3:
+            name, n1, n2 = fields
+            pairs.append(
+                Pair(image_path(root, name, int(n1)), image_path(root, name, int(n2)), True, fold)
+            )
+        elif len(fields) == 4:
+            name1, n1, name2, n2 = fields
+            pairs.append(
+                Pair(
+                    image_path(root, name1, int(n1)), image_path(root, name2, int(n2)), False, fold
+                )
+            )
+        else:
+            raise KaoError(f"{listing}: line {i + 2} is not a pair: {line!r}")
+    if len(pairs) != 2 * folds * per_fold:
+        raise KaoError(f"{listing}: {len(pairs)} pairs, expected {2 * folds * per_fold}")
+    return pairs
+
+
+def all_images(root: Path) -> list[Path]:
+    """Every photo under `root`/lfw-deepfunneled, sorted."""
+    return sorted((root / "lfw-deepfunneled").glob("*/*.jpg"))
+
+
+BACKENDS = ("kao", "face_recognition")
+"""Pipelines `embed_images` can run: kao's own, or face_recognition 1.3 (HOG detection with one
+up-sampling, `face_encodings` with its defaults) for comparison."""
+
+
+def embed_images(
+    paths: Sequence[Path], backend: str = "kao", workers: int = 0, cache: Path | None = None
+) -> Embeddings:
+    """Embed the face of each LFW photo (see the module docstring) with `backend`, in `workers`
+    processes (0: one per core), reusing and refreshing the cache file `cache` when given."""
+    if backend not in BACKENDS:
+        raise KaoError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    paths = list(paths)
+    key = hashlib.sha256(
+        "\n".join([backend, PIPELINE_VERSION, *map(str, paths)]).encode()
+    ).hexdigest()
+    if cache is not None and cache.is_file():
+        with np.load(cache) as stored:
+            if str(stored["key"]) == key:
+                return Embeddings(paths, stored["matrix"], [str(h) for h in stored["how"]])
+    workers = workers or os.cpu_count() or 1
+    pieces = [paths[i : i + 32] for i in range(0, len(paths), 32)]
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=_worker_init, initargs=(backend,)) as pool:
+        parts = list(progress(pool.imap(_embed_chunk, pieces), len(pieces), "batches"))
+    matrix = np.concatenate([part[0] for part in parts])
+    how = [kind for part in parts for kind in part[1]]
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        temporary = cache.with_name(cache.name + ".tmp.npz")
+        np.savez(temporary, key=key, matrix=matrix, how=np.array(how))
+        os.replace(temporary, cache)
+    return Embeddings(paths, matrix, how)
+
+
+_pipeline: Callable[[np.ndarray], tuple[np.ndarray, str]] | None = None
+
+
+def _worker_init(backend: str) -> None:
+    global _pipeline
+    os.environ["KAO_THREADS"] = "1"
+    _pipeline = _kao_pipeline() if backend == "kao" else _face_recognition_pipeline()
+
+
+def _embed_chunk(paths: list[Path]) -> tuple[np.ndarray, list[str]]:
+    from kao.image import load_image
+
+    assert _pipeline is not None
+    results = [_pipeline(load_image(path)) for path in paths]
+    return np.stack([vector for vector, _ in results]), [how for _, how in results]
+
+
+def _kao_pipeline() -> Callable[[np.ndarray], tuple[np.ndarray, str]]:
+    from kao.detection import FaceDetector
+    from kao.recognition.embedder import FaceEmbedder
+
+    embedder = FaceEmbedder()
+    low = FaceDetector(min_score=0.05)
+
+    def run(rgb: np.ndarray) -> tuple[np.ndarray, str]:
+        centre = np.array([rgb.shape[1] / 2, rgb.shape[0] / 2])
+        face, how = _central(embedder.detector.detect(rgb), centre), "detected"
+        if face is None:
+            face, how = _central(low.detect(rgb), centre), "low-score"
+        if face is None:
+            box = np.array(CENTRE_BOX, np.float32)
+            face, how = Face(box, 0.0, np.zeros((5, 2), np.float32)), "centre-box"
+        (embedded,) = embedder.embed_faces(rgb, [face])
+        return embedded.embedding, how
+
+    return run
+
+
+def _face_recognition_pipeline() -> Callable[[np.ndarray], tuple[np.ndarray, str]]:
+    import face_recognition
+
+    def run(rgb: np.ndarray) -> tuple[np.ndarray, str]:
+        centre = np.array([rgb.shape[1] / 2, rgb.shape[0] / 2])
+        found = face_recognition.face_locations(rgb, 1)
+        how = "detected"
+        if not found:
+            x1, y1, x2, y2 = (round(v) for v in CENTRE_BOX)
+            found, how = [(y1, x2, y2, x1)], "centre-box"
+        boxes = [np.array([left, top, right, bottom], float) for top, right, bottom, left in found]
+        nearest = min(range(len(found)), key=lambda i: _distance(boxes[i], centre))
+        (vector,) = face_recognition.face_encodings(rgb, [found[nearest]])
+        return np.asarray(vector, np.float32), how
+
+    return run
+
+
+def _distance(box: np.ndarray, centre: np.ndarray) -> float:
+    return float(np.linalg.norm((box[:2] + box[2:]) / 2 - centre))
+
+
+def _central(faces: list[Face], centre: np.ndarray) -> Face | None:
+    if not faces:
+        return None
+    return min(faces, key=lambda f: _distance(f.box, centre))
+
+
+def verification(pairs: Sequence[Pair], embeddings: Embeddings) -> dict[str, object]:
+    """10-fold accuracy: each fold is scored at the distance threshold that is best on the
+    other nine. Returns accuracy (mean), std (of the fold accuracies), threshold (mean of the
+    fold thresholds) and false-accept / false-reject rates at that threshold over all pairs."""
+    index = embeddings.index()
+    a = embeddings.matrix[[index[p.a] for p in pairs]]
+    b = embeddings.matrix[[index[p.b] for p in pairs]]
+    distance = np.linalg.norm(a - b, axis=1)
+    same = np.array([p.same for p in pairs])
+    folds = np.array([p.fold for p in pairs])
+    accuracies, thresholds = [], []
+    for fold in np.unique(folds):
+        train = folds != fold
+        threshold = best_threshold(distance[train], same[train])
+        thresholds.append(threshold)
+        accuracies.append(float(np.mean((distance[~train] < threshold) == same[~train])))
+    threshold = float(np.mean(thresholds))
+    accepted = distance < threshold
+    return {
+        "similarity_slope": logistic_slope(distance, same, threshold),
+        "accuracy": float(np.mean(accuracies)),
+        "std": float(np.std(accuracies)),
+        "threshold": threshold,
+        "false_accept_rate": float(np.mean(accepted[~same])),
+        "false_reject_rate": float(np.mean(~accepted[same])),
+        "fold_accuracies": [round(x, 4) for x in accuracies],
+        "distances": distance,
+        "same": same,
+    }
+
+
+def logistic_slope(distance: np.ndarray, same: np.ndarray, threshold: float) -> float:
+    """The slope s (1/distance) of P(same | d) = 1 / (1 + exp(s (d - threshold))) that fits
+    the pairs best (maximum likelihood)."""
+    from scipy.optimize import minimize_scalar
+
+    def loss(slope: float) -> float:
+        z = slope * (distance - threshold)
+        return float(np.sum(np.logaddexp(0, np.where(same, z, -z))))
+
+    return float(minimize_scalar(loss, bounds=(0.1, 500.0), method="bounded").x)
+
+
+def best_threshold(distance: np.ndarray, same: np.ndarray) -> float:
+    """The distance threshold (same person when below it) with the highest accuracy, midway
+    between two neighbouring distances (the middle of the best ones when several tie)."""
+    order = np.argsort(distance, kind="stable")
+    d, s = distance[order], same[order]
+    # Accepting the first i pairs: correct = same pairs among them + different pairs after them.
+    correct = np.concatenate([[0], np.cumsum(s)]) + np.concatenate(
+        [[np.sum(~s)], np.sum(~s) - np.cumsum(~s)]
+    )
+    edges = np.concatenate([[d[0] - 1e-6], (d[1:] + d[:-1]) / 2, [d[-1] + 1e-6]])
+    best = np.nonzero(correct == correct.max())[0]
+    return float(edges[best[len(best) // 2]])
+
+
+def people(embeddings: Embeddings) -> dict[str, list[int]]:
+    """Row numbers of each person's photos (person = the photo's folder name)."""
+    rows: dict[str, list[int]] = {}
+    for i, path in enumerate(embeddings.paths):
+        rows.setdefault(path.parent.name, []).append(i)
+    return rows
+
+
+def identification(embeddings: Embeddings, far: float = 0.01) -> dict[str, float]:
+    """Open-set identification: gallery = the first photo of each person with two or more,
+    probes = their other photos, impostors = the photos of people with one photo. Returns
+    rank-1 accuracy of the probes and the detection-and-identification rate at the similarity
+    threshold that `far` of the impostors exceed."""
+    rows = people(embeddings)
+    gallery = [r[0] for r in rows.values() if len(r) > 1]
+    probes = [(i, k) for k, r in enumerate(r for r in rows.values() if len(r) > 1) for i in r[1:]]
+    impostors = [r[0] for r in rows.values() if len(r) == 1]
+    matrix = embeddings.matrix
+    probe_sims = matrix[[i for i, _ in probes]] @ matrix[gallery].T
+    impostor_best = (matrix[impostors] @ matrix[gallery].T).max(axis=1)
+    threshold = float(np.quantile(impostor_best, 1 - far))
+    truth = np.array([k for _, k in probes])
+    rank1 = probe_sims.argmax(axis=1) == truth
+    found = rank1 & (probe_sims.max(axis=1) > threshold)
+    return {
+        "rank1": float(rank1.mean()),
+        "dir_at_far": float(found.mean()),
+        "far": far,
+        "similarity_threshold": threshold,
+        "gallery": len(gallery),
+        "probes": len(probes),
+        "impostors": len(impostors),
+    }
+
+
+def grouping(embeddings: Embeddings, threshold: float) -> dict[str, float]:
+    """Cluster the photos of every person with two or more and score the clusters pairwise."""
+    from kao.recognition.cluster import cluster, pairwise_scores
+
+    rows = [r for r in people(embeddings).values() if len(r) > 1]
+    chosen = [i for r in rows for i in r]
+    truth = np.array([k for k, r in enumerate(rows) for _ in r])
+    labels = cluster(embeddings.matrix[chosen], threshold)
+    scores = pairwise_scores(truth, labels)
+    return {
+        **scores,
+        "faces": len(chosen),
+        "people": len(rows),
+        "clusters": int(labels.max() + 1),
+        "threshold": threshold,
+    }

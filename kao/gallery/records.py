@@ -1,0 +1,168 @@
+"""The gallery's records and the checks on what goes in.
+
+Names (collections, persons, models) are NFC-normalised Unicode strings of 1 to 200 characters,
+without control characters and without leading or trailing white space. Embeddings are float32
+vectors of shape (D,), finite and L2-normalised (norm 1 within 1e-3), stored as D * 4 bytes
+little-endian.
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from kao.errors import GalleryError
+
+MAX_NAME = 200
+MAX_DIM = 65536
+NORM_TOLERANCE = 1e-3
+Box = tuple[float, float, float, float]
+
+
+def check_name(value: object, what: str = "name") -> str:
+    """`value` as a valid name (NFC-normalised), or GalleryError saying what is wrong with it;
+    `what` ("person", "collection", "model") starts the message."""
+    if not isinstance(value, str):
+        raise GalleryError(f"{what} name must be a string, not {type(value).__name__}")
+    name = unicodedata.normalize("NFC", _check_text(value, f"{what} name"))
+    if not name.strip():
+        raise GalleryError(f"{what} name {value!r} is empty")
+    if len(name) > MAX_NAME:
+        raise GalleryError(
+            f"{what} name {name[:40]!r}... has {len(name)} characters (max {MAX_NAME})"
+        )
+    bad = next((char for char in name if unicodedata.category(char) == "Cc"), None)
+    if bad is not None:
+        raise GalleryError(f"{what} name {name!r} contains the control character {bad!r}")
+    if name != name.strip():
+        raise GalleryError(f"{what} name {name!r} starts or ends with white space")
+    return name
+
+
+def _check_text(value: str, what: str) -> str:
+    """`value` unless it cannot be stored: a NUL character or a lone surrogate."""
+    if "\x00" in value:
+        raise GalleryError(f"{what} {value!r} contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise GalleryError(f"{what} {value!r} is not valid Unicode ({error.reason})") from None
+    return value
+
+
+def check_embedding(value: object) -> np.ndarray:
+    """A read-only copy of `value`, or GalleryError: it must already be a float32 numpy vector
+    of shape (D,), 1 <= D <= 65536, every value finite, L2 norm 1 (within 1e-3)."""
+    if not isinstance(value, np.ndarray):
+        raise GalleryError(f"embedding must be a numpy float32 array, not {type(value).__name__}")
+    if value.dtype != np.float32:
+        raise GalleryError(f"embedding must be float32, not {value.dtype}")
+    if value.ndim != 1 or not 1 <= value.shape[0] <= MAX_DIM:
+        raise GalleryError(
+            f"embedding must have shape (D,) with 1 <= D <= {MAX_DIM}, not {value.shape}"
+        )
+    if not np.isfinite(value).all():
+        raise GalleryError("embedding contains NaN or infinite values")
+    norm = float(np.linalg.norm(value.astype(np.float64)))
+    if abs(norm - 1.0) > NORM_TOLERANCE:
+        raise GalleryError(
+            f"embedding is not L2-normalised (norm {norm:.6g}); pass v / np.linalg.norm(v)"
+        )
+    vector = value.copy()  # later changes to the caller's array cannot undo these checks
+    vector.flags.writeable = False
+    return vector
+
+
+def check_box(value: object) -> Box | None:
+    """`value` as a box ``(x1, y1, x2, y2)`` of finite floats (pixels, x1 <= x2, y1 <= y2), or
+    None; GalleryError otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes)):
+        raise GalleryError(f"box must be 4 numbers (x1, y1, x2, y2) or None, not {value!r}")
+    try:
+        numbers = [float(v) for v in value]  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        raise GalleryError(
+            f"box must be 4 numbers (x1, y1, x2, y2) or None, not {value!r}"
+        ) from None
+    if len(numbers) != 4 or not all(math.isfinite(v) for v in numbers):
+        raise GalleryError(f"box must be 4 finite numbers (x1, y1, x2, y2), not {value!r}")
+    x1, y1, x2, y2 = numbers
+    if x2 < x1 or y2 < y1:
+        raise GalleryError(f"box {tuple(numbers)} has x2 < x1 or y2 < y1")
+    return (x1, y1, x2, y2)
+
+
+def embedding_bytes(embedding: np.ndarray) -> bytes:
+    """The stored form of a (D,) float32 vector: D * 4 bytes, little-endian."""
+    return embedding.astype("<f4", copy=False).tobytes()
+
+
+def embedding_from_bytes(data: bytes) -> np.ndarray:
+    """A fresh, writable (D,) float32 vector from its stored bytes."""
+    return np.frombuffer(data, dtype="<f4").astype(np.float32)
+
+
+@dataclass(frozen=True)
+class NewFace:
+    """One photo's face to enrol. Checked on construction (GalleryError when invalid).
+
+    Attributes:
+        embedding: float32 array of shape (D,), L2-normalised.
+        model: name of the model that made the embedding, e.g. "dlib_resnet_v1".
+        source: where the face came from: a path, a URL or "<bytes>".
+        box: ``(x1, y1, x2, y2)`` in pixels of the source image, or None.
+    """
+
+    embedding: np.ndarray
+    model: str
+    source: str
+    box: Box | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "embedding", check_embedding(self.embedding))
+        object.__setattr__(self, "model", check_name(self.model, "model"))
+        if not isinstance(self.source, str):
+            raise GalleryError(f"source must be a string, not {type(self.source).__name__}")
+        _check_text(self.source, "source")
+        object.__setattr__(self, "box", check_box(self.box))
+
+    @property
+    def dim(self) -> int:
+        """D, the length of the embedding."""
+        return int(self.embedding.shape[0])
+
+
+@dataclass(frozen=True)
+class FaceRecord:
+    """A stored face. `id` is unique in the database and never reused; `created` is UTC."""
+
+    id: int
+    person: str
+    model: str
+    source: str
+    box: Box | None
+    embedding: np.ndarray
+    created: datetime
+
+
+@dataclass(frozen=True)
+class PersonInfo:
+    """A person of a collection and the number of faces enrolled for them."""
+
+    person: str
+    faces: int
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """A collection with its numbers of persons and faces."""
+
+    name: str
+    persons: int
+    faces: int

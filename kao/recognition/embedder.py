@@ -1,0 +1,92 @@
+"""`FaceEmbedder`: detection, alignment and embedding in one object."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from kao.detection import FaceDetector
+from kao.errors import KaoError
+from kao.face import Face
+from kao.image import ImageInput, describe, load_image
+from kao.recognition.dlib_resnet import DlibEmbedder
+
+
+class NoFaceError(KaoError):
+    """An image in which a face was needed has none."""
+
+
+class FaceEmbedder:
+    """Finds faces and gives each an embedding (L2-normalised float32, `dimension` values).
+
+    Args:
+        detector: the `FaceDetector` to use (default: kao's default detector).
+    """
+
+    def __init__(self, detector: FaceDetector | None = None) -> None:
+        self.detector = detector or FaceDetector()
+        self.model = DlibEmbedder()
+
+    @property
+    def model_name(self) -> str:
+        """Name stored beside every embedding; embeddings of different models never mix."""
+        return self.model.name
+
+    @property
+    def dimension(self) -> int:
+        return self.model.dimension
+
+    def embed(self, image: ImageInput) -> list[Face]:
+        """Every face of `image`, best detection score first, each with its `embedding`."""
+        rgb = load_image(image)
+        return self.embed_faces(rgb, self.detector.detect(rgb))
+
+    def embed_faces(self, rgb: np.ndarray, faces: Sequence[Face]) -> list[Face]:
+        """Copies of `faces` (found in `rgb`, H x W x 3 uint8) with their embeddings set."""
+        vectors = self.model.embed(rgb, faces)
+        return [
+            replace(face, embedding=vector) for face, vector in zip(faces, vectors, strict=True)
+        ]
+
+    def embed_one(self, image: ImageInput, face: int | None = None) -> tuple[Face, int, int]:
+        """The embedded face number `face` (0-based, in detection order) of `image`, or its
+        largest face when `face` is None -> (face, index used, faces found).
+
+        Raises NoFaceError when the image has no face, KaoError when `face` is out of range."""
+        rgb = load_image(image)
+        faces = self.detector.detect(rgb)
+        if not faces:
+            raise NoFaceError(f"{describe(image)}: no face found")
+        if face is None:
+            index = max(range(len(faces)), key=lambda i: faces[i].area)
+        elif 0 <= face < len(faces):
+            index = face
+        else:
+            raise KaoError(
+                f"{describe(image)}: face {face} asked for, but {len(faces)} found "
+                f"(numbered 0 to {len(faces) - 1})"
+            )
+        (embedded,) = self.embed_faces(rgb, [faces[index]])
+        return embedded, index, len(faces)
+
+
+_default: FaceEmbedder | None = None
+_default_lock = threading.Lock()
+
+
+def default_embedder() -> FaceEmbedder:
+    """The shared `FaceEmbedder` with default settings, created on first use."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = FaceEmbedder()
+        return _default
+
+
+def embed(image: ImageInput) -> list[Face]:
+    """Every face of `image` (path, bytes, RGB array or PIL image), best detection score
+    first, each with its `embedding`: (128,) float32, L2-normalised."""
+    return default_embedder().embed(image)

@@ -1,0 +1,133 @@
+"""Embeddings, verification and grouping on real LFW photos."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import kao
+from kao.cli import main
+from kao.recognition import NoFaceError, embed, verify
+from kao.recognition.cluster import cluster, pairwise_scores
+from kao.recognition.verify import similarity
+from tests.conftest import LFW, shared_file
+
+PEOPLE = ("Aaron_Peirsol", "Abdullah_Gul", "Adrien_Brody", "Al_Gore")
+
+
+def photo(person: str, number: int) -> Path:
+    return shared_file(f"data/lfw/lfw-deepfunneled/{person}/{person}_{number:04d}.jpg")
+
+
+def test_embedding_shape_and_norm() -> None:
+    faces = embed(photo("Aaron_Peirsol", 1))
+    assert len(faces) == 1
+    vector = faces[0].embedding
+    assert vector.shape == (128,) and vector.dtype == np.float32
+    assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_same_person_and_different_people() -> None:
+    same = verify(photo("Abdullah_Gul", 1), photo("Abdullah_Gul", 5))
+    different = verify(photo("Abdullah_Gul", 1), photo("Al_Gore", 2))
+    assert same.same and not different.same
+    assert same.distance < same.threshold < different.distance
+    assert same.similarity > 0.5 > different.similarity
+    assert different.similarity >= 0.0 and same.similarity <= 1.0
+    record = same.to_dict()
+    assert {"same", "distance", "threshold", "similarity"} <= set(record)
+    assert record["a"]["faces"] == 1 and record["a"]["face"] == 0
+
+
+def test_similarity_is_monotonic_and_half_at_the_threshold() -> None:
+    from kao.recognition.dlib_resnet import MODEL_NAME
+    from kao.recognition.verify import calibration
+
+    threshold = calibration(MODEL_NAME).threshold
+    assert similarity(threshold) == pytest.approx(0.5)
+    values = [similarity(d) for d in np.linspace(0, 2, 21)]
+    assert values == sorted(values, reverse=True) and values[0] > 0.99 and values[-1] < 0.01
+
+
+def test_no_face_is_reported() -> None:
+    blank = np.full((200, 200, 3), 128, np.uint8)
+    with pytest.raises(NoFaceError, match="no face found"):
+        verify(blank, photo("Al_Gore", 2))
+
+
+def test_picking_a_face_in_a_group_photo() -> None:
+    left = kao.load_image(photo("Abdullah_Gul", 1))
+    right = kao.load_image(photo("Al_Gore", 2))
+    pair = np.concatenate([left, right], axis=1)  # two people side by side
+    faces = kao.detect(pair)
+    assert len(faces) == 2
+    gore = next(i for i, f in enumerate(faces) if f.box[0] > 250)
+    chosen = verify(pair, photo("Al_Gore", 4), face_a=gore)
+    assert chosen.same and chosen.a.faces == 2 and chosen.a.index == gore
+    other = verify(pair, photo("Al_Gore", 4), face_a=1 - gore)
+    assert not other.same
+    with pytest.raises(kao.KaoError, match="face 5 asked for, but 2 found"):
+        verify(pair, photo("Al_Gore", 4), face_a=5)
+
+
+def test_cluster_scores() -> None:
+    truth = np.array([0, 0, 0, 1, 1, 2])
+    assert pairwise_scores(truth, truth)["f1"] == 1.0
+    merged = pairwise_scores(truth, np.zeros(6, int))
+    assert merged["recall"] == 1.0 and merged["precision"] == pytest.approx(4 / 15)
+    split = pairwise_scores(truth, np.arange(6))
+    assert split["precision"] == 0.0 and split["recall"] == 0.0
+
+
+def test_cluster_real_faces() -> None:
+    vectors, truth = [], []
+    for k, person in enumerate(PEOPLE[1:]):
+        for number in (1, 2, 3):
+            vectors.append(embed(photo(person, number))[0].embedding)
+            truth.append(k)
+    labels = cluster(np.array(vectors), 0.55)
+    assert pairwise_scores(np.array(truth), labels)["f1"] == 1.0
+    assert cluster(np.zeros((0, 128)), 0.5).size == 0
+
+
+def test_cli_verify_json(capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = photo("Adrien_Brody", 1), photo("Adrien_Brody", 3)
+    assert main(["verify", str(a), str(b), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["same"] is True and 0.5 < result["similarity"] <= 1
+    assert main(["verify", str(a), str(photo("Al_Gore", 2))]) == 0
+    assert capsys.readouterr().out.startswith("different people: similarity")
+
+
+def test_cli_group(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "album"
+    folder.mkdir()
+    for person in PEOPLE[1:]:
+        for number in (1, 2):
+            shutil.copy(photo(person, number), folder / f"{person}_{number}.jpg")
+    out = tmp_path / "people"
+    assert main(["group", str(folder), "--out", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["people"] == 3 and report["faces"] == 6
+    for group in report["groups"]:
+        names = {Path(f["image"]).name.rsplit("_", 1)[0] for f in group["faces"]}
+        assert len(names) == 1 and len(group["faces"]) == 2
+    assert sorted(p.name for p in out.glob("*.jpg")) == [f"person_00{i}.jpg" for i in (1, 2, 3)]
+    assert len(list((out / "person_001").glob("*.jpg"))) == 2
+
+
+def test_lfw_pairs_file() -> None:
+    from kao.evaluation.lfw import best_threshold, read_pairs
+
+    shared_file("data/lfw/pairs.txt")
+    pairs = read_pairs(LFW.parent)
+    assert len(pairs) == 6000 and sum(p.same for p in pairs) == 3000
+    assert {p.fold for p in pairs} == set(range(10))
+    assert all(p.a.is_file() and p.b.is_file() for p in pairs[:50])
+    distance = np.array([0.1, 0.2, 0.3, 0.7, 0.8, 0.35])
+    same = np.array([True, True, True, False, False, False])
+    assert 0.3 < best_threshold(distance, same) < 0.35
