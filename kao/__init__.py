@@ -10,6 +10,7 @@ from kao.detection import FaceDetector, detect
 from kao.errors import ImageError, KaoError, ModelError
 from kao.face import KEYPOINT_NAMES, Face
 from kao.image import load_image
+from kao.recognition import FaceEmbedder, NoFaceError, embed, verify
 
 __version__ = "0.1.0"
 
@@ -17,9 +18,13 @@ __all__ = [
     "KEYPOINT_NAMES",
     "Face",
     "FaceDetector",
+    "FaceEmbedder",
     "ImageError",
     "KaoError",
     "ModelError",
+    "NoFaceError",
     "detect",
+    "embed",
     "load_image",
+    "verify",
 ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,7 @@ import pytest
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 WIDER = SHARED / "data" / "widerface_val_subset"
 LFW = SHARED / "data" / "lfw" / "lfw-deepfunneled"
+POSTGRES_ENV = "KAO_TEST_POSTGRES_URL"
 
 
 def shared_file(relative: str) -> Path:
@@ -17,3 +21,39 @@ def shared_file(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is not available")
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        message = f"{POSTGRES_ENV} is not set (bash scripts/postgres.sh start prints a URL)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; CI must test PostgreSQL")
+        pytest.skip(message)
+    return url
+
+
+def _with_schema(url: str, schema: str) -> str:
+    """`url` whose connections put their tables in `schema` (libpq's options parameter)."""
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A URL for a new, empty gallery: an SQLite file that does not exist yet, or a fresh schema
+    with no tables in the PostgreSQL test database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'gallery.db'}"
+        return
+    import psycopg
+
+    base = request.getfixturevalue("postgres_url")
+    schema = f"kao_test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(base, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield _with_schema(base, schema)
+    finally:
+        with psycopg.connect(base, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import threading
 import unicodedata
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -34,7 +33,6 @@ from kao.gallery import (
     open_gallery,
 )
 
-POSTGRES_ENV = "KAO_TEST_POSTGRES_URL"
 WORKER = Path(__file__).with_name("gallery_worker.py")
 MODEL = "test_model"
 
@@ -50,42 +48,6 @@ def face(seed: int, dim: int = 8, model: str = MODEL, box: Any = (1, 2, 3, 4)) -
 
 
 # -- backends ----------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        message = f"{POSTGRES_ENV} is not set (bash scripts/postgres.sh start prints a URL)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}; CI must test PostgreSQL")
-        pytest.skip(message)
-    return url
-
-
-def _with_schema(url: str, schema: str) -> str:
-    """`url` whose connections put their tables in `schema` (libpq's options parameter)."""
-    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A URL for a new, empty gallery: an SQLite file that does not exist yet, or a fresh schema
-    with no tables in the PostgreSQL test database."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'gallery.db'}"
-        return
-    import psycopg
-
-    base = request.getfixturevalue("postgres_url")
-    schema = f"kao_test_{uuid.uuid4().hex[:16]}"
-    with psycopg.connect(base, autocommit=True) as admin:
-        admin.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield _with_schema(base, schema)
-    finally:
-        with psycopg.connect(base, autocommit=True) as admin:
-            admin.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture

@@ -15,13 +15,18 @@ from typing import Any
 import cv2
 import numpy as np
 
-from kao.cli.progress import progress
 from kao.detection import MODELS
 from kao.errors import KaoError
 from kao.evaluation import baselines
+from kao.gallery.index import APPROXIMATE, ApproximateIndex, ExactIndex
 from kao.image import find_images, load_image
+from kao.progress import progress
 
 DEFAULT_PHOTOS = Path("../shared/data/widerface_val_subset/images")
+FACES_PER_IDENTITY = 5
+SAME_PERSON_COSINE = 0.9  # typical cosine of two embeddings of one person (dlib model)
+BLOCK = 10_000  # faces generated and inserted at a time
+EXACT_LATENCY_QUERIES = 100  # single exact queries timed (each scans the whole collection)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,6 +56,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     detect.add_argument("--model", choices=sorted(MODELS), default="yunet-n")
     detect.add_argument("--json", action="store_true", help="print JSON")
     detect.set_defaults(run=run_detect)
+    search = targets.add_parser(
+        "search",
+        help="face search on a synthetic collection: approximate index beside exact search",
+        description="Build the approximate (HNSW) index of a synthetic collection of face "
+        "embeddings (5 per identity, same-person cosine about 0.9) and report build time, "
+        "memory, single-query latency, batch throughput and recall@1 against exact search, "
+        "whose latency is measured in the same run.",
+    )
+    search.add_argument("--size", type=_positive, default=100_000, help="faces in the collection")
+    search.add_argument("--dim", type=_positive, default=128, help="embedding dimension")
+    search.add_argument("--queries", type=_positive, default=1000, help="queries to time")
+    search.add_argument("--k", type=_positive, default=1, help="neighbours per query")
+    search.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
+    search.add_argument(
+        "--connectivity", type=_positive, default=APPROXIMATE.connectivity, help="HNSW M"
+    )
+    search.add_argument(
+        "--expansion-add",
+        type=_positive,
+        default=APPROXIMATE.expansion_add,
+        help="HNSW efConstruction",
+    )
+    search.add_argument(
+        "--expansion-search",
+        type=_positive,
+        default=APPROXIMATE.expansion_search,
+        help="HNSW ef",
+    )
+    search.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="threads inserting faces: 1 (default, reproducible) or 0 for every core",
+    )
+    search.add_argument("--json", action="store_true", help="print JSON")
+    search.set_defaults(run=run_search)
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
 
 
 def run_detect(args: argparse.Namespace) -> int:
@@ -128,3 +176,217 @@ def _interleaved(
                 detect(photo)
                 times[name].append(time.perf_counter() - start)
     return times
+
+
+def run_search(args: argparse.Namespace) -> int:
+    """Time the approximate index beside exact search on one synthetic collection."""
+    ids, vectors, queries, identities = synthetic_faces(
+        args.size, args.dim, args.queries, args.seed
+    )
+    same, other = _cosines(vectors, queries, identities)
+
+    start = time.perf_counter()
+    exact = ExactIndex.build(ids, vectors)
+    exact_build = time.perf_counter() - start
+
+    rss_before = _rss_mib()
+    start = time.perf_counter()
+    approximate = ApproximateIndex(
+        args.dim,
+        connectivity=args.connectivity,
+        expansion_add=args.expansion_add,
+        expansion_search=args.expansion_search,
+        threads=args.threads,
+    )
+    for first in progress(range(0, args.size, BLOCK), -(-args.size // BLOCK), "blocks"):
+        approximate.add(ids[first : first + BLOCK], vectors[first : first + BLOCK])
+    approximate_build = time.perf_counter() - start
+    rss_growth = _rss_mib() - rss_before
+    del vectors
+
+    start = time.perf_counter()
+    exact_ids, _ = exact.search(queries, args.k)
+    exact_batch = time.perf_counter() - start
+    start = time.perf_counter()
+    found_ids, _ = approximate.search(queries, args.k)
+    approximate_batch = time.perf_counter() - start
+
+    approximate_times, exact_times = _single_queries(approximate, exact, queries, args.k)
+    report: dict[str, Any] = {
+        "size": args.size,
+        "dim": args.dim,
+        "queries": args.queries,
+        "k": args.k,
+        "data": {
+            "identities": int(-(-args.size // FACES_PER_IDENTITY)),
+            "faces_per_identity": FACES_PER_IDENTITY,
+            "same_identity_cosine": round(same, 3),
+            "other_identity_cosine": round(other, 3),
+            "seed": args.seed,
+        },
+        "index": {
+            "library": "usearch",
+            "version": _usearch_version(),
+            "connectivity": args.connectivity,
+            "expansion_add": args.expansion_add,
+            "expansion_search": args.expansion_search,
+            "storage": approximate.storage,
+            "build_threads": args.threads,
+        },
+        "build_s": {
+            "approximate": round(approximate_build, 2),
+            "exact": round(exact_build, 2),
+        },
+        "memory_mib": {
+            "approximate_index": round(approximate.nbytes / 2**20, 1),
+            "approximate_rss_growth": round(rss_growth, 1),
+            "exact_index": round(exact.nbytes / 2**20, 1),
+            "peak_rss": round(_peak_rss_mib(), 1),
+        },
+        "latency_ms": {
+            "approximate": _percentiles(approximate_times),
+            "exact": _percentiles(exact_times),
+        },
+        "exact_latency_queries": len(exact_times),
+        "speedup_p50": round(
+            statistics.median(exact_times) / statistics.median(approximate_times), 1
+        ),
+        "batch_queries_per_s": {
+            "approximate": round(len(queries) / approximate_batch, 1),
+            "exact": round(len(queries) / exact_batch, 1),
+        },
+        "recall_at_1": round(float(np.mean(found_ids[:, 0] == exact_ids[:, 0])), 4),
+        f"recall_at_{args.k}": round(_recall(found_ids, exact_ids), 4),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "processor": platform.processor() or platform.machine(),
+        },
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    data, memory = report["data"], report["memory_mib"]
+    print(
+        f"{args.size} synthetic faces of {args.dim}-d ({data['identities']} identities; cosine "
+        f"{data['same_identity_cosine']} same person, {data['other_identity_cosine']} others), "
+        f"{args.queries} queries, k={args.k}"
+    )
+    print(
+        f"  build: approximate {approximate_build:.1f} s "
+        f"(M={args.connectivity}, ef_add={args.expansion_add}, {args.threads} thread(s)), "
+        f"exact {exact_build:.1f} s"
+    )
+    print(
+        f"  memory: approximate index {memory['approximate_index']} MiB, exact "
+        f"{memory['exact_index']} MiB, process peak {memory['peak_rss']} MiB"
+    )
+    for name in ("approximate", "exact"):
+        latency = report["latency_ms"][name]
+        print(
+            f"  {name:<12} p50 {latency['p50']:8.3f} ms  p99 {latency['p99']:8.3f} ms  "
+            f"batch {report['batch_queries_per_s'][name]:10.1f} queries/s"
+        )
+    print(
+        f"  recall@1 {report['recall_at_1']} against exact search (ef={args.expansion_search}); "
+        f"p50 speed-up over exact {report['speedup_p50']}x"
+    )
+    return 0
+
+
+def synthetic_faces(
+    size: int, dim: int, queries: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A synthetic face collection shaped like real embeddings: identity centres uniform on the
+    unit sphere, FACES_PER_IDENTITY faces each (centre plus Gaussian noise, re-normalised) so
+    that two faces of one person have cosine about SAME_PERSON_COSINE and of two people about 0.
+    Face i belongs to identity i // FACES_PER_IDENTITY. Returns face ids (N,) int64, vectors
+    (N, D) float32, queries (Q, D) float32 (fresh faces of random identities) and the queries'
+    identities (Q,) int64. Generated in blocks to bound the temporary memory."""
+    rng = np.random.default_rng(seed)
+    count = -(-size // FACES_PER_IDENTITY)
+    centres = _normalised(rng.standard_normal((count, dim), dtype=np.float32))
+    # |centre + noise|^2 = 1 + D sigma^2, so two faces of a person have cosine 1 / (1 + D sigma^2)
+    sigma = np.float32(np.sqrt((1 / SAME_PERSON_COSINE - 1) / dim))
+    vectors = np.empty((size, dim), np.float32)
+    for first in range(0, size, BLOCK):
+        rows = np.arange(first, min(size, first + BLOCK))
+        noise = rng.standard_normal((len(rows), dim), dtype=np.float32)
+        vectors[rows] = _normalised(centres[rows // FACES_PER_IDENTITY] + sigma * noise)
+    identities = rng.integers(0, count, queries)
+    noise = rng.standard_normal((queries, dim), dtype=np.float32)
+    query_vectors = _normalised(centres[identities] + sigma * noise)
+    return np.arange(size, dtype=np.int64), vectors, query_vectors, identities
+
+
+def _normalised(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _cosines(
+    vectors: np.ndarray, queries: np.ndarray, identities: np.ndarray
+) -> tuple[float, float]:
+    """Mean cosine of each query with the first stored face of its identity and with a face of
+    the next identity (a different person)."""
+    first = identities * FACES_PER_IDENTITY
+    same = np.einsum("ij,ij->i", queries, vectors[first])
+    other = np.einsum("ij,ij->i", queries, vectors[(first + FACES_PER_IDENTITY) % len(vectors)])
+    return float(same.mean()), float(other.mean())
+
+
+def _single_queries(
+    approximate: ApproximateIndex, exact: ExactIndex, queries: np.ndarray, k: int
+) -> tuple[list[float], list[float]]:
+    """Seconds per query of each index, one query at a time, the two taking turns so that
+    background load hits them alike; exact search only on the first EXACT_LATENCY_QUERIES
+    queries (each scans the whole collection). One untimed warm-up query each."""
+    approximate.search(queries[:1], k)
+    exact.search(queries[:1], k)
+    times: tuple[list[float], list[float]] = ([], [])
+    for row in progress(range(len(queries)), len(queries), "queries"):
+        query = queries[row : row + 1]
+        for index, spent in ((approximate, times[0]), (exact, times[1])):
+            if index is exact and row >= EXACT_LATENCY_QUERIES:
+                continue
+            start = time.perf_counter()
+            index.search(query, k)
+            spent.append(time.perf_counter() - start)
+    return times
+
+
+def _percentiles(times: list[float]) -> dict[str, float]:
+    values = np.asarray(times) * 1000
+    return {
+        "p50": round(float(np.percentile(values, 50)), 3),
+        "p99": round(float(np.percentile(values, 99)), 3),
+    }
+
+
+def _recall(found: np.ndarray, truth: np.ndarray) -> float:
+    """Mean fraction of each query's exact top-k that the approximate top-k contains."""
+    hits = [
+        len(np.intersect1d(f[f >= 0], t[t >= 0])) / max(1, (t >= 0).sum())
+        for f, t in zip(found, truth, strict=True)
+    ]
+    return float(np.mean(hits))
+
+
+def _rss_mib() -> float:
+    """The resident memory of this process now (Linux; 0 elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_rss_mib() -> float:
+    """The peak resident memory of this process (ru_maxrss is KiB on Linux)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _usearch_version() -> str:
+    import usearch
+
+    return usearch.__version__

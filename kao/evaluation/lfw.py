@@ -23,7 +23,7 @@ from kao.progress import progress
 
 CENTRE_BOX = (70.0, 60.0, 180.0, 190.0)
 """[x1, y1, x2, y2] of the face in an LFW photo when no face is detected (pixels)."""
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"
 """Bump when detection or alignment changes, so cached embeddings are recomputed."""
 
 

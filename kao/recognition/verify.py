@@ -28,7 +28,8 @@ class Calibration:
     slope: float
 
 
-CALIBRATIONS = {MODEL_NAME: Calibration(threshold=0.55, slope=25.0)}
+CALIBRATIONS = {MODEL_NAME: Calibration(threshold=0.4159, slope=70.82)}
+"""From `kao eval lfw --data ../shared/data/lfw --json` (threshold, similarity_slope)."""
 
 
 def calibration(model: str) -> Calibration:

@@ -1,0 +1,193 @@
+"""`kao enroll`, `kao identify` and `kao db ...`: the face database from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from kao.errors import ImageError, KaoError
+from kao.gallery import open_gallery
+from kao.gallery.database import FaceDatabase
+from kao.image import find_images
+
+
+def _db_options(parser: argparse.ArgumentParser, collection: bool = True) -> None:
+    parser.add_argument(
+        "--db",
+        default=os.environ.get("KAO_DB"),
+        metavar="URL",
+        help="SQLite file (faces.db, sqlite:///faces.db) or postgresql://... (default: $KAO_DB)",
+    )
+    if collection:
+        parser.add_argument("--collection", required=True, metavar="C", help="collection name")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `kao enroll`, `kao identify` and `kao db` to the `kao` parser."""
+    enroll = subparsers.add_parser(
+        "enroll",
+        help="add a person's photos to a collection",
+        description="Enrol the largest face of each photo as PERSON (several photos per "
+        "person make recognition more reliable). All photos or none are stored.",
+    )
+    _db_options(enroll)
+    enroll.add_argument("--person", required=True, metavar="ID", help="the person's name or id")
+    enroll.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
+    enroll.set_defaults(run=run_enroll)
+
+    identify = subparsers.add_parser(
+        "identify",
+        help="who is in a photo, from a collection",
+        description="For every face of each photo, the best matching enrolled persons; a face "
+        "below the verification threshold is reported as unknown (person null).",
+    )
+    _db_options(identify)
+    identify.add_argument("images", nargs="+", metavar="IMAGE")
+    identify.add_argument("--top", type=int, default=3, metavar="K", help="matches per face")
+    identify.set_defaults(run=run_identify)
+
+    db = subparsers.add_parser("db", help="list, rename, delete, export and import")
+    actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="collections, or the persons of --collection")
+    _db_options(listing, collection=False)
+    listing.add_argument("--collection", metavar="C", help="list this collection's persons")
+    listing.set_defaults(run=run_list)
+    for name, help_text, extra in (
+        ("delete-collection", "delete a collection and all its faces", []),
+        ("delete-person", "delete a person and all their faces", ["person"]),
+        ("delete-face", "delete one face by its id (see `kao db list --faces`)", ["face_id"]),
+        ("rename", "rename a person", ["old", "new"]),
+        ("export", "write a collection to a JSON Lines file", ["file"]),
+        ("import", "add the faces of a JSON Lines file (all or nothing)", ["file"]),
+    ):
+        action = actions.add_parser(name, help=help_text, description=help_text)
+        _db_options(action)
+        for argument in extra:
+            action.add_argument(argument, type=int if argument == "face_id" else str)
+        action.set_defaults(run=run_change, change=name)
+    listing.add_argument("--faces", action="store_true", help="with --collection: every face")
+
+
+def _url(args: argparse.Namespace) -> str:
+    if not args.db:
+        raise KaoError("no database given: use --db URL or set KAO_DB")
+    return args.db
+
+
+def _emit(args: argparse.Namespace, document: Any, text: str) -> None:
+    print(json.dumps(document, indent=2) if args.json else text)
+
+
+def run_enroll(args: argparse.Namespace) -> int:
+    """Enrol the photos as one person; all or nothing."""
+    paths = find_images(args.images)
+    with FaceDatabase(_url(args)) as db:
+        ids = db.enroll(args.collection, args.person, paths)
+        faces = len(db.gallery.faces(args.collection, args.person))
+    document = {"collection": args.collection, "person": args.person, "added": ids, "faces": faces}
+    _emit(
+        args,
+        document,
+        f"enrolled {len(ids)} photo(s) of {args.person} in {args.collection} "
+        f"({faces} face(s) in all)",
+    )
+    return 0
+
+
+def run_identify(args: argparse.Namespace) -> int:
+    """Identify every face of each photo; exit 1 if a photo could not be read."""
+    records: list[dict[str, Any]] = []
+    failed = False
+    with FaceDatabase(_url(args)) as db:
+        for path in args.images:
+            try:
+                found = db.identify(args.collection, path, args.top)
+            except ImageError as error:
+                print(f"kao: error: {error}", file=sys.stderr)
+                records.append({"image": path, "error": error.reason})
+                failed = True
+                continue
+            records.append({"image": path, "faces": [item.to_dict() for item in found]})
+    if args.json:
+        print(json.dumps(records, indent=2))
+        return int(failed)
+    for record in records:
+        if "faces" not in record:
+            continue
+        print(f"{record['image']}: {len(record['faces'])} face(s)")
+        for number, face in enumerate(record["faces"], 1):
+            who = face["person"] or "unknown"
+            shown = ", ".join(f"{m['person']} {m['similarity']:.0%}" for m in face["matches"])
+            box = ", ".join(f"{v:.0f}" for v in face["box"])
+            print(f"  face {number} [{box}]: {who}  ({shown or 'empty collection'})")
+    return int(failed)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """Collections with their counts, or one collection's persons (or faces)."""
+    with open_gallery(_url(args)) as gallery:
+        if args.collection and args.faces:
+            faces = gallery.faces(args.collection)
+            document: Any = [
+                {
+                    "id": f.id,
+                    "person": f.person,
+                    "model": f.model,
+                    "source": f.source,
+                    "box": f.box,
+                    "created": f.created.isoformat(),
+                }
+                for f in faces
+            ]
+            text = "\n".join(f"{f.id:>6}  {f.person}  {f.source}" for f in faces)
+        elif args.collection:
+            persons = gallery.persons(args.collection)
+            document = [{"person": p.person, "faces": p.faces} for p in persons]
+            text = "\n".join(f"{p.person}  ({p.faces} faces)" for p in persons)
+        else:
+            collections = gallery.list_collections()
+            document = [
+                {"collection": c.name, "persons": c.persons, "faces": c.faces} for c in collections
+            ]
+            text = "\n".join(
+                f"{c.name}  ({c.persons} persons, {c.faces} faces)" for c in collections
+            )
+    _emit(args, document, text or "(empty)")
+    return 0
+
+
+def run_change(args: argparse.Namespace) -> int:
+    """The changing `kao db` actions."""
+    c = args.collection
+    with open_gallery(_url(args)) as gallery:
+        if args.change == "delete-collection":
+            gallery.delete_collection(c)
+            document, text = {"deleted": c}, f"deleted collection {c}"
+        elif args.change == "delete-person":
+            count = gallery.delete_person(c, args.person)
+            document, text = (
+                {"deleted": args.person, "faces": count},
+                (f"deleted {args.person} ({count} faces)"),
+            )
+        elif args.change == "delete-face":
+            gallery.delete_face(c, args.face_id)
+            document, text = {"deleted": args.face_id}, f"deleted face {args.face_id}"
+        elif args.change == "rename":
+            gallery.rename_person(c, args.old, args.new)
+            document, text = (
+                {"renamed": args.old, "to": args.new},
+                f"renamed {args.old} to {args.new}",
+            )
+        elif args.change == "export":
+            count = gallery.export(c, Path(args.file))
+            document, text = {"exported": count, "file": args.file}, f"exported {count} faces"
+        else:
+            count = gallery.import_(c, Path(args.file))
+            document, text = {"imported": count, "file": args.file}, f"imported {count} faces"
+    _emit(args, document, text)
+    return 0

@@ -1,0 +1,212 @@
+"""`FaceDatabase`: enrol people from photos and identify the faces of new photos.
+
+It joins the three parts: the embedder (photo -> face embeddings), the gallery (the stored
+faces, SQLite or PostgreSQL) and a nearest-neighbour index over each collection. The index is
+kept in sync with the gallery: each search first reads the collection's revision (one small
+query); when it changed, the faces added or deleted since are applied to the index. Indexes are
+also saved in the cache folder, so a new process loads the large approximate index instead of
+building it again, and rebuilds it when the file is missing, stale or damaged.
+
+A person's score for a face is the best similarity among that person's enrolled faces, so
+every photo enrolled for a person (another angle, another age) helps recognise them."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kao.errors import KaoError
+from kao.face import Face
+from kao.gallery.index import IndexFileError, choose_index, load_index
+from kao.gallery.records import NewFace
+from kao.gallery.store import Gallery, open_gallery, redact_url
+from kao.image import ImageInput, describe
+from kao.models.store import cache_dir
+from kao.recognition.embedder import FaceEmbedder, NoFaceError, default_embedder
+from kao.recognition.verify import calibration, similarity
+
+
+@dataclass(frozen=True)
+class Match:
+    """A candidate person for a face: `similarity` in [0, 1] (0.5 at the verification
+    threshold) and the id of their most similar enrolled face."""
+
+    person: str
+    similarity: float
+    face_id: int
+
+
+@dataclass(frozen=True)
+class Identified:
+    """A face of the probe photo with its best matches; `person` is the best match when it is
+    above the threshold, else None ("unknown")."""
+
+    face: Face
+    matches: list[Match]
+    person: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: box, matches [{person, similarity}], person (or null)."""
+        return {
+            "box": self.face.to_dict()["box"],
+            "matches": [
+                {"person": m.person, "similarity": round(m.similarity, 4)} for m in self.matches
+            ],
+            "person": self.person,
+        }
+
+
+@dataclass
+class _Synced:
+    """An index of one collection and model, with the person of each face id."""
+
+    index: Any
+    revision: int
+    persons: dict[int, str] = field(default_factory=dict)
+
+
+class FaceDatabase:
+    """Enrolment and identification over a gallery URL ("faces.db", "postgresql://...").
+
+    Safe to share between threads; several processes may use one database at once."""
+
+    def __init__(self, url: str | Path, embedder: FaceEmbedder | None = None) -> None:
+        self.url = str(url)
+        self.gallery: Gallery = open_gallery(url)
+        self.embedder = embedder or default_embedder()
+        self._indexes: dict[str, _Synced] = {}
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.gallery.close()
+
+    def __enter__(self) -> FaceDatabase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def enroll(self, collection: str, person: str, images: Sequence[ImageInput]) -> list[int]:
+        """Add one face per photo to `person` in `collection` (created when new), in one
+        transaction: every photo is embedded first, and nothing is stored if one fails.
+
+        Each photo's largest face is used. Raises NoFaceError naming a photo without a face.
+        Returns the new face ids."""
+        if not images:
+            raise KaoError("enroll needs at least one photo")
+        faces = []
+        for image in images:
+            face, _, _ = self.embedder.embed_one(image)
+            faces.append(
+                NewFace(
+                    embedding=face.embedding,
+                    model=self.embedder.model_name,
+                    source=describe(image),
+                    box=tuple(float(v) for v in face.box),
+                )
+            )
+        return self.gallery.add_faces(collection, person, faces)
+
+    def identify(self, collection: str, image: ImageInput, top: int = 3) -> list[Identified]:
+        """Every face of `image` with its `top` best-matching persons of `collection`."""
+        faces = self.embedder.embed(image)
+        return self.identify_faces(collection, faces, top)
+
+    def identify_faces(
+        self, collection: str, faces: Sequence[Face], top: int = 3
+    ) -> list[Identified]:
+        """Like `identify`, for faces already embedded by this database's embedder."""
+        if top < 1:
+            raise KaoError(f"--top must be at least 1, got {top}")
+        if not faces:
+            return []
+        synced = self._sync(collection)
+        queries = np.stack([f.embedding for f in faces]).astype(np.float32)
+        # Ask for enough faces to find `top` different persons in most collections.
+        ids, cosines = synced.index.search(queries, min(len(synced.persons), top * 8) or 1)
+        threshold = calibration(self.embedder.model_name).threshold
+        results = []
+        for face, row_ids, row_cos in zip(faces, ids, cosines, strict=True):
+            best: dict[str, Match] = {}
+            for face_id, cosine in zip(row_ids.tolist(), row_cos.tolist(), strict=True):
+                if face_id < 0:
+                    continue
+                person = synced.persons[face_id]
+                if person not in best:
+                    distance = float(np.sqrt(max(0.0, 2.0 - 2.0 * cosine)))
+                    sim = similarity(distance, self.embedder.model_name)
+                    best[person] = Match(person, sim, face_id)
+            matches = sorted(best.values(), key=lambda m: -m.similarity)[:top]
+            known = matches and matches[0].similarity >= similarity(threshold)
+            results.append(Identified(face, matches, matches[0].person if known else None))
+        return results
+
+    def _sync(self, collection: str) -> _Synced:
+        """The collection's index, brought up to date with the gallery."""
+        model = self.embedder.model_name
+        with self._lock:
+            revision = self.gallery.revision(collection)
+            synced = self._indexes.get(collection)
+            if synced is not None and synced.revision == revision:
+                return synced
+            ids, persons, matrix = self.gallery.embeddings(collection, model)
+            path = self._index_path(collection)
+            if synced is None:
+                synced = self._load(path)
+            dimension = matrix.shape[1] if len(ids) else self.embedder.dimension
+            if (
+                synced is None
+                or synced.index.dim != dimension
+                or type(synced.index) is not choose_index(len(ids))
+            ):
+                synced = _Synced(_build(ids, matrix, self.embedder.dimension), revision)
+            else:
+                _apply_changes(synced.index, ids, matrix)
+            synced.revision = revision
+            synced.persons = dict(zip(ids.tolist(), persons, strict=True))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            synced.index.save(path, revision)
+            self._indexes[collection] = synced
+            return synced
+
+    def _index_path(self, collection: str) -> Path:
+        key = "\n".join([redact_url(self.url), collection, self.embedder.model_name])
+        name = hashlib.sha256(key.encode()).hexdigest()[:24]
+        return cache_dir().parent / "indexes" / f"{name}.kaoindex"
+
+    @staticmethod
+    def _load(path: Path) -> _Synced | None:
+        if not path.is_file():
+            return None
+        try:
+            index, revision = load_index(path)
+        except IndexFileError:
+            return None  # damaged or from another version: rebuilt from the gallery
+        return _Synced(index, revision)
+
+
+def _build(ids: np.ndarray, matrix: np.ndarray, dimension: int) -> Any:
+    kind = choose_index(len(ids))
+    if len(ids) == 0:
+        return kind(dimension)
+    return kind.build(ids, matrix)
+
+
+def _apply_changes(index: Any, ids: np.ndarray, matrix: np.ndarray) -> None:
+    """Make `index` hold exactly the faces (`ids`, `matrix`): add the new, remove the gone."""
+    present = index.ids()
+    gone = np.setdiff1d(present, ids)
+    if gone.size:
+        index.remove(gone)
+    new = ~np.isin(ids, present)
+    if new.any():
+        index.add(ids[new], matrix[new])
+
+
+__all__ = ["FaceDatabase", "Identified", "Match", "NoFaceError"]

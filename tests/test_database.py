@@ -1,0 +1,110 @@
+"""Enrolment and identification on real photos, on SQLite and PostgreSQL, library and CLI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kao.cli import main
+from kao.errors import ImageError
+from kao.gallery.database import FaceDatabase
+from kao.recognition import NoFaceError
+from tests.conftest import shared_file
+
+KNOWN = ("Abdoulaye_Wade", "Adam_Sandler", "Alan_Greenspan")
+STRANGER = "Aaron_Peirsol"
+
+
+def photo(person: str, number: int) -> Path:
+    return shared_file(f"data/lfw/lfw-deepfunneled/{person}/{person}_{number:04d}.jpg")
+
+
+@pytest.fixture(autouse=True)
+def private_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Indexes are saved beside the model cache: keep this test's apart."""
+    monkeypatch.setenv("KAO_CACHE", str(tmp_path / "cache" / "models"))
+
+
+@pytest.fixture
+def database(url: str) -> Iterator[FaceDatabase]:
+    db = FaceDatabase(url)
+    for person in KNOWN:
+        db.enroll("friends", person, [photo(person, 1), photo(person, 2)])
+    yield db
+    db.close()
+
+
+def test_identify_known_and_unknown(database: FaceDatabase) -> None:
+    for person in KNOWN:
+        (found,) = database.identify("friends", photo(person, 3))
+        assert found.person == person
+        assert found.matches[0].person == person and found.matches[0].similarity > 0.5
+        assert [m.similarity for m in found.matches] == sorted(
+            (m.similarity for m in found.matches), reverse=True
+        )
+        assert len(found.matches) == 3
+    (stranger,) = database.identify("friends", photo(STRANGER, 1))
+    assert stranger.person is None and stranger.matches[0].similarity < 0.5
+
+
+def test_index_follows_changes(database: FaceDatabase) -> None:
+    assert database.identify("friends", photo("Adam_Sandler", 3))[0].person == "Adam_Sandler"
+    database.gallery.delete_person("friends", "Adam_Sandler")
+    after = database.identify("friends", photo("Adam_Sandler", 3))[0]
+    assert after.person is None and all(m.person != "Adam_Sandler" for m in after.matches)
+    database.gallery.rename_person("friends", "Alan_Greenspan", "Alan")
+    assert database.identify("friends", photo("Alan_Greenspan", 3))[0].person == "Alan"
+    database.enroll("friends", STRANGER, [photo(STRANGER, 1)])
+    assert database.identify("friends", photo(STRANGER, 2))[0].person == STRANGER
+
+
+def test_a_new_process_reuses_the_saved_index(database: FaceDatabase, url: str) -> None:
+    expected = database.identify("friends", photo("Abdoulaye_Wade", 3))[0].person
+    with FaceDatabase(url, database.embedder) as fresh:
+        assert fresh.identify("friends", photo("Abdoulaye_Wade", 3))[0].person == expected
+
+
+def test_enrolment_is_all_or_nothing(database: FaceDatabase, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(photo(STRANGER, 1).read_bytes()[:500])
+    with pytest.raises(ImageError, match=r"broken\.jpg: truncated or corrupt"):
+        database.enroll("friends", STRANGER, [photo(STRANGER, 1), broken])
+    blank = tmp_path / "blank.png"
+    Image.fromarray(np.full((200, 200, 3), 128, np.uint8)).save(blank)
+    with pytest.raises(NoFaceError, match=r"blank\.png: no face found"):
+        database.enroll("friends", STRANGER, [photo(STRANGER, 1), blank])
+    assert STRANGER not in {p.person for p in database.gallery.persons("friends")}
+
+
+def test_cli_enroll_identify_and_manage(
+    url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = ["--db", url, "--collection", "team"]
+    for person in KNOWN[:2]:
+        args = ["enroll", *db, "--person", person, str(photo(person, 1)), str(photo(person, 2))]
+        assert main(args) == 0
+    assert "enrolled 2 photo(s) of Adam_Sandler" in capsys.readouterr().out
+    probe = str(photo("Adam_Sandler", 3))
+    assert main(["identify", *db, probe, "--json", "--top", "2"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    (face,) = record["faces"]
+    assert face["person"] == "Adam_Sandler" and len(face["matches"]) == 2
+    assert set(face) == {"box", "matches", "person"}
+    assert main(["db", "list", "--db", url, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"collection": "team", "persons": 2, "faces": 4}]
+    exported = tmp_path / "team.jsonl"
+    assert main(["db", "export", *db, str(exported)]) == 0
+    assert len(exported.read_text().splitlines()) == 4
+    assert main(["db", "rename", *db, "Adam_Sandler", "Adam"]) == 0
+    assert main(["db", "delete-person", *db, "Abdoulaye_Wade"]) == 0
+    assert main(["db", "import", "--db", url, "--collection", "copy", str(exported)]) == 0
+    capsys.readouterr()
+    assert main(["db", "list", "--db", url, "--collection", "team", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == [{"person": "Adam", "faces": 2}]
+    assert main(["db", "delete-person", *db, "Nobody"]) == 1
+    assert "Nobody" in capsys.readouterr().err
