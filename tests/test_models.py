@@ -353,3 +353,15 @@ def test_cli_verify_missing_and_unknown(
     capsys.readouterr()
     assert main(["models", "verify", "nope"]) == 1
     assert "unknown model 'nope'" in capsys.readouterr().err
+
+
+def test_models_shipped_in_a_package_are_found_and_verified() -> None:
+    pytest.importorskip("dlib")
+    from kao.models.store import package_dir
+
+    folder = package_dir("face_recognition_models")
+    if folder is None:
+        pytest.skip("face_recognition_models is not installed")
+    path = model_path("dlib_face_recognition", "shape_predictor_5_face_landmarks.dat")
+    assert path == folder / "shape_predictor_5_face_landmarks.dat"
+    assert package_dir("no_such_package_kao") is None

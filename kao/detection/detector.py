@@ -110,9 +110,8 @@ class FaceDetector:
     def detect(self, image: ImageInput) -> list[Face]:
         """Faces in `image` (path, bytes, RGB array or PIL image), best score first."""
         rgb = load_image(image)
-        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-        height, width = bgr.shape[:2]
-        found = RawDetections.concat([self._run_pass(bgr, p) for p in self.passes(height, width)])
+        height, width = rgb.shape[:2]
+        found = RawDetections.concat([self._run_pass(rgb, p) for p in self.passes(height, width)])
         keep = nms(found.boxes, found.scores, self.nms_iou)
         found = found.take(keep)
         boxes = found.boxes.copy()
@@ -132,15 +131,15 @@ class FaceDetector:
         for image in images:
             yield self.detect(image)
 
-    def _run_pass(self, bgr: np.ndarray, p: Pass) -> RawDetections:
-        height, width = bgr.shape[:2]
+    def _run_pass(self, rgb: np.ndarray, p: Pass) -> RawDetections:
+        height, width = rgb.shape[:2]
         new_w = max(1, round(width * p.scale))
         new_h = max(1, round(height * p.scale))
         if (new_w, new_h) == (width, height):
-            resized = bgr
+            resized = rgb
         else:
             interpolation = cv2.INTER_AREA if p.scale < 1 else cv2.INTER_LINEAR
-            resized = cv2.resize(bgr, (new_w, new_h), interpolation=interpolation)
+            resized = cv2.resize(rgb, (new_w, new_h), interpolation=interpolation)
         sx, sy = new_w / width, new_h / height
         parts = []
         for x0, y0, x1, y1 in _tiles(new_w, new_h, p.tile, p.overlap):

@@ -60,21 +60,22 @@ class RawDetections:
 
 
 class YuNet:
-    """One YuNet network. `run(bgr)` detects faces in one image (any size) in a single pass."""
+    """One YuNet network. `run(rgb)` detects faces in one image (any size) in a single pass."""
 
     def __init__(self, file: str, threads: int | None = None) -> None:
         self.session = onnx_session(model_path("yunet", file), threads)
         self.input_name = self.session.get_inputs()[0].name
         self.output_names = [o.name for o in self.session.get_outputs()]
 
-    def run(self, bgr: np.ndarray, min_score: float) -> RawDetections:
-        """Detect faces in `bgr` (H, W, 3) uint8 -> detections scoring at least `min_score`,
-        before non-maximum suppression, in pixels of `bgr`."""
-        height, width = bgr.shape[:2]
+    def run(self, rgb: np.ndarray, min_score: float) -> RawDetections:
+        """Detect faces in `rgb` (H, W, 3) uint8 -> detections scoring at least `min_score`,
+        before non-maximum suppression, in pixels of `rgb`."""
+        height, width = rgb.shape[:2]
         pad_h, pad_w = -height % 32, -width % 32
         if pad_h or pad_w:
-            bgr = cv2.copyMakeBorder(bgr, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0)
-        tensor = bgr.transpose(2, 0, 1)[None].astype(np.float32)
+            rgb = cv2.copyMakeBorder(rgb, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=0)
+        # One copy: channels first, in the BGR order the network was trained on, as float32.
+        tensor = np.ascontiguousarray(rgb.transpose(2, 0, 1)[::-1], dtype=np.float32)[None]
         outputs = dict(
             zip(self.output_names, self.session.run(None, {self.input_name: tensor}), strict=True)
         )
