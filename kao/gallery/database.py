@@ -163,7 +163,7 @@ class FaceDatabase:
             if (
                 synced is None
                 or synced.index.dim != dimension
-                or type(synced.index) is not choose_index(len(ids))
+                or type(synced.index) is not choose_index(len(ids), dimension)
             ):
                 synced = _Synced(_build(ids, matrix, self.embedder.dimension), revision)
             else:
@@ -192,7 +192,7 @@ class FaceDatabase:
 
 
 def _build(ids: np.ndarray, matrix: np.ndarray, dimension: int) -> Any:
-    kind = choose_index(len(ids))
+    kind = choose_index(len(ids), dimension)
     if len(ids) == 0:
         return kind(dimension)
     return kind.build(ids, matrix)

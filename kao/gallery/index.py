@@ -300,7 +300,7 @@ class _Index:
 class ExactIndex(_Index):
     """Brute-force search with numpy: every query is compared with every stored face (one matrix
     product), so results are exact and the index costs nothing to build; a query takes time
-    proportional to N (p50 45 ms at 1M x 128 on 2 cores). Memory: N x (4 D + 8) bytes plus
+    proportional to N (p50 22 ms at 1M x 128 on 2 cores). Memory: N x (4 D + 8) bytes plus
     a Python dict of the ids."""
 
     kind = "exact"
@@ -394,11 +394,11 @@ class ExactIndex(_Index):
 
 class ApproximateIndex(_Index):
     """HNSW graph search with usearch: a query computes about 15k of the N similarities, so at
-    1M x 128 it takes 3.4 ms (p50, idle 2-core machine; 4.6 ms while the machine was shared)
-    and finds the exact best match for 99.4 % of queries (`kao bench search` measures both).
-    Inserting costs a graph search per face: 390 s for 1M faces on one thread, about half on
-    two. Removal marks the face deleted: searches skip it but the graph keeps its node, so
-    rebuild after removing a large share. Vectors are stored as f16 (similarities within 1e-3).
+    1M x 128 it takes 3.8 ms (p50 on the idle 2-core machine; 4.6 ms while it was shared) and
+    finds the exact best match for 99.4 % of queries (`kao bench search` measures both).
+    Inserting costs a graph search per face: 408 s for 1M faces on one thread, 202 s on two.
+    Removal marks the face deleted: searches skip it but the graph keeps its node, so rebuild
+    after removing a large share. Vectors are stored as f16 (similarities within 1e-3).
     Memory: about 530 bytes per 128-d face (504 MiB at 1M)."""
 
     kind = "approximate"
