@@ -73,9 +73,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"kao: error: {error}", file=sys.stderr)
     labels = cluster(np.array([f.face.embedding for f in found]), args.threshold)
     people = int(labels.max()) + 1 if len(labels) else 0
-    groups = [
-        [f for f, label in zip(found, labels, strict=True) if label == p] for p in range(people)
-    ]
+    groups: list[list[FoundFace]] = [[] for _ in range(people)]
+    for item, label in zip(found, labels, strict=True):
+        groups[label].append(item)
     if args.out:
         _write(args.out, groups)
     report: dict[str, Any] = {
