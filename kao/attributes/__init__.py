@@ -1,0 +1,1 @@
+"""Face attributes from one face crop each: age, gender, emotion, mask."""
