@@ -67,6 +67,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     embed.add_argument("--images", type=_positive, default=100, help="photos to process")
     embed.add_argument("--json", action="store_true", help="print JSON")
     embed.set_defaults(run=run_embed)
+    analyze = targets.add_parser(
+        "analyze",
+        help="the whole per-face analysis on one core, stage by stage (ms per face)",
+        description="Median milliseconds per face of each `kao analyze` stage on one thread "
+        "(detection, landmarks, pose and gaze, age and gender, emotion, mask), beside "
+        "face_recognition 1.3 finding the 68 landmarks of the same photos (HOG + face_landmarks)."
+        " Run it in a fresh process: it sets KAO_THREADS=1 before any model loads.",
+    )
+    analyze.add_argument("--data", type=Path, default=DEFAULT_FACES, help="folder of photos")
+    analyze.add_argument("--images", type=_positive, default=100, help="photos to process")
+    analyze.add_argument("--json", action="store_true", help="print JSON")
+    analyze.set_defaults(run=run_analyze)
     search = targets.add_parser(
         "search",
         help="face search on a synthetic collection: approximate index beside exact search",
@@ -213,6 +225,62 @@ def run_embed(args: argparse.Namespace) -> int:
             f"{name:<17} {r['faces_per_s']:6.1f} faces/s ({r['faces']} faces in {r['seconds']} s)"
         )
     print(f"kao is {report['speedup']}x faster")
+    return 0
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    """Time each analysis stage per face on one thread, and face_recognition's landmarks."""
+    os.environ["KAO_THREADS"] = "1"
+    import face_recognition
+
+    from kao.analysis import STAGES, FaceAnalyzer
+
+    if not args.data.is_dir():
+        raise KaoError(f"{args.data}: no such folder (give a folder of photos with --data)")
+    paths = find_images([args.data])[: args.images]
+    analyzer = FaceAnalyzer().load()
+    photos = [load_image(path) for path in paths]
+    analyzer.analyze_faces(photos[0], analyzer.detector.detect(photos[0]))  # warm-up
+    per_face: dict[str, list[float]] = {stage: [] for stage in (*STAGES, "total")}
+    peer: list[float] = []
+    faces_seen = 0
+    for rgb in progress(photos, len(photos)):
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        faces = analyzer.detector.detect(rgb)
+        timings["detection"] = time.perf_counter() - start
+        if not faces:
+            continue
+        analyzer.analyze_faces(rgb, faces, timings=timings)
+        faces_seen += len(faces)
+        for stage in STAGES:
+            per_face[stage].append(1000 * timings[stage] / len(faces))
+        per_face["total"].append(1000 * sum(timings.values()) / len(faces))
+        start = time.perf_counter()
+        found = face_recognition.face_locations(rgb, 1)
+        face_recognition.face_landmarks(rgb, found)
+        if found:
+            peer.append(1000 * (time.perf_counter() - start) / len(found))
+    if not faces_seen:
+        raise KaoError(f"{args.data}: no face found in the first {len(paths)} photos")
+    report: dict[str, Any] = {
+        "images": len(paths),
+        "faces": faces_seen,
+        "threads": 1,
+        "median_ms_per_face": {k: round(statistics.median(v), 2) for k, v in per_face.items()},
+        "face_recognition_68_landmarks_ms_per_face": round(statistics.median(peer), 2),
+        "data": str(args.data),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"median ms per face, one thread ({faces_seen} faces in {len(paths)} photos):")
+    for stage, value in report["median_ms_per_face"].items():
+        print(f"  {stage:<12} {value:8.2f}")
+    print(
+        "  face_recognition HOG + 68 landmarks: "
+        f"{report['face_recognition_68_landmarks_ms_per_face']:.2f} ms per face"
+    )
     return 0
 
 

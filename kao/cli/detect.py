@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         }
         if args.out:
             record["annotated"] = str(
-                _write(args.out, job.relative, draw_faces(rgb, faces), written)
+                write_image(args.out, job.relative, draw_faces(rgb, faces), written)
             )
         records.append(record)
         if not args.json:
@@ -123,7 +123,7 @@ def _print_text(record: dict[str, Any]) -> None:
         print(f"  annotated: {record['annotated']}")
 
 
-def _write(out: Path, relative: Path, rgb: Any, written: set[Path]) -> Path:
+def write_image(out: Path, relative: Path, rgb: Any, written: set[Path]) -> Path:
     """Save `rgb` at out/relative (JPEG if the source format cannot be written), never
     overwriting a file written earlier in this run."""
     target = out / relative

@@ -1,0 +1,149 @@
+"""`FaceAnalyzer` and `analyze`: detection, then every analysis stage on each face.
+
+Stages, in order (each a model of its own module; `STAGES` names them):
+
+- ``landmarks``: MediaPipe FaceMesh 468 points, iris, the 68-point layout (`kao.landmarks`);
+- ``pose``: head pose and gaze from the mesh and the canonical face (`kao.geometry`);
+- ``age_gender``, ``emotion``, ``mask``: one face crop each (`kao.attributes`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from kao.align import whole_image_face
+from kao.detection import FaceDetector
+from kao.errors import KaoError
+from kao.face import Face
+from kao.image import ImageInput, load_image
+
+STAGES = ("detection", "landmarks", "pose", "age_gender", "emotion", "mask")
+"""Stage names, in the order they run (the keys of the timings `analyze_faces` fills)."""
+
+
+class FaceAnalyzer:
+    """Everything kao tells about each face of an image. Models load on first use and are
+    shared; one analyzer is safe to use from several threads.
+
+    Args:
+        detector: the `FaceDetector` to use (default: kao's default detector).
+    """
+
+    def __init__(self, detector: FaceDetector | None = None) -> None:
+        self._detector = detector
+        self._lock = threading.Lock()
+
+    @cached_property
+    def detector(self) -> FaceDetector:
+        return self._detector or FaceDetector()
+
+    @cached_property
+    def landmarks(self) -> Any:
+        from kao.landmarks import FaceMesh
+
+        return FaceMesh()
+
+    @cached_property
+    def attributes(self) -> list[tuple[str, Any, Callable[[Face, Any], Face]]]:
+        """(stage name, `CropModel`, how its result goes into a Face) per attribute model."""
+        from kao.attributes.age_gender import AgeGender
+        from kao.attributes.emotion import EmotionClassifier
+        from kao.attributes.mask import MaskClassifier
+
+        return [
+            ("age_gender", AgeGender(), _set_age_gender),
+            ("emotion", EmotionClassifier(), lambda face, r: dataclasses.replace(face, emotion=r)),
+            ("mask", MaskClassifier(), lambda face, r: dataclasses.replace(face, mask=r)),
+        ]
+
+    def load(self) -> FaceAnalyzer:
+        """Load every model now (they load on first use otherwise); returns self."""
+        with self._lock:
+            _ = self.detector, self.landmarks, self.attributes
+        return self
+
+    def triangles(self) -> np.ndarray:
+        """(T, 3) vertex indices of the 468-point mesh's triangles (the canonical face's)."""
+        from kao.geometry import canonical_face
+
+        return canonical_face().triangles
+
+    def analyze(self, image: ImageInput, *, cropped: bool = False) -> list[Face]:
+        """Every face of `image` (path, bytes, RGB array or PIL image), best detection score
+        first, with every attribute set. With `cropped`, the image is already one face crop
+        (no detection): one face is returned, its box the whole image."""
+        rgb = load_image(image)
+        self.load()
+        faces = [] if cropped else self.detector.detect(rgb)
+        return self.analyze_faces(rgb, faces, cropped=cropped)
+
+    def analyze_faces(
+        self,
+        rgb: np.ndarray,
+        faces: Sequence[Face],
+        *,
+        cropped: bool = False,
+        timings: dict[str, float] | None = None,
+    ) -> list[Face]:
+        """`faces` (found in `rgb`, H x W x 3 uint8 RGB) with every attribute set; with
+        `cropped`, `faces` is ignored and `rgb` is read as one face crop. `timings`, when
+        given, receives the seconds each stage took (keys from `STAGES`)."""
+        self.load()
+        with _timed(timings, "landmarks"):
+            if cropped:
+                try:
+                    faces = [self.landmarks.run_cropped(rgb)]
+                except KaoError:  # the attribute models still read the crop
+                    faces = [whole_image_face(rgb)]
+            else:
+                faces = self.landmarks.run(rgb, faces)
+        with _timed(timings, "pose"):
+            faces = [_with_pose(face) for face in faces]
+        for name, model, setter in self.attributes:
+            with _timed(timings, name):
+                results = model.classify([rgb]) if cropped else model.predict(rgb, faces)
+                faces = [setter(face, result) for face, result in zip(faces, results, strict=True)]
+        return faces
+
+
+def _with_pose(face: Face) -> Face:
+    from kao.geometry import gaze, head_pose
+
+    if face.mesh is None:
+        return face
+    return dataclasses.replace(face, pose=head_pose(face), gaze=gaze(face))
+
+
+def _set_age_gender(face: Face, result: Any) -> Face:
+    age, gender = result
+    return dataclasses.replace(face, age=age, gender=gender)
+
+
+@contextmanager
+def _timed(timings: dict[str, float] | None, stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    yield
+    if timings is not None:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start
+
+
+_default: FaceAnalyzer | None = None
+_default_lock = threading.Lock()
+
+
+def analyze(image: ImageInput, *, cropped: bool = False) -> list[Face]:
+    """Every face of `image` with landmarks (468 mesh, iris, 68 points), head pose, gaze, age,
+    gender, the 7 emotion probabilities and mask / no mask; see `FaceAnalyzer.analyze`."""
+    global _default
+    with _default_lock:
+        if _default is None:
+            _default = FaceAnalyzer()
+    return _default.analyze(image, cropped=cropped)

@@ -1,0 +1,123 @@
+"""`kao analyze`: everything kao tells about each face: landmarks, pose, gaze, age, gender,
+emotion and mask; text, JSON or annotated copies."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from kao.cli.detect import collect, write_image
+from kao.errors import ImageError, KaoError
+from kao.face import EMOTIONS
+from kao.image import load_image
+from kao.progress import progress
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `kao analyze` to the `kao` parser."""
+    parser = subparsers.add_parser(
+        "analyze",
+        help="landmarks, head pose, gaze, age, gender, emotion and mask of every face",
+        description="Analyse every face in images and folders (walked recursively): 468-point "
+        "mesh, 68 landmarks, iris, head pose, gaze, age, gender, 7-class emotion, mask.",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="write annotated copies here")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument(
+        "--cropped",
+        action="store_true",
+        help="each image is already one face crop (as in FER2013 or UTKFace): no detection",
+    )
+    parser.add_argument(
+        "--mesh",
+        action="store_true",
+        help="include the 468 mesh and iris points in the JSON, draw the mesh with --out",
+    )
+    parser.add_argument(
+        "--min-score",
+        type=float,
+        default=0.6,
+        metavar="S",
+        help="drop faces scoring below S, 0-1 (default 0.6)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Analyse every input; exit 1 if any input failed (the others are still done)."""
+    from kao.analysis import FaceAnalyzer
+    from kao.detection import FaceDetector
+    from kao.render import draw_analysis
+
+    if not 0 <= args.min_score <= 1:
+        raise KaoError(f"--min-score must be between 0 and 1, got {args.min_score}")
+    analyzer = FaceAnalyzer(FaceDetector(min_score=args.min_score))
+    jobs, errors = collect(args.inputs)
+    records: list[dict[str, Any]] = [{"image": e.source, "error": e.reason} for e in errors]
+    for error in errors:
+        print(f"kao: error: {error}", file=sys.stderr)
+    written: set[Path] = set()
+    for job in progress(jobs, total=len(jobs)):
+        try:
+            rgb = load_image(job.path)
+            faces = analyzer.analyze(rgb, cropped=args.cropped)
+        except KaoError as error:
+            reason = error.reason if isinstance(error, ImageError) else str(error)
+            print(f"kao: error: {job.path}: {reason}", file=sys.stderr)
+            records.append({"image": str(job.path), "error": reason})
+            continue
+        record: dict[str, Any] = {
+            "image": str(job.path),
+            "width": int(rgb.shape[1]),
+            "height": int(rgb.shape[0]),
+            "faces": [face.to_dict(mesh=args.mesh) for face in faces],
+        }
+        if args.out:
+            triangles = analyzer.triangles() if args.mesh else None
+            drawn = draw_analysis(rgb, faces, triangles)
+            record["annotated"] = str(write_image(args.out, job.relative, drawn, written))
+        records.append(record)
+        if not args.json:
+            print_text(record)
+    if args.json:
+        print(json.dumps(records, indent=2))
+    return 1 if any("error" in r for r in records) else 0
+
+
+def emotion_line(emotion: dict[str, float]) -> str:
+    """The seven probabilities as percentages in `EMOTIONS` order, e.g. "Angry: 17.5%  ..."."""
+    return "  ".join(f"{name.capitalize()}: {100 * emotion[name]:.1f}%" for name in EMOTIONS)
+
+
+def print_text(record: dict[str, Any]) -> None:
+    """Print one image's analysis as readable text."""
+    faces = record["faces"]
+    print(f"{record['image']}: {len(faces)} face{'' if len(faces) == 1 else 's'}")
+    for number, face in enumerate(faces, 1):
+        box = ", ".join(f"{v:.0f}" for v in face["box"])
+        print(f"  face {number}: box [{box}]  score {face['score']:.3f}")
+        who = []
+        if "age" in face:
+            who.append(f"age {face['age']:.0f}")
+        for key in ("gender", "mask"):
+            if key in face:
+                label = face[key]["label"].replace("_", " ")
+                who.append(f"{key} {label} ({100 * face[key]['score']:.1f}%)")
+        if who:
+            print("    " + "  ".join(who))
+        if "pose" in face:
+            angles = "  ".join(f"{k} {face['pose'][k]:.1f}" for k in ("yaw", "pitch", "roll"))
+            print(f"    pose: {angles}")
+        if "gaze" in face and {"yaw", "pitch"} <= set(face["gaze"]):
+            print(f"    gaze: yaw {face['gaze']['yaw']:.1f}  pitch {face['gaze']['pitch']:.1f}")
+        if "emotion" in face:
+            emotion = face["emotion"]
+            top = max(EMOTIONS, key=lambda name: emotion[name])
+            print(f"    {emotion_line(emotion)}")
+            print(f"    emotion: {top} ({100 * emotion[top]:.1f}%)")
+    if "annotated" in record:
+        print(f"  annotated: {record['annotated']}")
