@@ -32,3 +32,15 @@ class ModelHashError(ModelError):
 class GalleryError(KaoError):
     """A face-database operation failed: a bad name or embedding, an unknown collection, person or
     face, an unusable database file or an unreachable server. The message names what and why."""
+
+
+class NotFoundError(GalleryError):
+    """The collection, person or face named does not exist."""
+
+
+class ConflictError(GalleryError):
+    """The change would clash with what exists: a collection or person of that name."""
+
+
+class DatabaseError(GalleryError):
+    """The database itself failed (unreachable, locked, damaged): not the caller's input."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from kao.face import Face
 from kao.image import load_image
 from kao.progress import progress
 from kao.recognition import default_embedder
-from kao.recognition.cluster import GROUP_THRESHOLD, cluster
+from kao.recognition.cluster import GROUP_THRESHOLD, FoundFace, Grouping, group_faces
 
 THUMB = 112
 """Side of a face thumbnail in the contact sheets, pixels."""
@@ -47,20 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-@dataclass(frozen=True)
-class FoundFace:
-    """A face and the image it came from."""
-
-    image: Path
-    face: Face
-    crop: np.ndarray
-
-
 def run(args: argparse.Namespace) -> int:
     """Embed, cluster and report; exit 1 if an input could not be read (the rest still done)."""
     jobs, errors = collect(args.inputs)
     embedder = default_embedder()
     found: list[FoundFace] = []
+    crops: list[np.ndarray] = []
     for job in progress(jobs, len(jobs)):
         try:
             rgb = load_image(job.path)
@@ -68,33 +59,18 @@ def run(args: argparse.Namespace) -> int:
             errors.append(error)
             continue
         for face in embedder.embed(rgb):
-            found.append(FoundFace(job.path, face, _crop(rgb, face)))
+            found.append(FoundFace(str(job.path), face))
+            crops.append(_crop(rgb, face))
     for error in errors:
         print(f"kao: error: {error}", file=sys.stderr)
-    labels = cluster(np.array([f.face.embedding for f in found]), args.threshold)
-    people = int(labels.max()) + 1 if len(labels) else 0
-    groups: list[list[FoundFace]] = [[] for _ in range(people)]
-    for item, label in zip(found, labels, strict=True):
-        groups[label].append(item)
+    grouping = group_faces(found, len(jobs), errors, args.threshold)
     if args.out:
-        _write(args.out, groups)
-    report: dict[str, Any] = {
-        "people": people,
-        "faces": len(found),
-        "images": len(jobs),
-        "groups": [
-            {
-                "person": number,
-                "faces": [{"image": str(f.image), "box": f.face.to_dict()["box"]} for f in group],
-            }
-            for number, group in enumerate(groups, 1)
-        ],
-        "errors": [{"image": e.source, "error": e.reason} for e in errors],
-    }
+        _write(args.out, grouping, crops)
+    report: dict[str, Any] = grouping.to_dict()
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"{people} people in {len(found)} faces of {len(jobs)} images")
+        print(f"{report['people']} people in {len(found)} faces of {len(jobs)} images")
         for entry in report["groups"]:
             images = sorted({Path(f["image"]).name for f in entry["faces"]})
             shown = ", ".join(images[:5]) + (", ..." if len(images) > 5 else "")
@@ -116,17 +92,19 @@ def _crop(rgb: np.ndarray, face: Face) -> np.ndarray:
     return cv2.warpAffine(rgb, matrix, (THUMB, THUMB), flags=cv2.INTER_AREA)
 
 
-def _write(out: Path, groups: list[list[FoundFace]]) -> None:
-    """out/person_001/ with one crop per face and out/person_001.jpg, its contact sheet."""
-    for number, group in enumerate(groups, 1):
+def _write(out: Path, grouping: Grouping, crops: list[np.ndarray]) -> None:
+    """out/person_001/ with one crop per face and out/person_001.jpg, its contact sheet;
+    `crops[i]` is the crop of `grouping.found[i]`."""
+    for number, members in enumerate(grouping.groups, 1):
         folder = out / f"person_{number:03d}"
         folder.mkdir(parents=True, exist_ok=True)
-        for k, item in enumerate(group, 1):
-            Image.fromarray(item.crop).save(folder / f"{k:03d}_{item.image.stem}.jpg", quality=90)
-        columns = min(len(group), 8)
-        rows = -(-len(group) // columns)
+        for k, i in enumerate(members, 1):
+            stem = Path(grouping.found[i].image).stem
+            Image.fromarray(crops[i]).save(folder / f"{k:03d}_{stem}.jpg", quality=90)
+        columns = min(len(members), 8)
+        rows = -(-len(members) // columns)
         sheet = np.full((rows * THUMB, columns * THUMB, 3), 255, np.uint8)
-        for k, item in enumerate(group):
+        for k, i in enumerate(members):
             r, c = divmod(k, columns)
-            sheet[r * THUMB : (r + 1) * THUMB, c * THUMB : (c + 1) * THUMB] = item.crop
+            sheet[r * THUMB : (r + 1) * THUMB, c * THUMB : (c + 1) * THUMB] = crops[i]
         Image.fromarray(sheet).save(out / f"person_{number:03d}.jpg", quality=90)

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from kao.errors import GalleryError
+from kao.errors import ConflictError, DatabaseError, GalleryError, NotFoundError
 from kao.gallery import jsonl
 from kao.gallery.records import (
     CollectionInfo,
@@ -176,7 +176,7 @@ class Gallery(ABC):
                     if write and self._before_commit is not None:
                         self._before_commit()
             except self._db_errors as error:
-                raise GalleryError(f"{self.url}: {self._explain(error)}") from error
+                raise DatabaseError(f"{self.url}: {self._explain(error)}") from error
 
     def _run(self, cur: Cursor, query: str, params: Sequence[Any] = ()) -> Cursor:
         cur.execute(self._sql(query), tuple(params))
@@ -225,7 +225,7 @@ class Gallery(ABC):
         """The id of collection `name` (locked until commit when `lock`), or GalleryError."""
         found = self._find_collection(cur, name, lock=lock)
         if found is None:
-            raise GalleryError(f"{self.url}: there is no collection {name!r}")
+            raise NotFoundError(f"{self.url}: there is no collection {name!r}")
         return found
 
     def _find_collection(self, cur: Cursor, name: str, *, lock: bool = False) -> int | None:
@@ -251,7 +251,7 @@ class Gallery(ABC):
             self._create(cur, name)
             collection = self._find_collection(cur, name, lock=True)
         if collection is None:
-            raise GalleryError(f"{self.url}: there is no collection {name!r}")
+            raise NotFoundError(f"{self.url}: there is no collection {name!r}")
         self._run(
             cur,
             "UPDATE kao_collections SET revision = ? WHERE id = ?",
@@ -271,7 +271,9 @@ class Gallery(ABC):
         """The id of `person` in collection `cname` (whose id is `collection`), or GalleryError."""
         found = self._find_person(cur, collection, person)
         if found is None:
-            raise GalleryError(f"{self.url}: there is no person {person!r} in collection {cname!r}")
+            raise NotFoundError(
+                f"{self.url}: there is no person {person!r} in collection {cname!r}"
+            )
         return found
 
     def _insert(
@@ -349,7 +351,7 @@ class Gallery(ABC):
         name = check_name(name, "collection")
         with self._tx(write=True) as cur:
             if not self._create(cur, name):
-                raise GalleryError(f"{self.url}: collection {name!r} already exists")
+                raise ConflictError(f"{self.url}: collection {name!r} already exists")
 
     def ensure_collection(self, name: str) -> None:
         """Create collection `name` unless it exists."""
@@ -389,7 +391,7 @@ class Gallery(ABC):
                 cur, "SELECT revision FROM kao_collections WHERE name = ?", (name,)
             ).fetchone()
         if row is None:
-            raise GalleryError(f"{self.url}: there is no collection {name!r}")
+            raise NotFoundError(f"{self.url}: there is no collection {name!r}")
         return int(row[0])
 
     # -- persons and faces ---------------------------------------------------------------------
@@ -475,7 +477,7 @@ class Gallery(ABC):
                     (int(face_id), collection_id),
                 ).fetchone()
             if row is None:
-                raise GalleryError(
+                raise NotFoundError(
                     f"{self.url}: there is no face {face_id} in collection {cname!r}"
                 )
             self._run(
@@ -494,7 +496,7 @@ class Gallery(ABC):
             collection_id = self._change(cur, cname)
             person_id = self._person(cur, collection_id, cname, old)
             if self._find_person(cur, collection_id, new) is not None:
-                raise GalleryError(
+                raise ConflictError(
                     f"{self.url}: cannot rename {old!r}: person {new!r} exists in collection "
                     f"{cname!r}"
                 )

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
 import numpy as np
+
+from kao.errors import ImageError
+from kao.face import Face
 
 GROUP_THRESHOLD = 0.35
 """Average-linkage cut (Euclidean distance between unit dlib embeddings): the best of 0.30-0.55
@@ -36,6 +43,65 @@ def cluster(embeddings: np.ndarray, threshold: float) -> np.ndarray:
     for number, members in enumerate(ordered):
         labels[members] = number
     return labels
+
+
+@dataclass(frozen=True)
+class FoundFace:
+    """An embedded face and the image it came from (a path, or an upload's name)."""
+
+    image: str
+    face: Face
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """The faces of a photo collection sorted by person.
+
+    Attributes:
+        found: every face, in the order given.
+        groups: per person, the indices into `found` of their faces; the largest group first.
+        images: how many images were read (or tried).
+        errors: the images that could not be read.
+    """
+
+    found: list[FoundFace]
+    groups: list[list[int]]
+    images: int
+    errors: list[ImageError] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form: people, faces, images, groups [{person (from 1), faces [{image, box}]}],
+        errors [{image, error}]."""
+        return {
+            "people": len(self.groups),
+            "faces": len(self.found),
+            "images": self.images,
+            "groups": [
+                {
+                    "person": number,
+                    "faces": [
+                        {"image": self.found[i].image, "box": self.found[i].face.to_dict()["box"]}
+                        for i in members
+                    ],
+                }
+                for number, members in enumerate(self.groups, 1)
+            ],
+            "errors": [{"image": e.source, "error": e.reason} for e in self.errors],
+        }
+
+
+def group_faces(
+    found: Sequence[FoundFace],
+    images: int,
+    errors: Sequence[ImageError] = (),
+    threshold: float = GROUP_THRESHOLD,
+) -> Grouping:
+    """Sort embedded faces (each `face.embedding` set) into persons with `cluster`."""
+    labels = cluster(np.array([f.face.embedding for f in found]), threshold)
+    groups: list[list[int]] = [[] for _ in range(int(labels.max()) + 1 if len(labels) else 0)]
+    for index, label in enumerate(labels.tolist()):
+        groups[label].append(index)
+    return Grouping(list(found), groups, images, list(errors))
 
 
 def pairwise_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
