@@ -11,11 +11,11 @@ from kao.errors import KaoError
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every sub-command registered."""
-    from kao.cli import analyze, bench, database, detect, evaluate, group, models, verify
+    from kao.cli import analyze, bench, database, detect, evaluate, group, mesh, models, verify
 
     parser = argparse.ArgumentParser(prog="kao", description="kao: face analysis on a CPU.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (detect, analyze, verify, database, group, models, evaluate, bench):
+    for module in (detect, analyze, verify, database, group, mesh, models, evaluate, bench):
         module.register(sub)
     return parser
 

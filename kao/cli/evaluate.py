@@ -68,6 +68,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             )
         command.set_defaults(run=run)
 
+    headpose = datasets.add_parser(
+        "headpose",
+        help="head pose from FaceMesh beside FSA-Net on the same faces",
+        description="Mean absolute difference and correlation per angle between kao's head "
+        "pose and FSA-Net's, over the faces found in the photos under DATA.",
+    )
+    headpose.add_argument("--data", type=Path, required=True, help="folder of photos")
+    headpose.add_argument("--json", action="store_true", help="print JSON")
+    headpose.add_argument("--limit", type=int, default=0, help="use N images spread evenly")
+    headpose.add_argument(
+        "--min-face", type=float, default=40.0, metavar="PX", help="smallest box width"
+    )
+    headpose.set_defaults(run=run_headpose)
+
 
 def run_widerface(args: argparse.Namespace) -> int:
     """Evaluate kao (and the baseline) on WIDER FACE and print AP per setting."""
@@ -171,4 +185,13 @@ def run_group(args: argparse.Namespace) -> int:
     result = lfw.grouping(_lfw_embeddings(args), GROUP_THRESHOLD)
     report = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}
     _print(report, args.json, "LFW grouping")
+    return 0
+
+
+def run_headpose(args: argparse.Namespace) -> int:
+    """kao's head pose beside FSA-Net's: agreement per angle."""
+    from kao.evaluation import headpose
+
+    report = headpose.evaluate(args.data, limit=args.limit, min_face=args.min_face)
+    _print(report, args.json, "Head pose: kao (FaceMesh) beside FSA-Net")
     return 0

@@ -1,0 +1,87 @@
+"""`kao mesh`: each face of a photo as a textured 3D mesh file, with a rendered preview."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from kao.detection import FaceDetector
+from kao.errors import KaoError
+from kao.geometry import gaze, head_pose, preview, write_mesh
+from kao.geometry.export import FORMATS
+from kao.image import load_image
+from kao.landmarks import FaceMesh
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `kao mesh` to the `kao` parser."""
+    parser = subparsers.add_parser(
+        "mesh",
+        help="3D face meshes (.obj with texture, or .ply) and a preview",
+        description="Write each face of IMAGE as a textured 3D mesh (468 FaceMesh vertices, "
+        "MediaPipe's triangles and UVs). One face: OUT itself; several: <stem>_1, <stem>_2, "
+        "... (best detection first). Also writes <stem>_preview.png: the photo beside a "
+        "shaded render of the meshes.",
+    )
+    parser.add_argument("image", type=Path, metavar="IMAGE")
+    parser.add_argument(
+        "--out", type=Path, required=True, help="mesh file: name.obj (+ .mtl, texture) or .ply"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument(
+        "--cropped", action="store_true", help="IMAGE is already one face crop (no detection)"
+    )
+    parser.set_defaults(run=run)
+
+
+def mesh_paths(out: Path, count: int) -> list[Path]:
+    """Where the meshes of `count` faces go: `out` for one, `<stem>_<n><suffix>` for several."""
+    if count == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}_{n}{out.suffix}") for n in range(1, count + 1)]
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.out.suffix.lower() not in FORMATS:
+        raise KaoError(f"{args.out}: unknown mesh format (use .obj or .ply)")
+    rgb = load_image(args.image)
+    mesher = FaceMesh()
+    if args.cropped:
+        faces = [mesher.run_cropped(rgb)]
+    else:
+        faces = [
+            face for face in mesher.run(rgb, FaceDetector().detect(rgb)) if face.mesh is not None
+        ]
+    if not faces:
+        raise KaoError(f"{args.image}: no face found")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    records: list[dict[str, Any]] = []
+    for face, path in zip(faces, mesh_paths(args.out, len(faces)), strict=False):
+        files = write_mesh(path, rgb, face)
+        pose = head_pose(face)
+        records.append(
+            {
+                "files": [str(file) for file in files],
+                "box": [round(float(v), 1) for v in face.box],
+                "pose": pose.to_dict(),
+                "gaze": gaze(face),
+            }
+        )
+    shown = args.out.with_name(f"{args.out.stem}_preview.png")
+    Image.fromarray(preview(rgb, faces)).save(shown)
+    if args.json:
+        print(json.dumps({"image": str(args.image), "faces": records, "preview": str(shown)}))
+        return 0
+    print(f"{args.image}: {len(faces)} face(s)")
+    for number, record in enumerate(records, 1):
+        pose = record["pose"]
+        print(
+            f"  face {number}: {', '.join(record['files'])}  yaw {pose['yaw']:+.1f} "
+            f"pitch {pose['pitch']:+.1f} roll {pose['roll']:+.1f}"
+        )
+    print(f"  preview: {shown}")
+    return 0
