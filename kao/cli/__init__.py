@@ -11,11 +11,22 @@ from kao.errors import KaoError
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every sub-command registered."""
-    from kao.cli import analyze, bench, database, detect, evaluate, group, mesh, models, verify
+    from kao.cli import (
+        analyze,
+        bench,
+        database,
+        detect,
+        evaluate,
+        group,
+        mesh,
+        models,
+        serve,
+        verify,
+    )
 
     parser = argparse.ArgumentParser(prog="kao", description="kao: face analysis on a CPU.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (detect, analyze, verify, database, group, mesh, models, evaluate, bench):
+    for module in (detect, analyze, verify, database, group, mesh, models, evaluate, bench, serve):
         module.register(sub)
     return parser
 

@@ -1,0 +1,95 @@
+"""Errors of the HTTP API: every failure is a JSON body ``{"error": message, "status": code}``.
+
+kao's own exceptions map to the status that says whose fault it is: a bad image or input is
+the caller's (400, 413, 422), an unknown collection, person or face is 404, a name that is
+taken is 409, a database or model that fails is the server's (503)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from kao.errors import (
+    ConflictError,
+    DatabaseError,
+    GalleryError,
+    ImageError,
+    KaoError,
+    ModelError,
+    NotFoundError,
+)
+from kao.recognition import NoFaceError
+
+
+class ApiError(Exception):
+    """An answer other than success: HTTP `status` and a message saying what to change."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers
+
+
+def error_response(
+    status: int, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    """The JSON error body with its status."""
+    return JSONResponse({"error": message, "status": status}, status, headers=headers)
+
+
+def from_kao_error(error: KaoError, what: str | None = None) -> ApiError:
+    """The `ApiError` for one of kao's exceptions; `what` (e.g. "image 'a' (photo.jpg)")
+    replaces an image error's source, which is only "<bytes>" or "<ndarray ...>" here."""
+    if isinstance(error, ImageError):
+        where = what or "image"
+        status = 413 if error.reason.startswith("image too large") else 422
+        return ApiError(status, f"{where}: {error.reason}")
+    if isinstance(error, NoFaceError):
+        return ApiError(422, f"{what}: no face found" if what else str(error))
+    if isinstance(error, NotFoundError):
+        return ApiError(404, _without_url(str(error)))
+    if isinstance(error, ConflictError):
+        return ApiError(409, _without_url(str(error)))
+    if isinstance(error, (DatabaseError, ModelError)):
+        return ApiError(503, f"the server cannot answer now: {error}")
+    if isinstance(error, GalleryError):
+        return ApiError(400, _without_url(str(error)))
+    return ApiError(400, str(error))
+
+
+def _without_url(message: str) -> str:
+    """A gallery message without the database URL it starts with (the caller need not know
+    where the database is)."""
+    head, sep, rest = message.partition(": ")
+    return rest if sep and "://" in head else message
+
+
+def install(app: FastAPI) -> None:
+    """Make every error of `app` answer in the JSON form above."""
+
+    async def api_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, ApiError)
+        return error_response(error.status, error.message, error.headers)
+
+    async def kao_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, KaoError)
+        return await api_error(request, from_kao_error(error))
+
+    async def http_error(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, HTTPException)
+        return error_response(error.status_code, str(error.detail), error.headers)
+
+    async def invalid(request: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, RequestValidationError)
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        return error_response(422, f"invalid request: {problems}")
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(KaoError, kao_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid)

@@ -1,0 +1,170 @@
+"""/v1/collections...: collections, enrolment, identification and deletion in the face database.
+
+Answers have the shapes `kao db list --json`, `kao enroll --json`, `kao identify --json` and the
+`kao db delete-...` commands print. Collection names in URLs cannot contain "/"; person names
+can (the person is the last part of its URL)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Query, Request, status
+
+from kao.recognition import NoFaceError
+from kao.server.auth import service
+from kao.server.errors import ApiError
+from kao.server.routes_images import decode
+from kao.server.service import Service
+from kao.server.uploads import json_body, openapi_body, read_images, read_text
+
+router = APIRouter(prefix="/collections")
+
+
+@router.get("", summary="Every collection with its numbers of persons and faces")
+async def list_collections(request: Request) -> list[dict[str, Any]]:
+    """[{"collection", "persons", "faces"}], as `kao db list --json`."""
+    svc = service(request)
+    collections = await svc.run(svc.database.gallery.list_collections)
+    return [{"collection": c.name, "persons": c.persons, "faces": c.faces} for c in collections]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a collection",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"name": {"type": "string"}},
+                        "required": ["name"],
+                    }
+                }
+            },
+        }
+    },
+)
+async def create_collection(request: Request) -> dict[str, Any]:
+    """Body {"name": "family"} -> {"collection": "family"}; 409 when it exists."""
+    svc = service(request)
+    name = (await json_body(request)).get("name")
+    if not isinstance(name, str):
+        raise ApiError(400, 'send {"name": "<collection name>"} as JSON')
+    await svc.run(svc.database.gallery.create_collection, name)
+    return {"collection": name}
+
+
+@router.delete("/{collection}", summary="Delete a collection and all its faces")
+async def delete_collection(request: Request, collection: str) -> dict[str, Any]:
+    """{"deleted": collection}; 404 when there is no such collection."""
+    svc = service(request)
+    await svc.run(svc.database.gallery.delete_collection, collection)
+    return {"deleted": collection}
+
+
+@router.get("/{collection}/persons", summary="The persons of a collection")
+async def list_persons(request: Request, collection: str) -> list[dict[str, Any]]:
+    """[{"person", "faces"}], as `kao db list --collection C --json`."""
+    svc = service(request)
+    persons = await svc.run(svc.database.gallery.persons, collection)
+    return [{"person": p.person, "faces": p.faces} for p in persons]
+
+
+@router.get("/{collection}/faces", summary="Every face of a collection")
+async def list_faces(request: Request, collection: str) -> list[dict[str, Any]]:
+    """[{"id", "person", "model", "source", "box", "created"}], as `kao db list --faces`."""
+    svc = service(request)
+    faces = await svc.run(svc.database.gallery.faces, collection)
+    return [
+        {
+            "id": f.id,
+            "person": f.person,
+            "model": f.model,
+            "source": f.source,
+            "box": f.box,
+            "created": f.created.isoformat(),
+        }
+        for f in faces
+    ]
+
+
+@router.post(
+    "/{collection}/enroll",
+    status_code=status.HTTP_201_CREATED,
+    summary="Add photos of a person to a collection",
+    openapi_extra=openapi_body({"images": True}, {"person": "the person's name or id"}),
+)
+async def enroll(request: Request, collection: str) -> dict[str, Any]:
+    """The largest face of each photo is enrolled as `person`, all photos or none ->
+    {"collection", "person", "added": [face ids], "faces": the person's faces in all}; 404 for
+    an unknown collection (create it first), 422 naming a photo without a face."""
+    svc = service(request)
+    uploads = (await read_images(request, {"images": True}))["images"]
+    person = await read_text(request, "person")
+    db = svc.database
+
+    def work() -> dict[str, Any]:
+        db.gallery.revision(collection)  # 404 unless the collection exists
+        rgbs = [decode(upload, "images") for upload in uploads]
+        try:
+            ids = db.enroll(collection, person, rgbs)
+        except NoFaceError:
+            blamed = next(
+                (u for u, rgb in zip(uploads, rgbs, strict=True) if not _has_face(svc, rgb)),
+                uploads[0],
+            )
+            raise ApiError(
+                422, f"{blamed.label('images')}: no face found; nothing was enrolled"
+            ) from None
+        faces = len(db.gallery.faces(collection, person))
+        return {"collection": collection, "person": person, "added": ids, "faces": faces}
+
+    return await svc.run(work)
+
+
+def _has_face(svc: Service, rgb: np.ndarray) -> bool:
+    return bool(svc.embedder.detector.detect(rgb))
+
+
+@router.post(
+    "/{collection}/identify",
+    summary="Who is in a photo",
+    openapi_extra=openapi_body({"image": False}),
+)
+async def identify(
+    request: Request,
+    collection: str,
+    top: int = Query(3, ge=1, le=100, description="best matching persons per face"),
+) -> dict[str, Any]:
+    """{"image", "faces": [{"box", "matches": [{"person", "similarity" 0-1}], "person" (null
+    when unknown)}]}, as each record of `kao identify --json`; 404 for an unknown collection."""
+    svc = service(request)
+    (upload,) = (await read_images(request, {"image": False}))["image"]
+    db = svc.database
+
+    def work() -> dict[str, Any]:
+        db.gallery.revision(collection)  # 404 unless the collection exists
+        found = db.identify(collection, decode(upload, "image"), top)
+        return {"image": upload.name, "faces": [item.to_dict() for item in found]}
+
+    return await svc.run(work)
+
+
+@router.delete("/{collection}/faces/{face_id}", summary="Delete one face")
+async def delete_face(request: Request, collection: str, face_id: int) -> dict[str, Any]:
+    """{"deleted": face id}; a person left without faces goes too; 404 for an unknown face."""
+    svc = service(request)
+    await svc.run(svc.database.gallery.delete_face, collection, face_id)
+    return {"deleted": face_id}
+
+
+@router.delete("/{collection}/persons/{person:path}", summary="Delete a person and their faces")
+async def delete_person(request: Request, collection: str, person: str) -> dict[str, Any]:
+    """{"deleted": person, "faces": how many faces went}; 404 for an unknown person."""
+    svc = service(request)
+    count = await svc.run(svc.database.gallery.delete_person, collection, person)
+    return {"deleted": person, "faces": count}

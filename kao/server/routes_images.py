@@ -1,0 +1,159 @@
+"""/v1/detect, /v1/analyze, /v1/verify and /v1/group: images in, JSON out.
+
+Answers have the shapes `kao detect --json`, `kao analyze --json`, `kao verify --json` and
+`kao group --json` print, with "image" the uploaded file's name (or the JSON field's)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Query, Request
+
+from kao.errors import ImageError, KaoError
+from kao.image import load_image
+from kao.recognition import NoFaceError, verify
+from kao.recognition.cluster import GROUP_THRESHOLD, FoundFace, group_faces
+from kao.server.auth import service
+from kao.server.errors import ApiError, from_kao_error
+from kao.server.service import Service
+from kao.server.uploads import Upload, openapi_body, read_images
+
+router = APIRouter()
+
+
+def decode(upload: Upload, field: str) -> np.ndarray:
+    """The upload as H x W x 3 uint8 RGB, or 422 (413 over the pixel limit) naming it."""
+    try:
+        return load_image(upload.data)
+    except ImageError as error:
+        raise from_kao_error(error, upload.label(field)) from None
+
+
+def image_record(upload: Upload, rgb: np.ndarray, faces: list[dict[str, Any]]) -> dict[str, Any]:
+    """{"image", "width", "height", "faces"}: one image's record, as the CLI prints it."""
+    return {
+        "image": upload.name,
+        "width": int(rgb.shape[1]),
+        "height": int(rgb.shape[0]),
+        "faces": faces,
+    }
+
+
+@router.post(
+    "/detect",
+    summary="Find faces: boxes, scores and 5 keypoints",
+    openapi_extra=openapi_body({"image": False}),
+)
+async def detect(request: Request) -> dict[str, Any]:
+    """Every face of `image`, best score first: {"image", "width", "height", "faces": [{"box":
+    [x1, y1, x2, y2] pixels, "score" 0-1, "keypoints": 5 x [x, y] pixels}]}."""
+    svc = service(request)
+    (upload,) = (await read_images(request, {"image": False}))["image"]
+
+    def work() -> dict[str, Any]:
+        rgb = decode(upload, "image")
+        return image_record(upload, rgb, [f.to_dict() for f in svc.embedder.detector.detect(rgb)])
+
+    return await svc.run(work)
+
+
+@router.post(
+    "/analyze",
+    summary="Landmarks, head pose, gaze, age, gender, emotion and mask of every face",
+    openapi_extra=openapi_body({"image": False}),
+)
+async def analyze(
+    request: Request,
+    cropped: bool = Query(False, description="the image is already one face crop: no detection"),
+    mesh: bool = Query(False, description="include the 468 mesh and iris points"),
+) -> dict[str, Any]:
+    """The record `kao analyze --json` prints for the image; 503 when this server has no
+    analysis models."""
+    svc = service(request)
+    analyzer = svc.require_analyzer()
+    (upload,) = (await read_images(request, {"image": False}))["image"]
+
+    def work() -> dict[str, Any]:
+        rgb = decode(upload, "image")
+        faces = analyzer.analyze(rgb, cropped=cropped)
+        return image_record(upload, rgb, [f.to_dict(mesh=mesh) for f in faces])
+
+    return await svc.run(work)
+
+
+@router.post(
+    "/verify",
+    summary="Are the faces of two images the same person?",
+    openapi_extra=openapi_body({"a": False, "b": False}),
+)
+async def verify_pair(
+    request: Request,
+    face_a: int | None = Query(
+        None, ge=0, description="face of A to use (0-based, detection order); default: the largest"
+    ),
+    face_b: int | None = Query(None, ge=0, description="face of B to use; default: the largest"),
+) -> dict[str, Any]:
+    """{"same", "distance", "threshold", "similarity" 0-1, "model", "a"/"b": {"faces", "face",
+    "box"}}, as `kao verify --json`; 422 when an image has no face (or not the one asked)."""
+    svc = service(request)
+    found = await read_images(request, {"a": False, "b": False})
+    (a,), (b,) = found["a"], found["b"]
+
+    def work() -> dict[str, Any]:
+        rgb_a, rgb_b = decode(a, "a"), decode(b, "b")
+        try:
+            return verify(
+                rgb_a, rgb_b, face_a=face_a, face_b=face_b, embedder=svc.embedder
+            ).to_dict()
+        except KaoError as error:
+            # verify reads A first, so the error is A's when A lacks the face asked for.
+            faces = len(svc.embedder.detector.detect(rgb_a))
+            blame_a = faces == 0 or (face_a is not None and face_a >= faces)
+            raise _named(error, a.label("a") if blame_a else b.label("b")) from None
+
+    return await svc.run(work)
+
+
+def _named(error: KaoError, label: str) -> ApiError:
+    """422 for an image's face error, its message starting with `label` instead of the array's
+    description."""
+    if isinstance(error, NoFaceError):
+        return ApiError(422, f"{label}: no face found")
+    reason = str(error).split(": ", 1)[-1]
+    return ApiError(422, f"{label}: {reason}")
+
+
+@router.post(
+    "/group",
+    summary="Sort the faces of several images by person, without names",
+    openapi_extra=openapi_body({"images": True}),
+)
+async def group(
+    request: Request,
+    threshold: float = Query(
+        GROUP_THRESHOLD,
+        gt=0,
+        le=2,
+        description="merge groups closer than this (Euclidean distance)",
+    ),
+) -> dict[str, Any]:
+    """{"people", "faces", "images", "groups": [{"person" (from 1), "faces": [{"image", "box"}]}],
+    "errors": [{"image", "error"}]}, as `kao group --json`; an image that cannot be read is
+    listed in "errors" and the others are still grouped."""
+    svc = service(request)
+    uploads = (await read_images(request, {"images": True}))["images"]
+    return await svc.run(_group, svc, uploads, threshold)
+
+
+def _group(svc: Service, uploads: list[Upload], threshold: float) -> dict[str, Any]:
+    found: list[FoundFace] = []
+    errors: list[ImageError] = []
+    for upload in uploads:
+        try:
+            rgb = load_image(upload.data)
+        except ImageError as error:
+            errors.append(ImageError(upload.name, error.reason))
+            continue
+        found.extend(FoundFace(upload.name, face) for face in svc.embedder.embed(rgb))
+    return group_faces(found, len(uploads), errors, threshold).to_dict()
