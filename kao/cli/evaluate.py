@@ -82,6 +82,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     headpose.set_defaults(run=run_headpose)
 
+    emotion = datasets.add_parser(
+        "emotion",
+        help="7-class emotion accuracy on FER2013 (kao's network, mini-Xception)",
+        description="Accuracy, per-class recall and confusion matrix (rows: true class) of the "
+        "emotion models on a FER2013 .npz (images, labels, classes), e.g. public_test.npz.",
+    )
+    emotion.add_argument("--data", type=Path, required=True, help="FER2013 .npz file")
+    emotion.add_argument("--json", action="store_true", help="print JSON")
+    emotion.add_argument(
+        "--model",
+        choices=("kao", "mini_xception", "all"),
+        default="kao",
+        help="kao's network, the mini-Xception baseline, or both in one run (default: kao)",
+    )
+    emotion.set_defaults(run=run_emotion)
+
 
 def run_widerface(args: argparse.Namespace) -> int:
     """Evaluate kao (and the baseline) on WIDER FACE and print AP per setting."""
@@ -185,6 +201,20 @@ def run_group(args: argparse.Namespace) -> int:
     result = lfw.grouping(_lfw_embeddings(args), GROUP_THRESHOLD)
     report = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}
     _print(report, args.json, "LFW grouping")
+    return 0
+
+
+def run_emotion(args: argparse.Namespace) -> int:
+    """Emotion accuracy on FER2013: kao's network and/or the mini-Xception baseline."""
+    from kao.evaluation import fer2013
+
+    report = fer2013.run(args.data, args.model)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"FER2013 emotion, {report['images']} images of {args.data}")
+    for name, entry in [(report["model"], report), *report.get("baselines", {}).items()]:
+        print(f"  {name:<14} accuracy {entry['accuracy']:.4f}")
     return 0
 
 

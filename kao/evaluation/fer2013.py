@@ -1,0 +1,103 @@
+"""FER2013 emotion accuracy: overall, per class (recall) and the confusion matrix.
+
+A data file is an `.npz` with `images` uint8 (N, 48, 48) grey faces, `labels` integer (N,)
+indices into `classes`, and `classes` the class names (FER2013's "surprise" is kao's
+"surprised"); the labels are mapped to `kao.face.EMOTIONS` by name."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kao.errors import KaoError
+from kao.face import EMOTIONS
+
+ALIASES = {"surprise": "surprised"}
+BATCH = 256
+"""Images per call of the model under evaluation."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """`images` uint8 (N, 48, 48) grey, `labels` int64 (N,) indices into `EMOTIONS`."""
+
+    images: np.ndarray
+    labels: np.ndarray
+
+
+def load_dataset(path: Path) -> Dataset:
+    """Read and check a FER2013-style `.npz` (see the module docstring)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            missing = [key for key in ("images", "labels", "classes") if key not in data.files]
+            if missing:
+                raise KaoError(f"{path}: not a FER2013 .npz (no {', '.join(missing)} array)")
+            images, labels, classes = data["images"], data["labels"], data["classes"]
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise KaoError(f"{path}: cannot read a FER2013 .npz ({error})") from error
+    if images.dtype != np.uint8 or images.ndim != 3 or len(images) == 0:
+        raise KaoError(f"{path}: images must be uint8 (N, H, W), got {images.dtype} {images.shape}")
+    if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer):
+        raise KaoError(f"{path}: labels must be {len(images)} integers, got {labels.shape}")
+    names = [ALIASES.get(str(c), str(c)) for c in classes]
+    unknown = sorted(set(names) - set(EMOTIONS))
+    if unknown or len(names) != len(set(names)):
+        raise KaoError(f"{path}: classes {list(classes)} are not kao's emotions {list(EMOTIONS)}")
+    if labels.min() < 0 or labels.max() >= len(names):
+        raise KaoError(f"{path}: labels outside 0..{len(names) - 1}")
+    to_kao = np.array([EMOTIONS.index(name) for name in names])
+    return Dataset(images, to_kao[labels.astype(np.int64)])
+
+
+def evaluate(probabilities: Callable[[np.ndarray], np.ndarray], data: Dataset) -> dict[str, Any]:
+    """Accuracy of `probabilities` ((N, H, W) uint8 grey -> (N, 7) in `EMOTIONS` order) on
+    `data`: {"accuracy", "per_class" (recall of each class), "confusion" (7 x 7 counts, rows
+    the true class, columns the predicted one, both in `EMOTIONS` order), "images"}."""
+    predicted = np.concatenate(
+        [
+            probabilities(data.images[i : i + BATCH]).argmax(axis=1)
+            for i in range(0, len(data.images), BATCH)
+        ]
+    )
+    confusion = np.zeros((len(EMOTIONS), len(EMOTIONS)), np.int64)
+    np.add.at(confusion, (data.labels, predicted), 1)
+    totals = confusion.sum(axis=1)
+    return {
+        "accuracy": round(float(np.trace(confusion) / confusion.sum()), 4),
+        "per_class": {
+            name: round(float(confusion[i, i] / totals[i]), 4) if totals[i] else None
+            for i, name in enumerate(EMOTIONS)
+        },
+        "confusion": confusion.tolist(),
+        "images": len(data.images),
+    }
+
+
+def _model(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The `probabilities` function of the model called `name` ("kao" or "mini_xception")."""
+    if name == "kao":
+        from kao.attributes.emotion import EmotionClassifier
+
+        return EmotionClassifier().probabilities
+    from kao.attributes.mini_xception import MiniXception
+
+    return MiniXception().probabilities
+
+
+def run(path: Path, model: str = "kao") -> dict[str, Any]:
+    """The report of `kao eval emotion`: the first model's `evaluate` result with its "model"
+    name; with `model` "all", kao's network first and mini-Xception under "baselines"."""
+    if model not in ("kao", "mini_xception", "all"):
+        raise KaoError(f"unknown emotion model {model!r} (kao, mini_xception or all)")
+    data = load_dataset(path)
+    names = ["kao", "mini_xception"] if model == "all" else [model]
+    results = [{"model": name, **evaluate(_model(name), data)} for name in names]
+    report = results[0]
+    if len(results) > 1:
+        report["baselines"] = {entry.pop("model"): entry for entry in results[1:]}
+    return report

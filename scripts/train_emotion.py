@@ -1,0 +1,426 @@
+"""Train kao's 7-class emotion network on FER2013 and export it to ONNX.
+
+    python scripts/train_emotion.py --data ../shared/data/fer2013/train.npz \
+        --out kao/attributes/weights/emotion.onnx --log docs/training/emotion.json
+
+Needs the `train` extra (PyTorch); the exported model needs only ONNX Runtime. Reproducible:
+a fixed seed chooses the validation split (stratified, `--val-fraction` of train.npz, never
+trained on), the initial weights, the batches and the augmentation; every epoch's loss and
+validation accuracy go to the JSON log with the seed, the arguments, the wall time and the
+machine. `public_test.npz` is never read here (it is what `kao eval emotion` reports).
+
+The network is a compact ResNet-style CNN: a 3 x 3 stem at 48 x 48, a strided 3 x 3 to
+24 x 24, then three residual stages (two 3 x 3 conv + batch norm each, 1 x 1 projection
+shortcut) at 24, 12 and 6 pixels separated by 2 x 2 max pooling, global average pooling,
+dropout and one linear layer. Training: AdamW with a one-cycle learning rate, label smoothing,
+random flips, rotations, scaling and shifts of each batch, small brightness/contrast changes
+and random erasing. The checkpoint with the best validation accuracy (flip-averaged) is kept.
+
+Export: batch norm is folded into the convolutions and the graph is written with onnx.helper:
+input "grey" (N, 1, 48, 48) float32 pixel values 0-255, output "logits" (N, 7) in the order
+of FER2013's classes (angry, disgust, fear, happy, neutral, sad, surprise). The model's
+metadata holds the pixel normalisation, the training summary and a reference: the indices of
+some train.npz images and the PyTorch logits for them, which the tests compare with ONNX
+Runtime's."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+from onnx import TensorProto, helper, numpy_helper
+from torch import nn
+
+CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+SIZE = 48
+REFERENCE_COUNT = 16
+
+
+class ConvBN(nn.Module):
+    """Convolution (no bias) then batch norm, then ReLU if `relu`."""
+
+    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1, relu: bool = True):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.bn(self.conv(x))
+        return F.relu(x) if self.relu else x
+
+
+class Block(nn.Module):
+    """Residual block: relu(conv-bn-relu-conv-bn(x) + shortcut(x))."""
+
+    def __init__(self, cin: int, cout: int):
+        super().__init__()
+        self.a = ConvBN(cin, cout)
+        self.b = ConvBN(cout, cout, relu=False)
+        self.shortcut = ConvBN(cin, cout, kernel=1, relu=False) if cin != cout else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = self.shortcut(x) if self.shortcut is not None else x
+        return F.relu(self.b(self.a(x)) + skip)
+
+
+class EmotionNet(nn.Module):
+    """(N, 1, 48, 48) normalised grey -> (N, 7) logits; `width` channels in the stem."""
+
+    def __init__(self, width: int = 32, dropout: float = 0.3):
+        super().__init__()
+        w = width
+        self.layers = nn.ModuleList(
+            [
+                ConvBN(1, w // 2),
+                ConvBN(w // 2, w, stride=2),
+                Block(w, w),
+                nn.MaxPool2d(2),
+                Block(w, 2 * w),
+                nn.MaxPool2d(2),
+                Block(2 * w, 4 * w),
+                nn.MaxPool2d(2),
+                Block(4 * w, 8 * w),
+            ]
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(8 * w, len(CLASSES))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return self.fc(self.dropout(x.mean(dim=(2, 3))))
+
+
+# ----------------------------------------------------------------------------------------------
+# Data and augmentation
+
+
+def split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified (train, validation) index arrays."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for c in range(len(CLASSES)):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        n_val = round(len(idx) * fraction)
+        val.append(idx[:n_val])
+        train.append(idx[n_val:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
+
+
+def augment(x: torch.Tensor, g: torch.Generator, args: argparse.Namespace) -> torch.Tensor:
+    """Random flip, rotation, scale, shift, brightness/contrast and erasing of a batch
+    (N, 1, 48, 48) of normalised images."""
+    n = x.shape[0]
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return torch.rand(n, generator=g) * (high - low) + low
+
+    angle = uniform(-args.rotate, args.rotate) * math.pi / 180
+    scale = uniform(1 - args.scale, 1 + args.scale)
+    flip = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0)
+    tx, ty = uniform(-args.shift, args.shift), uniform(-args.shift, args.shift)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack(
+        [torch.stack([cos * flip, -sin, tx], 1), torch.stack([sin * flip, cos, ty], 1)], 1
+    )
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    contrast = uniform(1 - args.jitter, 1 + args.jitter).view(n, 1, 1, 1)
+    brightness = uniform(-args.jitter, args.jitter).view(n, 1, 1, 1) * 2
+    x = x * contrast + brightness
+    if args.erase > 0:
+        erase = torch.rand(n, generator=g) < args.erase
+        side = (torch.rand(n, generator=g) * 12 + 8).long()
+        cx = (torch.rand(n, generator=g) * SIZE).long()
+        cy = (torch.rand(n, generator=g) * SIZE).long()
+        coords = torch.arange(SIZE)
+        inside_x = (coords[None] - cx[:, None]).abs() < side[:, None] // 2
+        inside_y = (coords[None] - cy[:, None]).abs() < side[:, None] // 2
+        mask = inside_y[:, :, None] & inside_x[:, None, :] & erase[:, None, None]
+        x = x.masked_fill(mask[:, None], 0.0)
+    return x
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """Loss and accuracy (plain and flip-averaged) on (x, y)."""
+    model.eval()
+    logits, flipped = [], []
+    for i in range(0, len(x), 512):
+        batch = x[i : i + 512].contiguous(memory_format=torch.channels_last)
+        logits.append(model(batch))
+        flipped.append(model(batch.flip(3)))
+    plain = torch.cat(logits)
+    probs = (plain.softmax(1) + torch.cat(flipped).softmax(1)) / 2
+    return {
+        "val_loss": float(F.cross_entropy(plain, y)),
+        "val_accuracy": float((plain.argmax(1) == y).float().mean()),
+        "val_accuracy_flip": float((probs.argmax(1) == y).float().mean()),
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# ONNX export
+
+
+class GraphWriter:
+    """Collects ONNX nodes and initialisers while walking the trained network."""
+
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.weights: list[onnx.TensorProto] = []
+        self.count = 0
+
+    def name(self, what: str) -> str:
+        self.count += 1
+        return f"{what}_{self.count}"
+
+    def constant(self, array: np.ndarray, what: str) -> str:
+        name = self.name(what)
+        self.weights.append(numpy_helper.from_array(array.astype(np.float32), name))
+        return name
+
+    def node(self, op: str, inputs: list[str], **attributes: object) -> str:
+        output = self.name(op.lower())
+        self.nodes.append(helper.make_node(op, inputs, [output], **attributes))
+        return output
+
+    def conv_bn(self, layer: ConvBN, x: str) -> str:
+        """The convolution with its batch norm folded in: w * g / s, b = beta - mean * g / s."""
+        bn, conv = layer.bn, layer.conv
+        factor = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach().numpy()
+        weight = conv.weight.detach().numpy() * factor[:, None, None, None]
+        bias = bn.bias.detach().numpy() - bn.running_mean.numpy() * factor
+        pad = conv.padding[0]
+        y = self.node(
+            "Conv",
+            [x, self.constant(weight, "w"), self.constant(bias, "b")],
+            kernel_shape=list(conv.kernel_size),
+            strides=list(conv.stride),
+            pads=[pad] * 4,
+        )
+        return self.node("Relu", [y]) if layer.relu else y
+
+    def layer(self, layer: nn.Module, x: str) -> str:
+        if isinstance(layer, ConvBN):
+            return self.conv_bn(layer, x)
+        if isinstance(layer, Block):
+            skip = self.conv_bn(layer.shortcut, x) if layer.shortcut is not None else x
+            y = self.conv_bn(layer.b, self.conv_bn(layer.a, x))
+            return self.node("Relu", [self.node("Add", [y, skip])])
+        if isinstance(layer, nn.MaxPool2d):
+            return self.node("MaxPool", [x], kernel_shape=[2, 2], strides=[2, 2])
+        raise TypeError(f"no ONNX export for {type(layer).__name__}")
+
+
+def export_onnx(
+    model: EmotionNet, mean: float, std: float, metadata: dict[str, str], path: Path
+) -> None:
+    """Write `model` (eval mode) as ONNX: raw grey 0-255 in, logits out."""
+    model.eval()
+    writer = GraphWriter()
+    x = writer.node("Sub", ["grey", writer.constant(np.array([mean]), "mean")])
+    x = writer.node("Mul", [x, writer.constant(np.array([1.0 / std]), "inv_std")])
+    for layer in model.layers:
+        x = writer.layer(layer, x)
+    x = writer.node("GlobalAveragePool", [x])
+    x = writer.node("Flatten", [x], axis=1)
+    weight = model.fc.weight.detach().numpy().T
+    bias = model.fc.bias.detach().numpy()
+    writer.nodes.append(
+        helper.make_node(
+            "Gemm", [x, writer.constant(weight, "fc_w"), writer.constant(bias, "fc_b")], ["logits"]
+        )
+    )
+    graph = helper.make_graph(
+        writer.nodes,
+        "kao_emotion",
+        [helper.make_tensor_value_info("grey", TensorProto.FLOAT, ["N", 1, SIZE, SIZE])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", len(CLASSES)])],
+        writer.weights,
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    proto.ir_version = 8
+    proto.producer_name = "kao scripts/train_emotion.py"
+    helper.set_model_props(proto, metadata)
+    onnx.checker.check_model(proto)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(proto, str(path))
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, object]:
+    cpu = platform.processor()
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        cpu = next(line.split(":", 1)[1].strip() for line in lines if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
+
+
+def git_commit() -> str:
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        )
+        return result.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=Path("../shared/data/fer2013/train.npz"))
+    parser.add_argument("--out", type=Path, default=Path("kao/attributes/weights/emotion.onnx"))
+    parser.add_argument("--log", type=Path, default=Path("docs/training/emotion.json"))
+    parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak of the one-cycle schedule")
+    parser.add_argument("--weight-decay", type=float, default=0.05)
+    parser.add_argument("--width", type=int, default=32, help="stem channels (x2, x4, x8 later)")
+    parser.add_argument("--dropout", type=float, default=0.3)
+    parser.add_argument("--smoothing", type=float, default=0.1)
+    parser.add_argument("--rotate", type=float, default=10.0, help="max rotation, degrees")
+    parser.add_argument("--scale", type=float, default=0.1, help="max relative zoom")
+    parser.add_argument("--shift", type=float, default=0.1, help="max shift, half-widths")
+    parser.add_argument("--jitter", type=float, default=0.2, help="brightness/contrast change")
+    parser.add_argument("--erase", type=float, default=0.25, help="random-erasing probability")
+    parser.add_argument("--val-fraction", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=2013)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--limit-batches", type=int, default=0, help="per epoch (0: all); tests")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    data = np.load(args.data)
+    images, labels = data["images"], data["labels"].astype(np.int64)
+    classes = tuple(str(c) for c in data["classes"])
+    if classes != CLASSES:
+        raise SystemExit(f"{args.data}: classes {classes}, expected {CLASSES}")
+    train_idx, val_idx = split(labels, args.val_fraction, args.seed)
+    mean = float(images[train_idx].mean())
+    std = float(images[train_idx].std())
+
+    def tensor(idx: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        x = (torch.from_numpy(images[idx]).float()[:, None] - mean) / std
+        return x.to(device), torch.from_numpy(labels[idx]).to(device)
+
+    x_train, y_train = tensor(train_idx)
+    x_val, y_val = tensor(val_idx)
+    model = EmotionNet(args.width, args.dropout).to(device, memory_format=torch.channels_last)
+    steps_per_epoch = math.ceil(len(x_train) / args.batch)
+    if args.limit_batches:
+        steps_per_epoch = min(steps_per_epoch, args.limit_batches)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, args.lr, epochs=args.epochs, steps_per_epoch=steps_per_epoch, pct_start=0.2
+    )
+    g = torch.Generator().manual_seed(args.seed)
+    history, best, best_state = [], -1.0, None
+    started = time.time()
+    print(
+        f"train {len(x_train)}  val {len(x_val)}  params "
+        f"{sum(p.numel() for p in model.parameters())}  steps/epoch {steps_per_epoch}",
+        flush=True,
+    )
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        order = torch.randperm(len(x_train), generator=g)
+        total, correct, seen = 0.0, 0, 0
+        for step in range(steps_per_epoch):
+            idx = order[step * args.batch : (step + 1) * args.batch]
+            x = augment(x_train[idx].cpu(), g, args)
+            x = x.to(device).contiguous(memory_format=torch.channels_last)
+            y = y_train[idx]
+            logits = model(x)
+            loss = F.cross_entropy(logits, y, label_smoothing=args.smoothing)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(idx)
+        record = {
+            "epoch": epoch,
+            "train_loss": total / seen,
+            "train_accuracy": correct / seen,
+            **evaluate(model, x_val, y_val),
+            "lr": schedule.get_last_lr()[0],
+            "elapsed_s": round(time.time() - started, 1),
+        }
+        history.append(record)
+        if record["val_accuracy_flip"] > best:
+            best = record["val_accuracy_flip"]
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        print(
+            json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()})
+        )
+        print("", end="", flush=True)
+
+    assert best_state is not None
+    model.load_state_dict(best_state)
+    model = model.cpu().eval()
+    best_epoch = max(history, key=lambda r: r["val_accuracy_flip"])
+    reference_idx = val_idx[:REFERENCE_COUNT]
+    with torch.no_grad():
+        x_ref = (torch.from_numpy(images[reference_idx]).float()[:, None] - mean) / std
+        reference_logits = model(x_ref).numpy()
+    summary = {
+        "seed": args.seed,
+        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "git_commit": git_commit(),
+        "machine": machine(),
+        "train_images": len(train_idx),
+        "val_images": len(val_idx),
+        "pixel_mean": mean,
+        "pixel_std": std,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "best_epoch": best_epoch,
+        "wall_time_s": round(time.time() - started, 1),
+        "epochs": history,
+    }
+    metadata = {
+        "classes": json.dumps(CLASSES),
+        "pixel_mean": repr(mean),
+        "pixel_std": repr(std),
+        "val_accuracy_flip": repr(best),
+        "seed": str(args.seed),
+        "reference_indices": json.dumps([int(i) for i in reference_idx]),
+        "reference_logits": json.dumps(reference_logits.round(6).tolist()),
+    }
+    export_onnx(model, mean, std, metadata, args.out)
+    args.log.parent.mkdir(parents=True, exist_ok=True)
+    args.log.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"best epoch {best_epoch['epoch']}: val accuracy (flip) {best:.4f}; wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
