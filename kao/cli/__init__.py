@@ -14,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     from kao.cli import (
         analyze,
         bench,
+        count,
         database,
         detect,
         evaluate,
@@ -22,11 +23,25 @@ def build_parser() -> argparse.ArgumentParser:
         models,
         serve,
         verify,
+        video,
     )
 
     parser = argparse.ArgumentParser(prog="kao", description="kao: face analysis on a CPU.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (detect, analyze, verify, database, group, mesh, models, evaluate, bench, serve):
+    for module in (
+        detect,
+        count,
+        analyze,
+        verify,
+        database,
+        group,
+        mesh,
+        models,
+        evaluate,
+        bench,
+        serve,
+        video,
+    ):
         module.register(sub)
     return parser
 

@@ -1,0 +1,378 @@
+"""Faces in video: frames read from a video file, a folder of frames or a camera, faces detected
+and tracked (`kao.tracking`), each track's identity voted from a face collection and its
+attributes smoothed, annotated frames written to a video, and a summary per track.
+
+Identification and attributes do not run on every frame: a track's face is embedded and
+analysed when the track is confirmed, then every `refresh` frames, and only while its box lies
+wholly inside the frame (a face cut by the border gives poor answers). With `every` N > 1 the
+detector runs on every N-th frame only; the frames between show the tracks' predicted boxes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from kao.analysis import FaceAnalyzer
+from kao.detection import FaceDetector
+from kao.errors import KaoError
+from kao.face import Face, Label
+from kao.gallery.database import FaceDatabase
+from kao.image import find_images, load_image
+from kao.render import draw_analysis
+from kao.tracking import Track, Tracker, TrackProfile
+
+DEFAULT_FPS = 30.0
+"""Frame rate assumed for a folder of frames, or a video that does not say its own."""
+FPS_WINDOW = 30
+"""Frames over which the live frames-per-second figure is measured."""
+WRITERS = {".mp4": "mp4v", ".avi": "MJPG"}
+"""Annotated video formats: file extension -> OpenCV fourcc."""
+TRACK_COLOURS = ((255, 200, 0), (0, 200, 255), (255, 80, 200), (120, 255, 80), (255, 120, 60))
+"""RGB colours of the track labels, by track id."""
+
+
+class Video:
+    """Frames of a video file, a folder of frames or a camera; `frames()` yields them once.
+
+    Attributes:
+        source: the input as given (a camera is "camera N").
+        width, height: frame size in pixels.
+        fps: frames per second of the source (`DEFAULT_FPS` when it does not say).
+        count: frames in the source as it reports it (None for a camera).
+    """
+
+    def __init__(
+        self, source: str, first: np.ndarray, rest: Iterator[np.ndarray], fps: float, count: int
+    ) -> None:
+        self.source = source
+        self.height, self.width = first.shape[:2]
+        self.fps = fps if np.isfinite(fps) and fps > 0 else DEFAULT_FPS
+        self.count = count if count > 0 else None
+        self._first: np.ndarray | None = first
+        self._rest = rest
+
+    def frames(self) -> Iterator[np.ndarray]:
+        """Each frame, H x W x 3 uint8 RGB, in order."""
+        if self._first is not None:
+            first, self._first = self._first, None
+            yield first
+        yield from self._rest
+
+    def close(self) -> None:
+        close = getattr(self._rest, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> Video:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_video(source: str | os.PathLike[str]) -> Video:
+    """Open a video file (whatever OpenCV reads: mp4, avi, ...), a folder of frames (its image
+    files in sorted order, all of one size) or a camera (an index such as "0"). The first frame
+    is read now: raises KaoError when the source is missing, unreadable or has no frame."""
+    text = os.fspath(source)
+    path = Path(text)
+    if text.isdigit() and not path.exists():
+        return _capture(cv2.VideoCapture(int(text)), f"camera {text}", camera=True)
+    if path.is_dir():
+        return _folder(path)
+    if not path.exists():
+        raise KaoError(f"{text}: no such file or folder")
+    return _capture(cv2.VideoCapture(text), text)
+
+
+def _capture(capture: cv2.VideoCapture, source: str, *, camera: bool = False) -> Video:
+    if not capture.isOpened():
+        capture.release()
+        raise KaoError(f"{source}: cannot be opened as a video")
+    ok, bgr = capture.read()
+    if not ok or bgr is None:
+        capture.release()
+        raise KaoError(f"{source}: no frame could be decoded (not a video, or a damaged one)")
+
+    def rest() -> Iterator[np.ndarray]:
+        try:
+            while True:
+                ok, bgr = capture.read()
+                if not ok:
+                    return
+                yield np.ascontiguousarray(bgr[:, :, ::-1])
+        finally:
+            capture.release()
+
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    count = 0 if camera else int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    return Video(source, np.ascontiguousarray(bgr[:, :, ::-1]), rest(), fps, count)
+
+
+def _folder(path: Path) -> Video:
+    files = find_images([path])
+    first = load_image(files[0])
+
+    def rest() -> Iterator[np.ndarray]:
+        for file in files[1:]:
+            rgb = load_image(file)
+            if rgb.shape != first.shape:
+                raise KaoError(
+                    f"{file}: frame of {rgb.shape[1]}x{rgb.shape[0]} pixels, but the first frame "
+                    f"({files[0].name}) is {first.shape[1]}x{first.shape[0]}"
+                )
+            yield rgb
+
+    return Video(str(path), first, rest(), DEFAULT_FPS, len(files))
+
+
+@dataclass(frozen=True)
+class TrackedFace:
+    """A face in one frame: its `track_id`, the face (box and keypoints of this frame; age,
+    gender, emotion and mask smoothed over the track), the track's `identity` (None: unknown
+    or not identified) and whether it was `detected` in this frame (else predicted)."""
+
+    track_id: int
+    face: Face
+    identity: str | None
+    detected: bool
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """One processed frame: its number (0-based), the frame itself (H x W x 3 uint8 RGB), the
+    tracked faces and the live frames per second (end to end, over the last `FPS_WINDOW`
+    frames)."""
+
+    index: int
+    image: np.ndarray
+    faces: list[TrackedFace]
+    fps: float
+
+
+@dataclass(frozen=True)
+class TrackSummary:
+    """A track over the whole video: the first and last frame it was detected in, the number of
+    frames it was detected in, the voted identity, mean age (years), dominant emotion, gender
+    and mask (by mean probability); attributes are None when never computed."""
+
+    track_id: int
+    first_frame: int
+    last_frame: int
+    frames: int
+    identity: str | None
+    age: float | None
+    emotion: str | None
+    gender: Label | None
+    mask: Label | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "track_id": self.track_id,
+            "first_frame": self.first_frame,
+            "last_frame": self.last_frame,
+            "frames": self.frames,
+            "identity": self.identity,
+            "age": None if self.age is None else round(self.age, 1),
+            "emotion": self.emotion,
+            "gender": None if self.gender is None else self.gender.to_dict(),
+            "mask": None if self.mask is None else self.mask.to_dict(),
+        }
+
+
+class VideoAnalyzer:
+    """Detection, tracking, identities and attributes over the frames of one video.
+
+    Args:
+        detector: finds the faces of a frame; its `min_score` is the floor of the tracker's
+            low-score detections.
+        tracker: gives the faces track ids (default: `Tracker()`).
+        analyzer: computes age, gender, emotion and mask (None: no attributes).
+        database, collection: identify the tracks' faces in this collection (None: no names).
+        every: run the detector on every N-th frame (1: every frame).
+        refresh: frames between two identifications / attribute runs of one track.
+    """
+
+    def __init__(
+        self,
+        detector: FaceDetector,
+        *,
+        tracker: Tracker | None = None,
+        analyzer: FaceAnalyzer | None = None,
+        database: FaceDatabase | None = None,
+        collection: str | None = None,
+        every: int = 1,
+        refresh: int = 10,
+    ) -> None:
+        if every < 1 or refresh < 1:
+            raise KaoError(f"every and refresh must be at least 1, got {every} and {refresh}")
+        if (database is None) != (collection is None):
+            raise KaoError("identities need both a database and a collection")
+        self.detector = detector
+        self.tracker = tracker or Tracker()
+        self.analyzer = analyzer
+        self.database = database
+        self.collection = collection
+        self.every = every
+        self.refresh = refresh
+        self._tracks: dict[int, tuple[Track, TrackProfile]] = {}
+        self._refreshed: dict[int, int] = {}  # track id -> frame of its last refresh
+
+    def process(self, rgb: np.ndarray, index: int) -> list[TrackedFace]:
+        """The tracked faces of frame number `index` (increasing), `rgb` H x W x 3 uint8."""
+        detected = index % self.every == 0
+        if detected:
+            tracks = self.tracker.update(self.detector.detect(rgb), index)
+            for track in tracks:
+                self._tracks.setdefault(track.track_id, (track, TrackProfile()))
+            self._describe(rgb, index, tracks)
+        else:
+            tracks = self.tracker.predict(index)
+        result = []
+        for track in tracks:
+            profile = self._tracks[track.track_id][1]
+            face = profile.apply(track.face)
+            result.append(TrackedFace(track.track_id, face, profile.identity, detected))
+        return result
+
+    def run(self, frames: Iterable[np.ndarray]) -> Iterator[FrameResult]:
+        """Process `frames` in order; the live fps counts the time between successive frames,
+        so the caller's work on each result (drawing, writing) is part of it."""
+        spent: deque[float] = deque(maxlen=FPS_WINDOW)
+        last = time.perf_counter()
+        for index, rgb in enumerate(frames):
+            faces = self.process(rgb, index)
+            now = time.perf_counter()
+            spent.append(now - last)
+            last = now
+            yield FrameResult(index, rgb, faces, len(spent) / max(sum(spent), 1e-9))
+
+    def summary(self) -> list[TrackSummary]:
+        """Every confirmed track so far, by track id."""
+        return [
+            TrackSummary(
+                track_id=track_id,
+                first_frame=track.first_frame,
+                last_frame=track.last_frame,
+                frames=track.hits,
+                identity=profile.identity,
+                age=profile.age,
+                emotion=profile.dominant_emotion,
+                gender=profile.gender,
+                mask=profile.mask,
+            )
+            for track_id, (track, profile) in sorted(self._tracks.items())
+        ]
+
+    def _describe(self, rgb: np.ndarray, index: int, tracks: list[Track]) -> None:
+        """Identify and analyse the faces of the tracks due for it (see the module's docstring)."""
+        if self.analyzer is None and self.database is None:
+            return
+        height, width = rgb.shape[:2]
+        due = [
+            track
+            for track in tracks
+            if index - self._refreshed.get(track.track_id, -self.refresh) >= self.refresh
+            and _inside(track.face.box, width, height)
+        ]
+        if not due:
+            return
+        for track in due:
+            self._refreshed[track.track_id] = index
+        faces = [track.face for track in due]
+        if self.analyzer is not None:
+            analysed = self.analyzer.analyze_faces(rgb, faces)
+            for track, face in zip(due, analysed, strict=True):
+                self._tracks[track.track_id][1].add_attributes(face)
+        if self.database is not None and self.collection is not None:
+            embedded = self.database.embedder.embed_faces(rgb, faces)
+            found = self.database.identify_faces(self.collection, embedded, top=1)
+            for track, answer in zip(due, found, strict=True):
+                similarity = answer.matches[0].similarity if answer.matches else 0.0
+                self._tracks[track.track_id][1].add_identity(answer.person, similarity)
+
+
+def _inside(box: np.ndarray, width: int, height: int) -> bool:
+    """Whether `box` lies wholly inside the frame (the detector clips boxes at its border)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return x1 > 0 and y1 > 0 and x2 < width and y2 < height
+
+
+def label(tracked: TrackedFace) -> str:
+    """The track's label, e.g. "#3 alice" (the id alone when no identity)."""
+    return f"#{tracked.track_id}" + (f" {tracked.identity}" if tracked.identity else "")
+
+
+def draw_frame(result: FrameResult) -> np.ndarray:
+    """A copy of the result's frame (H x W x 3 uint8 RGB) with each tracked face drawn
+    (`kao.render`'s box, keypoints and attribute caption), its track label under the box and
+    the live fps at the top left."""
+    canvas = draw_analysis(result.image, [tracked.face for tracked in result.faces])
+    unit = max(1, round(min(canvas.shape[:2]) / 400))
+    for tracked in result.faces:
+        x1, _, _, y2 = (round(float(v)) for v in tracked.face.box)
+        colour = TRACK_COLOURS[tracked.track_id % len(TRACK_COLOURS)]
+        _text(canvas, label(tracked), (x1, y2), colour, unit)
+    _text(canvas, f"{result.fps:.1f} fps", (0, 0), (255, 255, 255), unit)
+    return canvas
+
+
+def _text(
+    canvas: np.ndarray, text: str, corner: tuple[int, int], colour: tuple[int, int, int], unit: int
+) -> None:
+    """Black `text` on a filled box of `colour` whose top-left corner is `corner`."""
+    scale = 0.45 * unit
+    (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, unit)
+    x, y = corner
+    bottom = y + height + baseline + 2 * unit
+    cv2.rectangle(canvas, (x, y), (x + width + 2 * unit, bottom), colour, -1)
+    cv2.putText(
+        canvas,
+        text,
+        (x + unit, y + height + unit),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        scale,
+        (0, 0, 0),
+        unit,
+        cv2.LINE_AA,
+    )
+
+
+class AnnotatedVideo:
+    """An output video (`WRITERS` formats) of frames of `width` x `height` at `fps`; `write`
+    takes RGB frames. Raises KaoError for another extension or when OpenCV cannot write it."""
+
+    def __init__(self, path: Path, width: int, height: int, fps: float) -> None:
+        codec = WRITERS.get(path.suffix.lower())
+        if codec is None:
+            raise KaoError(f"{path}: the annotated video must end in {' or '.join(WRITERS)}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.frames = 0
+        self._writer = cv2.VideoWriter(
+            str(path), cv2.VideoWriter_fourcc(*codec), fps, (width, height)
+        )
+        if not self._writer.isOpened():
+            raise KaoError(f"{path}: OpenCV cannot write a {codec} video here")
+
+    def write(self, rgb: np.ndarray) -> None:
+        self._writer.write(np.ascontiguousarray(rgb[:, :, ::-1]))
+        self.frames += 1
+
+    def close(self) -> None:
+        self._writer.release()
+
+    def __enter__(self) -> AnnotatedVideo:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
