@@ -98,6 +98,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     emotion.set_defaults(run=run_emotion)
 
+    count = datasets.add_parser(
+        "count",
+        help="crowd counting error per method (density A, density B, detection, auto)",
+        description="Mean absolute and relative error, bias and correlation of each counting "
+        "method against the annotated counts of DATA: a folder with gt.json and images/, "
+        "ShanghaiTech images/ beside ground-truth/GT_IMG_*.mat, or WIDER FACE (count = "
+        "annotated faces).",
+    )
+    count.add_argument("--data", type=Path, required=True, help="folder of annotated images")
+    count.add_argument("--json", action="store_true", help="print JSON")
+    count.add_argument("--per-image", action="store_true", help="also list every image's counts")
+    count.set_defaults(run=run_count)
+
 
 def run_widerface(args: argparse.Namespace) -> int:
     """Evaluate kao (and the baseline) on WIDER FACE and print AP per setting."""
@@ -224,4 +237,26 @@ def run_headpose(args: argparse.Namespace) -> int:
 
     report = headpose.evaluate(args.data, limit=args.limit, min_face=args.min_face)
     _print(report, args.json, "Head pose: kao (FaceMesh) beside FSA-Net")
+    return 0
+
+
+def run_count(args: argparse.Namespace) -> int:
+    """People counted by every method against the annotated counts."""
+    from kao.evaluation import crowd
+
+    report = crowd.evaluate(args.data)
+    if not args.per_image:
+        del report["per_image"]
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"Crowd counting, {report['images']} images of {args.data} ({report['people']} people)")
+    for method, entry in report["methods"].items():
+        print(
+            f"  {method:<10} MAE {entry['mae']:8.2f}  relative {entry['mean_relative_error']:.3f}"
+            f"  bias {entry['bias']:+8.2f}  r {entry['correlation']:.3f}"
+        )
+    print(f"  auto chose: {report['auto_chose']}")
+    for row in report.get("per_image", []):
+        print(f"  {row}")
     return 0
