@@ -30,6 +30,8 @@ from kao.image import find_images, load_image
 from kao.render import draw_analysis
 from kao.tracking import Track, Tracker, TrackProfile
 
+LOW_SCORE = 0.3
+"""Detections down to this score are kept to continue tracks (the tracker's second pass)."""
 DEFAULT_FPS = 30.0
 """Frame rate assumed for a folder of frames, or a video that does not say its own."""
 FPS_WINDOW = 30
@@ -38,6 +40,21 @@ WRITERS = {".mp4": "mp4v", ".avi": "MJPG"}
 """Annotated video formats: file extension -> OpenCV fourcc."""
 TRACK_COLOURS = ((255, 200, 0), (0, 200, 255), (255, 80, 200), (120, 255, 80), (255, 120, 60))
 """RGB colours of the track labels, by track id."""
+
+
+def video_detector(
+    *, min_score: float = 0.6, model: str = "yunet-n", masked_faces: bool = False
+) -> FaceDetector:
+    """The detector for video frames: the whole-image pass only (a 640 x 480 frame gets no
+    detail pass anyway), the masked-face pass only when asked (it costs more than YuNet, see
+    docs/BENCHMARKS.md), faces kept down to `LOW_SCORE` (or `min_score`, the score that starts
+    a track, when lower) for the tracker."""
+    return FaceDetector(
+        min_score=min(LOW_SCORE, min_score),
+        small_faces=False,
+        model=model,
+        masked_faces=masked_faces,
+    )
 
 
 class Video:

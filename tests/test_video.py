@@ -17,7 +17,7 @@ from kao.detection import FaceDetector
 from kao.errors import KaoError, ModelError
 from kao.face import EMOTIONS
 from kao.gallery.database import FaceDatabase
-from kao.video import VideoAnalyzer, open_video
+from kao.video import VideoAnalyzer, open_video, video_detector
 from tests.conftest import shared_file
 from tests.videos import LFW, make_video, score
 
@@ -49,7 +49,7 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, li
 
 @pytest.fixture(scope="module")
 def detector() -> FaceDetector:
-    return FaceDetector(min_score=0.3, small_faces=False, masked_faces=False)
+    return video_detector()
 
 
 @pytest.fixture(scope="module")

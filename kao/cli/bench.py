@@ -8,7 +8,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     search.add_argument("--json", action="store_true", help="print JSON")
     search.set_defaults(run=run_search)
+    video = targets.add_parser(
+        "video",
+        help="kao video's frames/second (tracking, attributes) and its track id switches",
+        description="Frames/second of `kao video` on a 300-frame 640x480 video of one to three "
+        "faces built from LFW and WIDER FACE photos (decoding, detection and tracking; with the "
+        "masked-face pass; with attributes), the median of --repeat runs each; then the track "
+        "id switches on every test scene against its ground truth.",
+    )
+    video.add_argument("--lfw", type=Path, default=DEFAULT_FACES, help="LFW deep-funneled folder")
+    video.add_argument("--wider", type=Path, default=DEFAULT_PHOTOS, help="WIDER FACE images")
+    video.add_argument("--repeat", type=_positive, default=3, help="timed runs of each setting")
+    video.add_argument("--model", choices=sorted(MODELS), default="yunet-n")
+    video.add_argument("--json", action="store_true", help="print JSON")
+    video.set_defaults(run=run_video)
 
 
 def _positive(text: str) -> int:
@@ -513,3 +527,82 @@ def _usearch_version() -> str:
     import usearch
 
     return usearch.__version__
+
+
+def run_video(args: argparse.Namespace) -> int:
+    """Time `kao video`'s processing on the bench scene and score its tracking on every scene."""
+    import tempfile
+
+    from kao.analysis import FaceAnalyzer
+    from kao.errors import ModelError
+    from kao.evaluation.synthetic_video import SCENES, render, score_tracking, write_scene
+    from kao.video import VideoAnalyzer, open_video, video_detector
+
+    def fps(path: Path, analysis: Callable[[], VideoAnalyzer]) -> dict[str, Any]:
+        """Frames/second of --repeat runs over `path`, each with a fresh `analysis()`."""
+        runs = []
+        for _ in progress(range(args.repeat), args.repeat, "runs"):
+            start = time.perf_counter()
+            with open_video(path) as video:
+                frames = sum(1 for _ in analysis().run(video.frames()))
+            runs.append(frames / (time.perf_counter() - start))
+        return {"median": round(statistics.median(runs), 1), "runs": [round(r, 1) for r in runs]}
+
+    plain = video_detector(model=args.model)
+    masked = video_detector(model=args.model, masked_faces=True)
+    report: dict[str, Any] = {"model": args.model, "repeat": args.repeat, "fps": {}}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bench.mp4"
+        write_scene(SCENES["bench"], path, args.lfw, args.wider)
+        report["fps"]["tracking"] = fps(path, lambda: VideoAnalyzer(plain))
+        report["fps"]["tracking_masked_pass"] = fps(path, lambda: VideoAnalyzer(masked))
+        try:
+            analyzer = FaceAnalyzer(plain).load()
+        except ModelError as error:
+            report["fps"]["attributes"] = {"error": str(error)}
+        else:
+            report["fps"]["attributes"] = fps(path, lambda: VideoAnalyzer(plain, analyzer=analyzer))
+    scores = {}
+    for name, scene in SCENES.items():
+        truth: list[dict[str, np.ndarray]] = []
+        analysis = VideoAnalyzer(plain)
+        frames = _scene_frames(render(scene, args.lfw, args.wider), truth)
+        tracked = [{f.track_id: f.face.box for f in r.faces} for r in analysis.run(frames)]
+        scores[name] = score_tracking(truth, tracked, analysis.tracker.max_missed).to_dict()
+    switches = sum(s["id_switches"] for s in scores.values())
+    people = sum(s["people"] for s in scores.values())
+    report["tracking"] = {
+        "scenes": scores,
+        "id_switches": switches,
+        "ground_truth_tracks": people,
+        "id_switches_per_track": round(switches / people, 4),
+    }
+    report["machine"] = {
+        "cpus": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "processor": platform.processor() or platform.machine(),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"kao video on 300 frames of 640x480, 1-3 faces, {args.model}, median of {args.repeat}:")
+    for name, figure in report["fps"].items():
+        text = f"{figure['median']:6.1f} fps" if "median" in figure else figure["error"]
+        print(f"  {name:<22} {text}")
+    print(f"track id switches: {switches} over {people} ground-truth tracks")
+    for name, score in scores.items():
+        print(
+            f"  {name:<10} people {score['people']}  tracks {score['tracks']}  switches "
+            f"{score['id_switches']}  new ids after an absence {score['new_ids_after_absence']}  "
+            f"matched {100 * score['matched']:.1f}%"
+        )
+    return 0
+
+
+def _scene_frames(
+    rendered: Iterator[tuple[np.ndarray, dict[str, np.ndarray]]], truth: list[dict[str, np.ndarray]]
+) -> Iterator[np.ndarray]:
+    """The frames of a rendered scene, appending each one's ground truth to `truth`."""
+    for rgb, people in rendered:
+        truth.append(people)
+        yield rgb

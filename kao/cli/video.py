@@ -12,14 +12,13 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kao.cli.bench import _positive
 from kao.detection import MODELS
 from kao.errors import KaoError
 
 if TYPE_CHECKING:
     from kao.video import Video, VideoAnalyzer
 
-LOW_SCORE = 0.3
-"""Detections down to this score are kept to continue tracks (ByteTrack's second pass)."""
 STATUS_EVERY = 10
 """Frames between two updates of the status line on a terminal."""
 
@@ -97,10 +96,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Track the faces of `args.input`; print the per-track summary."""
     from kao.analysis import FaceAnalyzer
-    from kao.detection import FaceDetector
     from kao.gallery.database import FaceDatabase
     from kao.tracking import Tracker
-    from kao.video import VideoAnalyzer, open_video
+    from kao.video import VideoAnalyzer, open_video, video_detector
 
     if not 0 <= args.min_score <= 1:
         raise KaoError(f"--min-score must be between 0 and 1, got {args.min_score}")
@@ -110,11 +108,8 @@ def run(args: argparse.Namespace) -> int:
         raise KaoError("--collection needs a database: use --db URL or set KAO_DB")
     if args.db and not args.collection:
         raise KaoError("--db needs --collection C: the collection to name the tracks from")
-    detector = FaceDetector(
-        min_score=min(LOW_SCORE, args.min_score),
-        small_faces=False,
-        model=args.detector,
-        masked_faces=args.masked_faces,
+    detector = video_detector(
+        min_score=args.min_score, model=args.detector, masked_faces=args.masked_faces
     )
     analyzer = FaceAnalyzer(detector).load() if args.attributes else None
     database = FaceDatabase(args.db) if args.db else None
@@ -210,10 +205,3 @@ def print_text(report: dict[str, Any]) -> None:
         )
     if report["annotated"]:
         print(f"  annotated: {report['annotated']}")
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
