@@ -2,7 +2,8 @@
 # Sets up .venv, then runs the linters and the whole test suite. Extra arguments go to pytest.
 # The gallery tests also run against PostgreSQL: $KAO_TEST_POSTGRES_URL when set, else the test
 # server of scripts/postgres.sh (installed and started on first use). Outside CI, a failure to
-# start it only skips those tests; with CI=true it stops the run.
+# start it only skips those tests; with CI=true it stops the run. The browser tests need
+# Chromium and Playwright (scripts/browser.sh installs them), treated the same way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -17,5 +18,12 @@ if [ -z "${KAO_TEST_POSTGRES_URL:-}" ]; then
   else
     echo "test.sh: PostgreSQL is not available; its gallery tests will be skipped" >&2
   fi
+fi
+if ! bash scripts/browser.sh; then
+  if [ "${CI:-}" = "true" ]; then
+    echo "test.sh: could not install Chromium and Playwright for the browser tests" >&2
+    exit 1
+  fi
+  echo "test.sh: Chromium or Playwright is not available; the browser tests will be skipped" >&2
 fi
 .venv/bin/python -m pytest -q "$@"

@@ -1,16 +1,20 @@
 """`create_app`: the FastAPI app of `kao serve`.
 
 Routes: ``/v1/...`` the JSON API (`routes_images`, `routes_gallery`; API key checked when
-required), ``/health`` (no key: is this process up), ``/docs`` and ``/openapi.json``. A web
-page at ``/`` and static files can be mounted beside them later."""
+required), ``/health`` (no key: is this process up), ``/docs`` and ``/openapi.json``, and the
+web page: ``/`` and its files under ``/static`` (`kao/server/static`: plain HTML, CSS and
+JavaScript that call the JSON API)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
 
 import kao
 from kao.server import errors, routes_gallery, routes_images
@@ -18,6 +22,9 @@ from kao.server.auth import require_key, service
 from kao.server.limits import Limits
 from kao.server.service import Service
 from kao.server.settings import Settings
+
+STATIC = Path(__file__).with_name("static")
+"""The web page's files."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -47,6 +54,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(routes_images.router)
     api.include_router(routes_gallery.router)
     app.include_router(api)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        """The web page (no key needed: it asks for one when the API does)."""
+        return FileResponse(STATIC / "index.html")
 
     @app.get("/health", summary="Whether this server process is up")
     async def health(request: Request) -> dict[str, Any]:

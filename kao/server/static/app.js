@@ -1,0 +1,510 @@
+// kao's web page: four pages (analyze, compare, enrol & identify, group) that call the JSON
+// API of `kao serve` and draw its answers on canvases. No framework, no build step, nothing
+// loaded from elsewhere.
+"use strict";
+
+const KEY_STORAGE = "kao.apiKey";
+const EMOTIONS = ["angry", "disgust", "fear", "happy", "neutral", "sad", "surprised"];
+const COLORS = ["#e6194b", "#3cb44b", "#4363d8", "#f58231", "#911eb4", "#0f9fb4", "#f032e6",
+  "#8a9a00", "#b86e00", "#008080"];
+const UNKNOWN_COLOR = "#7a7a7a";
+const MIN_CANVAS = 640; // a drawn photo's longest side: small ones are enlarged to this,
+const MAX_CANVAS = 1600; // large ones reduced to this (pixels)
+const NEED_KEY = "This server needs an API key: paste one here.";
+const KEY_SAVED = "Saved in this browser.";
+
+const $ = (id) => document.getElementById(id);
+const colorOf = (i) => COLORS[i % COLORS.length];
+const percent = (p) => `${Math.round(p * 100)}%`;
+
+/** An element `tag` with attributes (class, text, data-*, ...) and children. */
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (name === "text") node.textContent = value;
+    else if (name === "style") Object.assign(node.style, value);
+    else node.setAttribute(name, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+// ---------------------------------------------------------------- the API
+
+/** A failure to show the user: the API's message, or what went wrong reaching it. */
+class ApiError extends Error {
+  constructor(message, status = 0) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/** The JSON answer of `path`, or an ApiError with the server's {"error": ...} message. */
+async function api(path, options = {}) {
+  const headers = new Headers(options.headers || {});
+  const key = localStorage.getItem(KEY_STORAGE);
+  if (key) headers.set("Authorization", `Bearer ${key}`);
+  let response;
+  try {
+    response = await fetch(path, { ...options, headers });
+  } catch {
+    throw new ApiError("cannot reach the kao server: is it still running?");
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch {
+    // not JSON: reported below
+  }
+  if (!response.ok) {
+    if (response.status === 401) showKeyBox(NEED_KEY);
+    const message = body && typeof body.error === "string" ? body.error
+      : `the server answered ${response.status} ${response.statusText}`.trim();
+    throw new ApiError(message, response.status);
+  }
+  if (body === null) throw new ApiError("the server's answer is not JSON", response.status);
+  return body;
+}
+
+/** A multipart body: each value is a string, a File, or a list of Files (one part each). */
+function formOf(fields) {
+  const form = new FormData();
+  for (const [name, value] of Object.entries(fields)) {
+    for (const item of Array.isArray(value) ? value : [value]) form.append(name, item);
+  }
+  return form;
+}
+
+const post = (path, fields) => api(path, { method: "POST", body: formOf(fields) });
+const inCollection = (collection, rest) => `/v1/collections/${encodeURIComponent(collection)}${rest}`;
+
+// ---------------------------------------------------------------- API key
+
+function showKeyBox(message) {
+  $("key").hidden = false;
+  if (message) $("key-state").textContent = message;
+}
+
+function setUpKey() {
+  const input = $("key-input");
+  input.value = localStorage.getItem(KEY_STORAGE) || "";
+  if (input.value) showKeyBox(KEY_SAVED);
+  $("key-save").addEventListener("click", () => {
+    const key = input.value.trim();
+    if (!key) return;
+    localStorage.setItem(KEY_STORAGE, key);
+    $("key-state").textContent = KEY_SAVED;
+    refreshCollections();
+  });
+  $("key-forget").addEventListener("click", () => {
+    localStorage.removeItem(KEY_STORAGE);
+    input.value = "";
+    $("key-state").textContent = "Forgotten.";
+  });
+  api("/health").then((health) => {
+    if (health.keys_required) showKeyBox(input.value ? KEY_SAVED : NEED_KEY);
+  }).catch(() => {});
+}
+
+// ---------------------------------------------------------------- page parts
+
+/** The error box, status line and result area of a page section. */
+function partsOf(id) {
+  const root = $(id);
+  return {
+    error: root.querySelector(".error"),
+    status: root.querySelector(".status"),
+    result: root.querySelector(".result"),
+  };
+}
+
+/** Runs `work` with `parts` showing `message` meanwhile; its resolved text (if any) stays in
+ * the status line; a failure goes to the error box, the result area is then hidden. */
+async function busy(parts, message, work) {
+  parts.error.hidden = true;
+  parts.status.textContent = message;
+  parts.status.classList.add("working");
+  try {
+    parts.status.textContent = (await work()) || "";
+  } catch (error) {
+    parts.status.textContent = "";
+    parts.result.hidden = true;
+    showError(parts, error);
+  } finally {
+    parts.status.classList.remove("working");
+  }
+}
+
+function showError(parts, error) {
+  const text = error instanceof ApiError ? error.message : `the page failed: ${error.message}`;
+  parts.error.textContent = text.charAt(0).toUpperCase() + text.slice(1);
+  parts.error.hidden = false;
+}
+
+/** Drop zones: a file dropped on a [data-drop] label goes to its file input. Each label also
+ * shows the names of the files chosen. */
+function setUpDropZones() {
+  for (const zone of document.querySelectorAll("[data-drop]")) {
+    const input = zone.querySelector("input[type=file]");
+    const caption = zone.querySelector("span");
+    const prompt = caption.textContent;
+    zone.addEventListener("dragover", (event) => {
+      event.preventDefault();
+      zone.classList.add("over");
+    });
+    zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+    zone.addEventListener("drop", (event) => {
+      event.preventDefault();
+      zone.classList.remove("over");
+      const files = [...event.dataTransfer.files].slice(0, input.multiple ? undefined : 1);
+      if (!files.length) return;
+      const transfer = new DataTransfer();
+      files.forEach((file) => transfer.items.add(file));
+      input.files = transfer.files;
+      input.dispatchEvent(new Event("change"));
+    });
+    input.addEventListener("change", () => {
+      const names = [...input.files].map((f) => f.name);
+      caption.textContent = names.length ? names.join(", ") : prompt;
+      zone.classList.toggle("chosen", names.length > 0);
+    });
+  }
+}
+
+function setUpTabs() {
+  const show = () => {
+    const wanted = location.hash.slice(1);
+    const pages = [...document.querySelectorAll(".page")];
+    const current = pages.find((p) => p.id === wanted) || pages[0];
+    for (const page of pages) page.hidden = page !== current;
+    for (const link of document.querySelectorAll("nav a")) {
+      if (link.dataset.tab === current.id) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    }
+  };
+  window.addEventListener("hashchange", show);
+  show();
+}
+
+// ---------------------------------------------------------------- drawing
+
+/** The photo in `file` as an <img>, or null when this browser cannot decode it. */
+function loadImage(file) {
+  return new Promise((resolve) => {
+    const image = new Image();
+    const url = URL.createObjectURL(file);
+    image.onload = () => resolve(image);
+    image.onerror = () => resolve(null);
+    image.src = url;
+  });
+}
+
+/** Draws `image` (null: a grey placeholder of `width` x `height`) on `canvas`, its longest
+ * side scaled into [MIN_CANVAS, MAX_CANVAS] (the scale goes in data-scale); returns a painter
+ * that draws in the photo's pixel coordinates. */
+function drawPhoto(canvas, image, width, height) {
+  width = width || (image ? image.naturalWidth : 400);
+  height = height || (image ? image.naturalHeight : 300);
+  const longest = Math.max(width, height);
+  const scale = Math.min(MAX_CANVAS, Math.max(MIN_CANVAS, longest)) / longest;
+  canvas.dataset.scale = scale;
+  canvas.width = Math.round(width * scale);
+  canvas.height = Math.round(height * scale);
+  const ctx = canvas.getContext("2d");
+  if (image) {
+    ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
+  } else {
+    ctx.fillStyle = "#ddd";
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.fillStyle = "#555";
+    ctx.font = "16px sans-serif";
+    ctx.fillText("(this browser cannot show the photo)", 12, 28);
+  }
+  ctx.setTransform(scale, 0, 0, scale, 0, 0);
+  const line = Math.max(2, (longest * scale) / 250) / scale; // in photo pixels
+  const text = line * 8;
+  return {
+    box(box, color, label) {
+      const [x1, y1, x2, y2] = box;
+      ctx.lineWidth = line;
+      ctx.strokeStyle = color;
+      ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+      if (!label) return;
+      ctx.font = `bold ${text}px system-ui, sans-serif`;
+      const pad = text * 0.25;
+      const textHeight = text + 2 * pad;
+      const top = y1 - textHeight >= 0 ? y1 - textHeight : y2;
+      ctx.fillStyle = color;
+      ctx.fillRect(x1 - line / 2, top, ctx.measureText(label).width + 2 * pad, textHeight);
+      ctx.fillStyle = "#fff";
+      ctx.textBaseline = "middle";
+      ctx.fillText(label, x1 - line / 2 + pad, top + textHeight / 2);
+    },
+    points(points, color) {
+      ctx.fillStyle = color;
+      for (const [x, y] of points) {
+        ctx.beginPath();
+        ctx.arc(x, y, line * 0.7, 0, 2 * Math.PI);
+        ctx.fill();
+      }
+    },
+  };
+}
+
+/** A small canvas with the face `box` of `image`, with a margin around it. */
+function thumbnail(image, box, size = 88) {
+  const canvas = el("canvas", { width: size, height: size, class: "thumb" });
+  const [x1, y1, x2, y2] = box;
+  const side = Math.max(x2 - x1, y2 - y1) * 1.3;
+  const cx = (x1 + x2) / 2;
+  const cy = (y1 + y2) / 2;
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#ddd";
+  ctx.fillRect(0, 0, size, size);
+  if (image) ctx.drawImage(image, cx - side / 2, cy - side / 2, side, side, 0, 0, size, size);
+  return canvas;
+}
+
+/** One bar per emotion, the likeliest in bold. */
+function emotionBars(emotion) {
+  const best = EMOTIONS.reduce((a, b) => (emotion[b] > emotion[a] ? b : a));
+  return el("div", { class: "emotions" }, ...EMOTIONS.map((name) => el(
+    "div", { class: name === best ? "emotion best" : "emotion" },
+    el("span", { class: "name", text: name }),
+    el("span", {
+      class: "bar", role: "meter", "aria-label": name, "aria-valuemin": "0",
+      "aria-valuemax": "1", "aria-valuenow": String(emotion[name]),
+    }, el("span", { style: { width: percent(emotion[name]) } })),
+    el("span", { class: "value", text: percent(emotion[name]) }),
+  )));
+}
+
+/** The heading of face `i`'s card: colour swatch and title. */
+function faceHeading(i, title) {
+  return el("h3", {}, el("span", { class: "swatch", style: { background: colorOf(i) } }), title);
+}
+
+// ---------------------------------------------------------------- analyze
+
+function describeFace(face, i) {
+  const facts = [];
+  if (face.age !== undefined) facts.push(`age ${Math.round(face.age)}`);
+  if (face.gender) facts.push(`${face.gender.label} ${percent(face.gender.score)}`);
+  if (face.mask) facts.push(`${face.mask.label.replace("_", " ")} ${percent(face.mask.score)}`);
+  const card = el("li", { class: "face", "data-box": face.box.join(","), "data-color": colorOf(i) },
+    faceHeading(i, `Face ${i + 1}`),
+    el("p", { class: "facts", text: facts.join(" · ") || "no attributes" }));
+  if (face.pose) {
+    const { yaw, pitch, roll } = face.pose;
+    card.append(el("p", {
+      class: "pose",
+      text: `head: yaw ${Math.round(yaw)}°, pitch ${Math.round(pitch)}°, roll ${Math.round(roll)}°`,
+    }));
+  }
+  if (face.emotion) card.append(emotionBars(face.emotion));
+  return card;
+}
+
+function setUpAnalyze() {
+  const parts = partsOf("analyze");
+  const input = $("analyze-file");
+  input.addEventListener("change", () => {
+    const file = input.files[0];
+    if (!file) return;
+    busy(parts, `Analyzing ${file.name}…`, async () => {
+      const [record, image] = await Promise.all([post("/v1/analyze", { image: file }), loadImage(file)]);
+      const count = record.faces.length;
+      if (!count) throw new ApiError(`No face found in ${file.name}.`);
+      const paint = drawPhoto($("analyze-canvas"), image, record.width, record.height);
+      record.faces.forEach((face, i) => {
+        if (face.landmarks_68) paint.points(face.landmarks_68, "#ffef5a");
+        paint.box(face.box, colorOf(i), String(i + 1));
+      });
+      $("analyze-canvas").dataset.faces = record.faces.length;
+      $("analyze-faces").replaceChildren(...record.faces.map(describeFace));
+      parts.result.hidden = false;
+      return `${count} face${count === 1 ? "" : "s"} in ${file.name} (${record.width} × ${record.height}).`;
+    });
+  });
+}
+
+// ---------------------------------------------------------------- compare
+
+function setUpCompare() {
+  const parts = partsOf("compare");
+  const inputs = [$("compare-a"), $("compare-b")];
+  const run = () => {
+    const [a, b] = inputs.map((input) => input.files[0]);
+    if (!a || !b) return;
+    busy(parts, "Comparing…", async () => {
+      const [result, imageA, imageB] = await Promise.all(
+        [post("/v1/verify", { a, b }), loadImage(a), loadImage(b)]);
+      const verdict = $("compare-verdict");
+      verdict.textContent = result.same ? "Same person" : "Not the same person";
+      verdict.className = `verdict ${result.same ? "same" : "different"}`;
+      verdict.append(el("small", {
+        text: ` similarity ${percent(result.similarity)} (distance ${result.distance.toFixed(3)}, `
+          + `threshold ${result.threshold})`,
+      }));
+      const color = result.same ? COLORS[1] : COLORS[0];
+      for (const [canvas, image, side] of [["compare-canvas-a", imageA, result.a],
+        ["compare-canvas-b", imageB, result.b]]) {
+        const label = side.faces > 1 ? `face ${side.face + 1} of ${side.faces}` : "";
+        drawPhoto($(canvas), image).box(side.box, color, label);
+      }
+      parts.result.hidden = false;
+    });
+  };
+  inputs.forEach((input) => input.addEventListener("change", run));
+}
+
+// ---------------------------------------------------------------- enrol & identify
+
+const identifyParts = () => partsOf("identify");
+
+/** Fills the collection list (keeping the choice, else choosing `wanted`), then its persons. */
+async function refreshCollections(wanted) {
+  const select = $("collection");
+  const keep = wanted || select.value;
+  let collections;
+  try {
+    collections = await api("/v1/collections");
+  } catch (error) {
+    showError(identifyParts(), error);
+    return;
+  }
+  identifyParts().error.hidden = true;
+  select.replaceChildren(...collections.map((c) => el("option", {
+    value: c.collection,
+    text: `${c.collection} (${c.persons} ${c.persons === 1 ? "person" : "people"}, ${c.faces} faces)`,
+  })));
+  if (!collections.length) select.append(el("option", { value: "", text: "no collection yet: create one" }));
+  if (collections.some((c) => c.collection === keep)) select.value = keep;
+  await refreshPersons();
+}
+
+async function refreshPersons() {
+  const collection = $("collection").value;
+  const list = $("persons");
+  if (!collection) {
+    list.replaceChildren();
+    return;
+  }
+  try {
+    const persons = await api(inCollection(collection, "/persons"));
+    list.replaceChildren(...persons.map((p) => el("li", {
+      text: `${p.person} · ${p.faces} photo${p.faces === 1 ? "" : "s"}`,
+    })));
+  } catch (error) {
+    showError(identifyParts(), error);
+  }
+}
+
+/** The chosen collection, or an error asking for one. */
+function chosenCollection() {
+  const collection = $("collection").value;
+  if (!collection) throw new ApiError("choose a collection, or create one first");
+  return collection;
+}
+
+function setUpIdentify() {
+  const parts = identifyParts();
+  $("collection").addEventListener("change", refreshPersons);
+
+  $("collection-create").addEventListener("click", () => {
+    const name = $("collection-name").value.trim();
+    busy(parts, "Creating…", async () => {
+      if (!name) throw new ApiError("type a name for the new collection");
+      await api("/v1/collections", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ name }),
+      });
+      $("collection-name").value = "";
+      await refreshCollections(name);
+      return `Collection ${name} created.`;
+    });
+  });
+
+  $("enroll-run").addEventListener("click", () => {
+    const person = $("enroll-person").value.trim();
+    const input = $("enroll-files");
+    busy(parts, `Enrolling ${person}…`, async () => {
+      const collection = chosenCollection();
+      if (!person) throw new ApiError("type the person's name");
+      if (!input.files.length) throw new ApiError(`choose one or more photos of ${person}`);
+      const done = await post(inCollection(collection, "/enroll"), { person, images: [...input.files] });
+      $("enroll-person").value = "";
+      input.value = "";
+      input.dispatchEvent(new Event("change"));
+      await refreshCollections();
+      const n = done.added.length;
+      return `Enrolled ${n} photo${n === 1 ? "" : "s"} of ${done.person} (${done.faces} in all).`;
+    });
+  });
+
+  const query = $("identify-file");
+  query.addEventListener("change", () => {
+    const file = query.files[0];
+    if (!file) return;
+    busy(parts, `Identifying the faces of ${file.name}…`, async () => {
+      const collection = chosenCollection();
+      const [found, image] = await Promise.all(
+        [post(inCollection(collection, "/identify"), { image: file }), loadImage(file)]);
+      if (!found.faces.length) throw new ApiError(`No face found in ${file.name}.`);
+      const paint = drawPhoto($("identify-canvas"), image);
+      const cards = found.faces.map((face, i) => {
+        const color = face.person === null ? UNKNOWN_COLOR : colorOf(i);
+        paint.box(face.box, color, face.person === null ? "unknown" : face.person);
+        const best = face.matches[0];
+        const title = face.person === null ? `Face ${i + 1}: unknown` : `Face ${i + 1}: ${face.person}`;
+        const heading = el("h3", {}, el("span", { class: "swatch", style: { background: color } }), title);
+        const others = face.matches.map((m) => `${m.person} ${percent(m.similarity)}`).join(", ");
+        return el("li", { class: "face", "data-person": face.person ?? "" }, heading,
+          el("p", { class: "facts", text: best ? `closest: ${others}` : "the collection is empty" }));
+      });
+      $("identify-faces").replaceChildren(...cards);
+      parts.result.hidden = false;
+      const known = found.faces.filter((f) => f.person !== null).length;
+      return `${known} of ${cards.length} face${cards.length === 1 ? "" : "s"} recognised in ${collection}.`;
+    });
+  });
+  refreshCollections();
+}
+
+// ---------------------------------------------------------------- group
+
+function setUpGroup() {
+  const parts = partsOf("group");
+  const input = $("group-files");
+  input.addEventListener("change", () => {
+    const files = [...input.files];
+    if (!files.length) return;
+    busy(parts, `Grouping the faces of ${files.length} photos…`, async () => {
+      const [report, ...images] = await Promise.all(
+        [post("/v1/group", { images: files }), ...files.map(loadImage)]);
+      const byName = new Map(files.map((file, i) => [file.name, images[i]]));
+      $("group-summary").textContent = `${report.people} ${report.people === 1 ? "person" : "people"}`
+        + ` among ${report.faces} faces in ${report.images} photos`;
+      $("group-list").replaceChildren(...report.groups.map((group) => el("li", { class: "group" },
+        el("h3", { text: `Person ${group.person} · ${group.faces.length} face${group.faces.length === 1 ? "" : "s"}` }),
+        el("div", { class: "thumbs" }, ...group.faces.map((face) => {
+          const thumb = thumbnail(byName.get(face.image), face.box);
+          thumb.title = face.image;
+          return thumb;
+        })))));
+      $("group-errors").replaceChildren(...report.errors.map((e) => el("li", {
+        text: `${e.image}: ${e.error}`,
+      })));
+      parts.result.hidden = false;
+    });
+  });
+}
+
+setUpTabs();
+setUpDropZones();
+setUpKey();
+setUpAnalyze();
+setUpCompare();
+setUpIdentify();
+setUpGroup();

@@ -1,0 +1,372 @@
+"""The web page of `kao serve` in a real browser: Debian's Chromium, headless, driven by
+Playwright, on a real `kao serve` process (127.0.0.1, a free port, a temporary SQLite file),
+with real photos. The browser may reach only that server. Each test saves a screenshot of what
+it checked under docs/screenshots/.
+
+Needs /usr/bin/chromium and Playwright (`bash scripts/browser.sh` installs both); without them
+the tests skip, except under CI=true where they fail."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from kao.server.keys import KeyStore
+from tests.conftest import shared_file
+
+httpx = pytest.importorskip("httpx")
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+WAIT_MS = 60_000  # the longest a page may take to show a result (models run on a busy CPU)
+GROUP = "data/widerface_val_subset/images/0_Parade_Parade_0_194.jpg"  # 5 faces, 416 x 416
+
+
+def lfw(person: str, number: int) -> Path:
+    return shared_file(f"data/lfw/lfw-deepfunneled/{person}/{person}_{number:04d}.jpg")
+
+
+def _missing(reason: str) -> None:
+    """Skip the test, or fail it under CI, which must run the browser tests."""
+    reason += " (bash scripts/browser.sh installs it)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{reason}; CI must run the browser tests")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def kao_serve(folder: Path, *options: str) -> Iterator[str]:
+    """A real `kao serve` on 127.0.0.1 with a new SQLite file in `folder`; yields its base URL
+    once /health answers, stops it (SIGINT, then SIGKILL) afterwards."""
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "kao", "serve", "--port", str(port)]
+    command += ["--db", str(folder / "faces.db"), *options]
+    log_path = folder / "serve.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            with httpx.Client(base_url=base, timeout=10, trust_env=False) as client:
+                deadline = time.monotonic() + 90
+                while True:
+                    assert server.poll() is None, log_path.read_text()
+                    try:
+                        if client.get("/health").status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    assert time.monotonic() < deadline, "kao serve did not start within 90 s"
+                    time.sleep(0.2)
+            yield base
+        finally:
+            server.send_signal(signal.SIGINT)
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(server.pid, signal.SIGKILL)  # the server started here, and its workers
+                server.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with kao_serve(tmp_path_factory.mktemp("web")) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:
+        _missing("Playwright for Python is not installed")
+    if not CHROMIUM.exists():
+        _missing(f"{CHROMIUM} (Debian's chromium) is not installed")
+    expect.set_options(timeout=WAIT_MS)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            # Offline: no proxy, and every host name but 127.0.0.1 fails to resolve.
+            args=["--no-proxy-server", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"],
+        )
+        yield chromium
+        chromium.close()
+
+
+@contextmanager
+def open_page(browser: Any, base: str, width: int = 1280, height: int = 900) -> Iterator[Any]:
+    """A page of a fresh browser context (empty localStorage) on `base`; afterwards, checks
+    that it asked for nothing but `base` (and its own blob: URLs, the photos it draws) and
+    showed no script error."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.set_default_timeout(WAIT_MS)
+    requests: list[str] = []
+    problems: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    try:
+        page.goto(base + "/")
+        yield page
+    finally:
+        context.close()
+    assert problems == []
+    outside = [url for url in requests if not url.startswith((base + "/", f"blob:{base}/"))]
+    assert requests and outside == []
+
+
+def screenshot(page: Any, name: str) -> None:
+    """docs/screenshots/<name>.png of the whole page, in 256 colours (a few hundred KB)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shot = Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("RGB")
+    shot.quantize(256).save(SCREENSHOTS / f"{name}.png", optimize=True)
+
+
+def tab(page: Any, name: str) -> None:
+    page.click(f"nav a[data-tab={name}]")
+    expect(page.locator(f"#{name}")).to_be_visible()  # once the hashchange handler has run
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Files that are not face photos: a grey PNG (no face) and text named like a JPEG."""
+    folder = tmp_path_factory.mktemp("files")
+    grey, text = folder / "grey.png", folder / "notes.jpg"
+    stream = io.BytesIO()
+    Image.fromarray(np.full((240, 320, 3), 128, np.uint8)).save(stream, "PNG")
+    grey.write_bytes(stream.getvalue())
+    text.write_text("hello, not an image")
+    return {"grey": grey, "text": text}
+
+
+def analysis_available(base: str) -> bool:
+    return httpx.get(base + "/health", trust_env=False).json()["analysis"]
+
+
+def photo_size(page: Any, canvases: str) -> list[list[int]]:
+    """The sizes of the photos drawn on `canvases`, from each canvas' size and scale."""
+    return page.eval_on_selector_all(
+        canvases,
+        "cs => cs.map(c => [c.width, c.height].map(n => Math.round(n / c.dataset.scale)))",
+    )
+
+
+def box_drawn(page: Any, canvas: str, box: list[float], color: str) -> bool:
+    """Whether most of 9 pixels down the middle of `box`'s left edge (photo pixels) on
+    `canvas` are `color`."""
+    samples = page.evaluate(
+        """([selector, x, top, bottom]) => {
+            const canvas = document.querySelector(selector);
+            const ctx = canvas.getContext("2d");
+            const scale = Number(canvas.dataset.scale);
+            const out = [];
+            for (let i = 0; i < 9; i++) {
+                const y = Math.round(scale * (top + (bottom - top) * (0.3 + 0.05 * i)));
+                out.push([...ctx.getImageData(Math.round(scale * x), y, 1, 1).data.slice(0, 3)]);
+            }
+            return out;
+        }""",
+        [canvas, box[0], box[1], box[3]],
+    )
+    want = [int(color[i : i + 2], 16) for i in (1, 3, 5)]
+    close = [all(abs(a - b) <= 40 for a, b in zip(rgb, want, strict=True)) for rgb in samples]
+    return sum(close) >= 6
+
+
+def test_analyze_draws_every_face(browser: Any, server: str) -> None:
+    with open_page(browser, server) as page:
+        assert page.is_visible("#analyze")  # the first page
+        page.set_input_files("#analyze-file", shared_file(GROUP))
+        if not analysis_available(server):
+            expect(page.locator("#analyze .error")).to_contain_text("analysis models")
+            pytest.skip("the analysis models (kao.analysis) are not available on this checkout")
+        cards = page.locator("#analyze-faces > li")
+        expect(cards).to_have_count(5)
+        expect(page.locator("#analyze .status")).to_contain_text("5 faces in")
+        assert photo_size(page, "#analyze-canvas") == [[416, 416]]
+        for i in range(5):
+            card = cards.nth(i)
+            assert card.locator(".bar").count() == 7  # one bar per emotion
+            assert "age " in card.locator(".facts").inner_text()
+            box = [float(v) for v in card.get_attribute("data-box").split(",")]
+            assert box_drawn(page, "#analyze-canvas", box, card.get_attribute("data-color"))
+        assert page.locator("#analyze .error").is_hidden()
+        screenshot(page, "analyze")
+
+
+def test_analyze_by_drag_and_drop(browser: Any, server: str) -> None:
+    if not analysis_available(server):
+        pytest.skip("the analysis models (kao.analysis) are not available on this checkout")
+    photo = lfw("Adam_Sandler", 1)
+    with open_page(browser, server) as page:
+        transfer = page.evaluate_handle(
+            """async ([url, name]) => {
+                const transfer = new DataTransfer();
+                const blob = await (await fetch(url)).blob();
+                transfer.items.add(new File([blob], name, { type: "image/jpeg" }));
+                return transfer;
+            }""",
+            ["data:image/jpeg;base64," + base64.b64encode(photo.read_bytes()).decode(), photo.name],
+        )
+        page.dispatch_event("#analyze .drop", "drop", {"dataTransfer": transfer})
+        expect(page.locator("#analyze-faces > li")).to_have_count(1)
+        expect(page.locator("#analyze .drop")).to_contain_text(photo.name)
+        assert page.locator("#analyze-faces .emotion").count() == 7
+
+
+def test_compare_same_and_different(browser: Any, server: str) -> None:
+    with open_page(browser, server) as page:
+        tab(page, "compare")
+        page.set_input_files("#compare-a", lfw("Abdoulaye_Wade", 1))
+        page.set_input_files("#compare-b", lfw("Alan_Greenspan", 2))
+        verdict = page.locator("#compare-verdict")
+        expect(verdict).to_contain_text("Not the same person")
+        expect(verdict).to_have_class("verdict different")
+        page.set_input_files("#compare-b", lfw("Abdoulaye_Wade", 4))
+        expect(verdict).to_contain_text("Same person")
+        expect(verdict).not_to_contain_text("Not the same")
+        assert "similarity" in verdict.inner_text()
+        assert photo_size(page, "#compare canvas") == [[250, 250], [250, 250]]
+        screenshot(page, "compare")
+
+
+def test_errors_are_shown(browser: Any, server: str, files: dict[str, Path]) -> None:
+    with open_page(browser, server) as page:
+        tab(page, "compare")
+        error = page.locator("#compare .error")
+        page.set_input_files("#compare-a", lfw("Abdoulaye_Wade", 1))
+        page.set_input_files("#compare-b", files["text"])
+        expect(error).to_contain_text("'b' (notes.jpg): not an image")
+        page.set_input_files("#compare-b", files["grey"])
+        expect(error).to_contain_text("'b' (grey.png): no face found")
+        assert page.locator("#compare .result").is_hidden()
+        assert "Traceback" not in page.content()
+        screenshot(page, "error")
+        tab(page, "identify")  # no collection chosen yet: the page says so
+        page.set_input_files("#identify-file", lfw("Abdoulaye_Wade", 1))
+        expect(page.locator("#identify .error")).to_contain_text("create one first")
+
+
+def test_enrol_and_identify(browser: Any, server: str) -> None:
+    with open_page(browser, server) as page:
+        tab(page, "identify")
+        page.fill("#collection-name", "friends")
+        page.click("#collection-create")
+        expect(page.locator("#collection")).to_have_value("friends")
+        for person, folder in (
+            ("Abdoulaye Wade", "Abdoulaye_Wade"),
+            ("Alan Greenspan", "Alan_Greenspan"),
+        ):
+            page.fill("#enroll-person", person)
+            page.set_input_files("#enroll-files", [lfw(folder, 1), lfw(folder, 2)])
+            page.click("#enroll-run")
+            expect(page.locator("#identify .status")).to_contain_text(
+                f"Enrolled 2 photos of {person}"
+            )
+        expect(page.locator("#persons li")).to_have_count(2)
+        expect(page.locator("#collection option:checked")).to_contain_text("2 people, 4 faces")
+
+        page.set_input_files("#identify-file", lfw("Adam_Sandler", 1))  # not enrolled
+        expect(page.locator("#identify-faces > li")).to_have_attribute("data-person", "")
+        expect(page.locator("#identify-faces h3")).to_contain_text("unknown")
+        page.set_input_files("#identify-file", lfw("Alan_Greenspan", 3))
+        face = page.locator("#identify-faces > li")
+        expect(face).to_have_attribute("data-person", "Alan Greenspan")
+        expect(face.locator("h3")).to_have_text("Face 1: Alan Greenspan")
+        expect(page.locator("#identify .status")).to_contain_text("1 of 1 face recognised")
+        screenshot(page, "identify")
+
+
+def test_group_photos_by_person(browser: Any, server: str, files: dict[str, Path]) -> None:
+    photos = [lfw("Abdoulaye_Wade", n) for n in (1, 2)]
+    photos += [lfw(person, n) for person in ("Adam_Sandler", "Alan_Greenspan") for n in (1, 2, 3)]
+    with open_page(browser, server) as page:
+        tab(page, "group")
+        page.set_input_files("#group-files", [*photos, files["text"]])
+        expect(page.locator("#group-summary")).to_have_text("3 people among 8 faces in 9 photos")
+        groups = page.locator("#group-list > li")
+        people = []
+        for i in range(groups.count()):
+            titles = groups.nth(i).locator("canvas").evaluate_all("cs => cs.map(c => c.title)")
+            (person,) = {title.rsplit("_", 1)[0] for title in titles}  # one person a group
+            people.append((person, len(titles)))
+        assert sorted(people) == [("Abdoulaye_Wade", 2), ("Adam_Sandler", 3), ("Alan_Greenspan", 3)]
+        expect(page.locator("#group-errors li")).to_have_text(
+            "notes.jpg: not an image or unsupported format"
+        )
+        screenshot(page, "group")
+
+
+def test_phone_sized_screen(browser: Any, server: str) -> None:
+    with open_page(browser, server, 390, 844) as page:
+        for name in ("analyze", "compare", "identify", "group"):
+            tab(page, name)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
+        page_name = "analyze" if analysis_available(server) else "compare"
+        tab(page, page_name)
+        if page_name == "analyze":
+            page.set_input_files("#analyze-file", shared_file(GROUP))
+            expect(page.locator("#analyze-faces > li")).to_have_count(5)
+        else:
+            page.set_input_files("#compare-a", lfw("Abdoulaye_Wade", 1))
+            page.set_input_files("#compare-b", lfw("Abdoulaye_Wade", 4))
+            expect(page.locator("#compare-verdict")).to_contain_text("Same person")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        width = page.eval_on_selector(
+            f"#{page_name} canvas", "c => c.getBoundingClientRect().width"
+        )
+        assert 0 < width <= 390 - 2 * 16
+        screenshot(page, "phone")
+
+
+def test_api_key_from_the_page(browser: Any, tmp_path: Path) -> None:
+    """A server that requires keys: the page asks for one, sends it as a Bearer token once
+    pasted, and keeps it in localStorage."""
+    store = KeyStore(tmp_path / "keys.db")
+    _, key = store.create("browser")
+    options = ("--require-keys", "--keys", str(store.path), "--no-analysis")
+    with kao_serve(tmp_path, *options) as base, open_page(browser, base) as page:
+        expect(page.locator("#key")).to_be_visible()
+        expect(page.locator("#key-state")).to_contain_text("needs an API key")
+        tab(page, "compare")
+        page.set_input_files("#compare-a", lfw("Abdoulaye_Wade", 1))
+        page.set_input_files("#compare-b", lfw("Abdoulaye_Wade", 2))
+        expect(page.locator("#compare .error")).to_contain_text("An API key is required")
+        page.fill("#key-input", key)
+        page.click("#key-save")
+        with page.expect_request("**/v1/verify") as sent:
+            page.set_input_files("#compare-b", lfw("Abdoulaye_Wade", 4))
+        assert sent.value.headers["authorization"] == f"Bearer {key}"
+        expect(page.locator("#compare-verdict")).to_contain_text("Same person")
+        page.reload()
+        expect(page.locator("#key-input")).to_have_value(key)
+        page.click("#key-forget")
+        assert page.evaluate("localStorage.getItem('kao.apiKey')") is None
