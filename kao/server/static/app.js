@@ -16,6 +16,7 @@ const KEY_SAVED = "Saved in this browser.";
 const $ = (id) => document.getElementById(id);
 const colorOf = (i) => COLORS[i % COLORS.length];
 const percent = (p) => `${Math.round(p * 100)}%`;
+const plural = (n, one, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 /** An element `tag` with attributes (class, text, data-*, ...) and children. */
 function el(tag, attributes = {}, ...children) {
@@ -76,7 +77,7 @@ function formOf(fields) {
 }
 
 const post = (path, fields) => api(path, { method: "POST", body: formOf(fields) });
-const inCollection = (collection, rest) => `/v1/collections/${encodeURIComponent(collection)}${rest}`;
+const inCollection = (name, rest) => `/v1/collections/${encodeURIComponent(name)}${rest}`;
 
 // ---------------------------------------------------------------- API key
 
@@ -165,7 +166,8 @@ function setUpDropZones() {
     });
     input.addEventListener("change", () => {
       const names = [...input.files].map((f) => f.name);
-      caption.textContent = names.length ? names.join(", ") : prompt;
+      const chosen = names.length > 3 ? `${plural(names.length, "photo")} chosen` : names.join(", ");
+      caption.textContent = chosen || prompt;
       zone.classList.toggle("chosen", names.length > 0);
     });
   }
@@ -193,8 +195,14 @@ function loadImage(file) {
   return new Promise((resolve) => {
     const image = new Image();
     const url = URL.createObjectURL(file);
-    image.onload = () => resolve(image);
-    image.onerror = () => resolve(null);
+    image.onload = () => {
+      URL.revokeObjectURL(url); // the decoded image stays drawable
+      resolve(image);
+    };
+    image.onerror = () => {
+      URL.revokeObjectURL(url);
+      resolve(null);
+    };
     image.src = url;
   });
 }
@@ -279,9 +287,9 @@ function emotionBars(emotion) {
   )));
 }
 
-/** The heading of face `i`'s card: colour swatch and title. */
-function faceHeading(i, title) {
-  return el("h3", {}, el("span", { class: "swatch", style: { background: colorOf(i) } }), title);
+/** The heading of a face's card: a swatch of its box's colour, and a title. */
+function faceHeading(color, title) {
+  return el("h3", {}, el("span", { class: "swatch", style: { background: color } }), title);
 }
 
 // ---------------------------------------------------------------- analyze
@@ -292,14 +300,11 @@ function describeFace(face, i) {
   if (face.gender) facts.push(`${face.gender.label} ${percent(face.gender.score)}`);
   if (face.mask) facts.push(`${face.mask.label.replace("_", " ")} ${percent(face.mask.score)}`);
   const card = el("li", { class: "face", "data-box": face.box.join(","), "data-color": colorOf(i) },
-    faceHeading(i, `Face ${i + 1}`),
+    faceHeading(colorOf(i), `Face ${i + 1}`),
     el("p", { class: "facts", text: facts.join(" · ") || "no attributes" }));
   if (face.pose) {
-    const { yaw, pitch, roll } = face.pose;
-    card.append(el("p", {
-      class: "pose",
-      text: `head: yaw ${Math.round(yaw)}°, pitch ${Math.round(pitch)}°, roll ${Math.round(roll)}°`,
-    }));
+    const angles = ["yaw", "pitch", "roll"].map((a) => `${a} ${Math.round(face.pose[a])}°`);
+    card.append(el("p", { class: "pose", text: `head: ${angles.join(", ")}` }));
   }
   if (face.emotion) card.append(emotionBars(face.emotion));
   return card;
@@ -312,7 +317,8 @@ function setUpAnalyze() {
     const file = input.files[0];
     if (!file) return;
     busy(parts, `Analyzing ${file.name}…`, async () => {
-      const [record, image] = await Promise.all([post("/v1/analyze", { image: file }), loadImage(file)]);
+      const [record, image] = await Promise.all(
+        [post("/v1/analyze", { image: file }), loadImage(file)]);
       const count = record.faces.length;
       if (!count) throw new ApiError(`No face found in ${file.name}.`);
       const paint = drawPhoto($("analyze-canvas"), image, record.width, record.height);
@@ -323,7 +329,7 @@ function setUpAnalyze() {
       $("analyze-canvas").dataset.faces = record.faces.length;
       $("analyze-faces").replaceChildren(...record.faces.map(describeFace));
       parts.result.hidden = false;
-      return `${count} face${count === 1 ? "" : "s"} in ${file.name} (${record.width} × ${record.height}).`;
+      return `${plural(count, "face")} in ${file.name} (${record.width} × ${record.height}).`;
     });
   });
 }
@@ -376,9 +382,11 @@ async function refreshCollections(wanted) {
   identifyParts().error.hidden = true;
   select.replaceChildren(...collections.map((c) => el("option", {
     value: c.collection,
-    text: `${c.collection} (${c.persons} ${c.persons === 1 ? "person" : "people"}, ${c.faces} faces)`,
+    text: `${c.collection} (${plural(c.persons, "person", "people")}, ${plural(c.faces, "face")})`,
   })));
-  if (!collections.length) select.append(el("option", { value: "", text: "no collection yet: create one" }));
+  if (!collections.length) {
+    select.append(el("option", { value: "", text: "no collection yet: create one" }));
+  }
   if (collections.some((c) => c.collection === keep)) select.value = keep;
   await refreshPersons();
 }
@@ -393,7 +401,7 @@ async function refreshPersons() {
   try {
     const persons = await api(inCollection(collection, "/persons"));
     list.replaceChildren(...persons.map((p) => el("li", {
-      text: `${p.person} · ${p.faces} photo${p.faces === 1 ? "" : "s"}`,
+      text: `${p.person} · ${plural(p.faces, "photo")}`,
     })));
   } catch (error) {
     showError(identifyParts(), error);
@@ -433,13 +441,14 @@ function setUpIdentify() {
       const collection = chosenCollection();
       if (!person) throw new ApiError("type the person's name");
       if (!input.files.length) throw new ApiError(`choose one or more photos of ${person}`);
-      const done = await post(inCollection(collection, "/enroll"), { person, images: [...input.files] });
+      const images = [...input.files];
+      const done = await post(inCollection(collection, "/enroll"), { person, images });
       $("enroll-person").value = "";
       input.value = "";
       input.dispatchEvent(new Event("change"));
       await refreshCollections();
-      const n = done.added.length;
-      return `Enrolled ${n} photo${n === 1 ? "" : "s"} of ${done.person} (${done.faces} in all).`;
+      return `Enrolled ${plural(done.added.length, "photo")} of ${done.person} `
+        + `(${plural(done.faces, "face")} in all).`;
     });
   });
 
@@ -454,19 +463,18 @@ function setUpIdentify() {
       if (!found.faces.length) throw new ApiError(`No face found in ${file.name}.`);
       const paint = drawPhoto($("identify-canvas"), image);
       const cards = found.faces.map((face, i) => {
+        const name = face.person ?? "unknown";
         const color = face.person === null ? UNKNOWN_COLOR : colorOf(i);
-        paint.box(face.box, color, face.person === null ? "unknown" : face.person);
-        const best = face.matches[0];
-        const title = face.person === null ? `Face ${i + 1}: unknown` : `Face ${i + 1}: ${face.person}`;
-        const heading = el("h3", {}, el("span", { class: "swatch", style: { background: color } }), title);
-        const others = face.matches.map((m) => `${m.person} ${percent(m.similarity)}`).join(", ");
-        return el("li", { class: "face", "data-person": face.person ?? "" }, heading,
-          el("p", { class: "facts", text: best ? `closest: ${others}` : "the collection is empty" }));
+        paint.box(face.box, color, name);
+        const closest = face.matches.map((m) => `${m.person} ${percent(m.similarity)}`).join(", ");
+        const facts = closest ? `closest: ${closest}` : "the collection is empty";
+        return el("li", { class: "face", "data-person": face.person ?? "" },
+          faceHeading(color, `Face ${i + 1}: ${name}`), el("p", { class: "facts", text: facts }));
       });
       $("identify-faces").replaceChildren(...cards);
       parts.result.hidden = false;
       const known = found.faces.filter((f) => f.person !== null).length;
-      return `${known} of ${cards.length} face${cards.length === 1 ? "" : "s"} recognised in ${collection}.`;
+      return `${known} of ${plural(cards.length, "face")} recognised in ${collection}.`;
     });
   });
   refreshCollections();
@@ -484,10 +492,10 @@ function setUpGroup() {
       const [report, ...images] = await Promise.all(
         [post("/v1/group", { images: files }), ...files.map(loadImage)]);
       const byName = new Map(files.map((file, i) => [file.name, images[i]]));
-      $("group-summary").textContent = `${report.people} ${report.people === 1 ? "person" : "people"}`
-        + ` among ${report.faces} faces in ${report.images} photos`;
+      $("group-summary").textContent = `${plural(report.people, "person", "people")} among `
+        + `${plural(report.faces, "face")} in ${plural(report.images, "photo")}`;
       $("group-list").replaceChildren(...report.groups.map((group) => el("li", { class: "group" },
-        el("h3", { text: `Person ${group.person} · ${group.faces.length} face${group.faces.length === 1 ? "" : "s"}` }),
+        el("h3", { text: `Person ${group.person} · ${plural(group.faces.length, "face")}` }),
         el("div", { class: "thumbs" }, ...group.faces.map((face) => {
           const thumb = thumbnail(byName.get(face.image), face.box);
           thumb.title = face.image;
