@@ -222,24 +222,28 @@ def test_analyze_draws_every_face(browser: Any, server: str) -> None:
         screenshot(page, "analyze")
 
 
-def test_analyze_by_drag_and_drop(browser: Any, server: str) -> None:
-    if not analysis_available(server):
-        pytest.skip("the analysis models (kao.analysis) are not available on this checkout")
-    photo = lfw("Adam_Sandler", 1)
+def drop(page: Any, zone: str, photo: Path) -> None:
+    """Drops `photo` on the element `zone`, as a file dragged from the desktop."""
+    transfer = page.evaluate_handle(
+        """([data, name]) => {
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([bytes], name, { type: "image/jpeg" }));
+            return transfer;
+        }""",
+        [base64.b64encode(photo.read_bytes()).decode(), photo.name],
+    )
+    page.dispatch_event(zone, "drop", {"dataTransfer": transfer})
+
+
+def test_photos_can_be_dropped(browser: Any, server: str) -> None:
     with open_page(browser, server) as page:
-        transfer = page.evaluate_handle(
-            """async ([url, name]) => {
-                const transfer = new DataTransfer();
-                const blob = await (await fetch(url)).blob();
-                transfer.items.add(new File([blob], name, { type: "image/jpeg" }));
-                return transfer;
-            }""",
-            ["data:image/jpeg;base64," + base64.b64encode(photo.read_bytes()).decode(), photo.name],
-        )
-        page.dispatch_event("#analyze .drop", "drop", {"dataTransfer": transfer})
-        expect(page.locator("#analyze-faces > li")).to_have_count(1)
-        expect(page.locator("#analyze .drop")).to_contain_text(photo.name)
-        assert page.locator("#analyze-faces .emotion").count() == 7
+        tab(page, "compare")
+        for side, number in (("a", 1), ("b", 2)):
+            zone, photo = f"#compare .drop:has(#compare-{side})", lfw("Alan_Greenspan", number)
+            drop(page, zone, photo)
+            expect(page.locator(zone)).to_contain_text(photo.name)
+        expect(page.locator("#compare-verdict")).to_contain_text("Same person")
 
 
 def test_compare_same_and_different(browser: Any, server: str) -> None:
