@@ -12,6 +12,7 @@ from kao.errors import KaoError
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser, with every sub-command registered."""
     from kao.cli import (
+        aging,
         analyze,
         bench,
         count,
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         database,
         group,
         mesh,
+        aging,
         models,
         evaluate,
         bench,
