@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,10 @@ from kao.tracking import Track, Tracker, TrackProfile
 
 LOW_SCORE = 0.3
 """Detections down to this score are kept to continue tracks (the tracker's second pass)."""
+DETECTOR_THREADS = 1
+"""Detector threads for video: on the 2-core test machine, busy with other work, one thread
+detected 1.7x faster than two (`kao bench video`), and it leaves a core to decoding, encoding
+and the attribute models; unloaded, two threads gain a few milliseconds a frame."""
 DEFAULT_FPS = 30.0
 """Frame rate assumed for a folder of frames, or a video that does not say its own."""
 FPS_WINDOW = 30
@@ -43,17 +47,23 @@ TRACK_COLOURS = ((255, 200, 0), (0, 200, 255), (255, 80, 200), (120, 255, 80), (
 
 
 def video_detector(
-    *, min_score: float = 0.6, model: str = "yunet-n", masked_faces: bool = False
+    *,
+    min_score: float = 0.6,
+    model: str = "yunet-n",
+    masked_faces: bool = False,
+    threads: int | None = DETECTOR_THREADS,
 ) -> FaceDetector:
     """The detector for video frames: the whole-image pass only (a 640 x 480 frame gets no
     detail pass anyway), the masked-face pass only when asked (it costs more than YuNet, see
     docs/BENCHMARKS.md), faces kept down to `LOW_SCORE` (or `min_score`, the score that starts
-    a track, when lower) for the tracker."""
+    a track, when lower) for the tracker, on `threads` ONNX Runtime threads (None: as
+    `FaceDetector`, `KAO_THREADS` or every core)."""
     return FaceDetector(
         min_score=min(LOW_SCORE, min_score),
         small_faces=False,
         model=model,
         masked_faces=masked_faces,
+        threads=threads,
     )
 
 
@@ -68,7 +78,13 @@ class Video:
     """
 
     def __init__(
-        self, source: str, first: np.ndarray, rest: Iterator[np.ndarray], fps: float, count: int
+        self,
+        source: str,
+        first: np.ndarray,
+        rest: Iterator[np.ndarray],
+        fps: float,
+        count: int,
+        release: Callable[[], None] | None = None,
     ) -> None:
         self.source = source
         self.height, self.width = first.shape[:2]
@@ -76,6 +92,7 @@ class Video:
         self.count = count if count > 0 else None
         self._first: np.ndarray | None = first
         self._rest = rest
+        self._release = release
 
     def frames(self) -> Iterator[np.ndarray]:
         """Each frame, H x W x 3 uint8 RGB, in order."""
@@ -85,9 +102,9 @@ class Video:
         yield from self._rest
 
     def close(self) -> None:
-        close = getattr(self._rest, "close", None)
-        if close is not None:
-            close()
+        """Stop reading and free the source (the capture device or file)."""
+        if self._release is not None:
+            self._release()
 
     def __enter__(self) -> Video:
         return self
@@ -121,18 +138,16 @@ def _capture(capture: cv2.VideoCapture, source: str, *, camera: bool = False) ->
         raise KaoError(f"{source}: no frame could be decoded (not a video, or a damaged one)")
 
     def rest() -> Iterator[np.ndarray]:
-        try:
-            while True:
-                ok, bgr = capture.read()
-                if not ok:
-                    return
-                yield np.ascontiguousarray(bgr[:, :, ::-1])
-        finally:
-            capture.release()
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                return
+            yield np.ascontiguousarray(bgr[:, :, ::-1])
 
     fps = capture.get(cv2.CAP_PROP_FPS)
     count = 0 if camera else int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-    return Video(source, np.ascontiguousarray(bgr[:, :, ::-1]), rest(), fps, count)
+    first = np.ascontiguousarray(bgr[:, :, ::-1])
+    return Video(source, first, rest(), fps, count, capture.release)
 
 
 def _folder(path: Path) -> Video:

@@ -88,6 +88,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="also run the masked-face detection pass (finds more masked faces; slower)",
     )
     parser.add_argument(
+        "--threads",
+        type=_positive,
+        metavar="N",
+        help="detector threads (default 1: faster than more on a busy machine, and leaves the "
+        "other cores to decoding and the attribute models)",
+    )
+    parser.add_argument(
         "--max-frames", type=_positive, metavar="N", help="stop after N frames (e.g. a camera)"
     )
     parser.set_defaults(run=run)
@@ -97,8 +104,9 @@ def run(args: argparse.Namespace) -> int:
     """Track the faces of `args.input`; print the per-track summary."""
     from kao.analysis import FaceAnalyzer
     from kao.gallery.database import FaceDatabase
+    from kao.recognition.embedder import FaceEmbedder
     from kao.tracking import Tracker
-    from kao.video import VideoAnalyzer, open_video, video_detector
+    from kao.video import DETECTOR_THREADS, VideoAnalyzer, open_video, video_detector
 
     if not 0 <= args.min_score <= 1:
         raise KaoError(f"--min-score must be between 0 and 1, got {args.min_score}")
@@ -109,10 +117,13 @@ def run(args: argparse.Namespace) -> int:
     if args.db and not args.collection:
         raise KaoError("--db needs --collection C: the collection to name the tracks from")
     detector = video_detector(
-        min_score=args.min_score, model=args.detector, masked_faces=args.masked_faces
+        min_score=args.min_score,
+        model=args.detector,
+        masked_faces=args.masked_faces,
+        threads=args.threads or DETECTOR_THREADS,
     )
     analyzer = FaceAnalyzer(detector).load() if args.attributes else None
-    database = FaceDatabase(args.db) if args.db else None
+    database = FaceDatabase(args.db, FaceEmbedder(detector)) if args.db else None
     try:
         if database is not None:
             database.gallery.revision(args.collection)  # the collection must exist
