@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kao.aging.warp import FRAME_SIZE, mesh_raster, reference_matrix, sample
+from kao.aging.warp import FRAME_SIZE, MeshRaster, mesh_raster, reference_matrix, sample
 from kao.align import apply
 from kao.errors import KaoError, ModelError
 from kao.geometry import canonical_model
@@ -123,7 +123,7 @@ class PrototypeBuilder:
         self.face_bands: list[int] = []
         self._sums = np.zeros((len(bands), FRAME_SIZE, FRAME_SIZE, 3), np.float64)
         self._weights = np.zeros((len(bands), FRAME_SIZE, FRAME_SIZE), np.float64)
-        self._raster = None
+        self._raster: MeshRaster | None = None
 
     def add_shape(self, mesh: np.ndarray, age: float) -> bool:
         """Count one face's shape (its (468, >=2) image mesh) in its band; False (nothing

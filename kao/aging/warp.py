@@ -112,3 +112,52 @@ def sample(
     map_x, map_y = maps
     border = cv2.BORDER_REPLICATE if replicate else cv2.BORDER_CONSTANT
     return cv2.remap(image, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=border)
+
+
+def outline(triangles: np.ndarray) -> np.ndarray:
+    """The vertex indices (int64) of a mesh's outer boundary, in order around it: the edges
+    that belong to one triangle only, walked as a loop (FaceMesh's is 36 vertices round the
+    forehead, cheeks and chin); the longest loop if the mesh has holes."""
+    edges: dict[tuple[int, int], int] = {}
+    for a, b, c in triangles.tolist():
+        for edge in ((a, b), (b, c), (c, a)):
+            key = (min(edge), max(edge))
+            edges[key] = edges.get(key, 0) + 1
+    neighbours: dict[int, list[int]] = {}
+    for a, b in (edge for edge, count in edges.items() if count == 1):
+        neighbours.setdefault(a, []).append(b)
+        neighbours.setdefault(b, []).append(a)
+    loops, seen = [], set()
+    for start in neighbours:
+        if start in seen:
+            continue
+        loop, current = [start], start
+        seen.add(start)
+        while nxt := [n for n in neighbours[current] if n not in seen]:
+            current = nxt[0]
+            loop.append(current)
+            seen.add(current)
+        loops.append(loop)
+    return np.array(max(loops, key=len), np.int64)
+
+
+def ring(points: np.ndarray, loop: np.ndarray, scale: float) -> np.ndarray:
+    """(len(loop), 2) points around a mesh: each outline vertex `loop` of `points` (N, >=2)
+    pushed away from the outline's centroid to `scale` times its distance."""
+    border = np.asarray(points, np.float64)[loop, :2]
+    centre = border.mean(axis=0)
+    return centre + scale * (border - centre)
+
+
+def ring_triangles(loop: np.ndarray, first: int) -> np.ndarray:
+    """(2 len(loop), 3) triangles joining outline `loop` to its `ring`, whose vertices are
+    numbered from `first` in loop order."""
+    count = len(loop)
+    outer = first + np.arange(count)
+    following = np.roll(np.arange(count), -1)
+    return np.concatenate(
+        [
+            np.column_stack([loop, loop[following], outer[following]]),
+            np.column_stack([loop, outer[following], outer]),
+        ]
+    ).astype(np.int64)
