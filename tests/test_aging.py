@@ -140,3 +140,67 @@ def test_errors_exit_1(tmp_path: Path, capsys, kind: str) -> None:
     assert main(args) == 1
     assert expected in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_builder_averages_one_face_per_band() -> None:
+    from kao.aging.prototypes import PrototypeBuilder, band_of, frame_shape
+    from kao.evaluation.utkface import load_faces
+
+    faces, _ = load_faces(shared_file("data/utkface_train"))
+    bands = np.array(BANDS)
+    firsts = {}
+    for item in faces:
+        firsts.setdefault(band_of(bands, item.age), item)
+    mesher = FaceMesh(iris=False)
+    builder = PrototypeBuilder()
+    meshes = []
+    for band in range(len(BANDS)):
+        rgb = load_image(firsts[band].path)
+        mesh = mesher.run_cropped(rgb).mesh
+        assert builder.add_shape(mesh, firsts[band].age)
+        builder.add_texture(band, rgb, mesh)
+        meshes.append(mesh)
+    assert not builder.add_shape(meshes[0], 150)  # in no band: not counted
+    built = builder.finish()
+    assert list(built.counts) == [1] * len(BANDS)
+    np.testing.assert_allclose(built.shapes[3], frame_shape(meshes[3]), atol=1e-4)
+    np.testing.assert_allclose(built.mean_shape, np.mean(built.shapes, axis=0), atol=1e-3)
+    assert (
+        built.textures.max() <= 255 and (built.textures.reshape(len(BANDS), -1).std(1) > 10).all()
+    )
+
+
+def test_summary_of_moves() -> None:
+    from kao.evaluation.aging import summarise
+
+    prototypes = load_prototypes()
+    rows = [
+        {
+            "target": 10.0,
+            "before": 30.0,
+            "same_band": False,
+            "found": True,
+            "after": 20.0,
+            "same": True,
+            "distance": 0.2,
+        },
+        {
+            "target": 80.0,
+            "before": 30.0,
+            "same_band": False,
+            "found": True,
+            "after": 50.0,
+            "same": False,
+            "distance": 0.5,
+        },
+        {"target": 80.0, "before": 70.0, "same_band": True, "found": False},
+    ]
+    report = summarise(
+        rows, [(28, 30.0), (75, 70.0)], (10.0, 80.0), prototypes.labels, prototypes.band_index
+    )
+    assert report["moved_toward_target"] == 1.0
+    assert report["verified_same_person"] == pytest.approx(1 / 3, abs=1e-4)
+    assert report["correlation_target_vs_estimated"] == 1.0
+    old = report["targets"][1]
+    assert old["band"] == "70+" and old["mean_estimated_age"] == 50.0
+    assert old["face_found_after"] == 0.5 and old["faces_moved"] == 1
