@@ -25,6 +25,17 @@ def iou_matrix(a: np.ndarray, b: np.ndarray, pixel_offset: float = 0.0) -> np.nd
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
+def coverage(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Share of the area of every box in `a` (N, 4) inside every box in `b` (M, 4) -> (N, M)."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    width = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    height = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    inter = np.clip(width, 0, None) * np.clip(height, 0, None)
+    area = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    return inter / np.maximum(area[:, None], 1e-12)
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Greedy non-maximum suppression -> indices of the kept boxes, best score first.
 

@@ -16,8 +16,11 @@ YuNet finds faces from about 10 to about 300 pixels in the image it is given. So
    larger faces come from the whole-image pass. An image of exactly `whole_side` pixels (a
    640 x 480 photo) gets the whole-image pass only.
 
-The passes are merged by non-maximum suppression. Output is deterministic: faces are sorted
-by score, then by position. docs/BENCHMARKS.md measures what the detail pass adds.
+The passes are merged by non-maximum suppression. With `masked_faces` (the default), a last
+pass of UltraFace's masked-face network (`kao.detection.masked`) adds the faces YuNet missed,
+most of them faces behind a mask: its boxes at least `masked.MIN_SIDE` of the image's long side
+that lie less than `nms_iou` inside any YuNet face. Output is deterministic: faces are sorted
+by score, then by position. docs/BENCHMARKS.md measures what the detail and masked passes add.
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from kao.detection.boxes import nms
+from kao.detection.boxes import coverage, nms
+from kao.detection.masked import MaskedFaceNet
 from kao.detection.yunet import RawDetections, YuNet
 from kao.face import Face
 from kao.image import ImageInput, load_image
@@ -64,6 +68,8 @@ class FaceDetector:
         tile: tile size of the detail pass, pixels.
         upscale: scale of the detail pass for images smaller than `whole_side`.
         model: a name in `MODELS`.
+        masked_faces: run the masked-face pass (see the module's docstring).
+        masked_min_score: faces of the masked-face pass scoring below this are dropped (0-1).
         threads: ONNX Runtime threads (default: `KAO_THREADS` or all cores).
     """
 
@@ -79,6 +85,8 @@ class FaceDetector:
         tile: int = 1024,
         upscale: float = 2.0,
         model: str = DEFAULT_MODEL,
+        masked_faces: bool = True,
+        masked_min_score: float = 0.7,
         threads: int | None = None,
     ) -> None:
         if not 0.0 <= min_score <= 1.0:
@@ -94,6 +102,8 @@ class FaceDetector:
         if model not in MODELS:
             raise ValueError(f"unknown detector {model!r}; choose one of {', '.join(MODELS)}")
         self.network = YuNet(MODELS[model], threads)
+        self.masked_min_score = masked_min_score
+        self.masked = MaskedFaceNet(threads) if masked_faces else None
 
     def passes(self, height: int, width: int) -> list[Pass]:
         """The passes run on an image of `height` x `width` pixels."""
@@ -114,6 +124,9 @@ class FaceDetector:
         found = RawDetections.concat([self._run_pass(rgb, p) for p in self.passes(height, width)])
         keep = nms(found.boxes, found.scores, self.nms_iou)
         found = found.take(keep)
+        if self.masked is not None:
+            extra = self.masked.run(rgb, self.masked_min_score)
+            found = RawDetections.concat([found, _new_faces(extra, found, self.nms_iou)])
         boxes = found.boxes.copy()
         boxes[:, 0::2] = boxes[:, 0::2].clip(0, width)
         boxes[:, 1::2] = boxes[:, 1::2].clip(0, height)
@@ -148,6 +161,16 @@ class FaceDetector:
                 raw = raw.take(np.nonzero(raw.sizes() < p.max_face)[0])
             parts.append(raw.mapped(x0, y0))
         return RawDetections.concat(parts).mapped(0, 0, sx, sy)
+
+
+def _new_faces(extra: RawDetections, found: RawDetections, iou: float) -> RawDetections:
+    """The faces of `extra`, after non-maximum suppression, of which no more than `iou` of the
+    box lies inside a face of `found` (a box mostly inside a face is that face, or part of it)."""
+    extra = extra.take(nms(extra.boxes, extra.scores, iou))
+    if len(found.scores) and len(extra.scores):
+        overlap = coverage(extra.boxes, found.boxes).max(axis=1)
+        extra = extra.take(np.nonzero(overlap <= iou)[0])
+    return extra
 
 
 def _tiles(width: int, height: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
