@@ -147,7 +147,8 @@ def test_attributes_are_smoothed_over_each_track(videos: dict, detector: FaceDet
     analysis = VideoAnalyzer(detector, analyzer=analyzer, refresh=15)
     with open_video(path) as video:
         results = list(analysis.run(video.frames()))
-    tony, serena = analysis.summary()  # Tony Blair enters first, at the left
+    left = min(results[10].faces, key=lambda tracked: float(tracked.face.box[0])).track_id
+    tony, serena = sorted(analysis.summary(), key=lambda t: t.track_id != left)
     assert tony.gender is not None and tony.gender.label == "male"
     assert serena.gender is not None and serena.gender.label == "female"
     for track in (tony, serena):
@@ -179,6 +180,11 @@ def test_bad_input_is_an_error(
     assert f"kao: error: {path}: {message}" in err
     with pytest.raises(KaoError, match=message):
         open_video(path)
+
+
+def test_a_missing_camera_is_an_error() -> None:
+    with pytest.raises(KaoError, match="camera 99: cannot be opened as a video"):
+        open_video("99")
 
 
 def test_frames_of_different_sizes_are_refused(videos: dict, tmp_path: Path) -> None:
