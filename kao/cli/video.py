@@ -116,31 +116,31 @@ def run(args: argparse.Namespace) -> int:
         raise KaoError("--collection needs a database: use --db URL or set KAO_DB")
     if args.db and not args.collection:
         raise KaoError("--db needs --collection C: the collection to name the tracks from")
-    detector = video_detector(
-        min_score=args.min_score,
-        model=args.detector,
-        masked_faces=args.masked_faces,
-        threads=args.threads or DETECTOR_THREADS,
-    )
-    analyzer = FaceAnalyzer(detector).load() if args.attributes else None
-    database = FaceDatabase(args.db, FaceEmbedder(detector)) if args.db else None
-    try:
-        if database is not None:
-            database.gallery.revision(args.collection)  # the collection must exist
-        analysis = VideoAnalyzer(
-            detector,
-            tracker=Tracker(high_score=args.min_score, max_missed=args.max_missed),
-            analyzer=analyzer,
-            database=database,
-            collection=args.collection,
-            every=args.every,
-            refresh=args.refresh,
+    with open_video(args.input) as video:  # a bad input is reported before models load
+        detector = video_detector(
+            min_score=args.min_score,
+            model=args.detector,
+            masked_faces=args.masked_faces,
+            threads=args.threads or DETECTOR_THREADS,
         )
-        with open_video(args.input) as video:
+        analyzer = FaceAnalyzer(detector).load() if args.attributes else None
+        database = FaceDatabase(args.db, FaceEmbedder(detector)) if args.db else None
+        try:
+            if database is not None:
+                database.gallery.revision(args.collection)  # the collection must exist
+            analysis = VideoAnalyzer(
+                detector,
+                tracker=Tracker(high_score=args.min_score, max_missed=args.max_missed),
+                analyzer=analyzer,
+                database=database,
+                collection=args.collection,
+                every=args.every,
+                refresh=args.refresh,
+            )
             report = _track(args, video, analysis)
-    finally:
-        if database is not None:
-            database.close()
+        finally:
+            if database is not None:
+                database.close()
     if args.json:
         print(json.dumps(report, indent=2))
     else:
