@@ -72,9 +72,9 @@ class FaceAnalyzer:
 
     def triangles(self) -> np.ndarray:
         """(T, 3) vertex indices of the 468-point mesh's triangles (the canonical face's)."""
-        from kao.geometry import canonical_face
+        from kao.geometry import canonical_model
 
-        return canonical_face().triangles
+        return canonical_model().triangles
 
     def analyze(self, image: ImageInput, *, cropped: bool = False) -> list[Face]:
         """Every face of `image` (path, bytes, RGB array or PIL image), best detection score
@@ -123,8 +123,7 @@ def _with_pose(face: Face) -> Face:
 
 
 def _set_age_gender(face: Face, result: Any) -> Face:
-    age, gender = result
-    return dataclasses.replace(face, age=age, gender=gender)
+    return dataclasses.replace(face, age=result.age, gender=result.gender)
 
 
 @contextmanager
