@@ -1,0 +1,95 @@
+"""Mask / no mask: the trained classifier on real images, the crop path, the dataset helpers of
+`kao eval mask`, and the detector's masked-face pass."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kao.errors import KaoError
+from kao.evaluation import mask as mask_eval
+from kao.image import load_image
+from tests.conftest import shared_file
+
+pytest.importorskip("dlib")
+MASKED = "data/mask/with_mask/0323.jpg"
+UNMASKED = "data/mask/without_mask/0_0_anhu_0098.jpg"
+TIGHT_MASKED = "data/mask/with_mask/0803.jpg"
+"""A masked face cut by the frame (brows to chin) that YuNet alone misses."""
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    from kao.attributes.mask import MaskClassifier
+
+    return MaskClassifier()
+
+
+def _held_out(name: str) -> str:
+    assert name.removeprefix("data/mask/") in mask_eval.read_split()["held_out"], name
+    return name
+
+
+def test_masked_and_unmasked_faces_through_detection(classifier) -> None:
+    import kao
+
+    for relative, expected in ((MASKED, "mask"), (UNMASKED, "no_mask")):
+        rgb = load_image(shared_file(_held_out(relative)))
+        faces = kao.detect(rgb)
+        assert faces, relative
+        (face,) = classifier.annotate(rgb, faces[:1])
+        assert face.mask is not None and face.mask.label == expected, relative
+        assert 0.5 <= face.mask.score <= 1.0
+
+
+def test_a_ready_crop_goes_to_classify(classifier) -> None:
+    crops = [load_image(shared_file(_held_out(p))) for p in (MASKED, UNMASKED)]
+    assert [label.label for label in classifier.classify(crops)] == ["mask", "no_mask"]
+    assert classifier.classify([]) == []
+
+
+def test_the_masked_pass_finds_a_masked_face_yunet_misses() -> None:
+    from kao.detection import FaceDetector
+
+    rgb = load_image(shared_file(TIGHT_MASKED))
+    assert FaceDetector(masked_faces=False).detect(rgb) == []
+    (face,) = FaceDetector().detect(rgb)
+    height, width = rgb.shape[:2]
+    assert face.score >= 0.7
+    assert 0.3 * width < face.width and 0.3 * height < face.height
+    # keypoints sit inside the box, eyes above the nose, above the mouth
+    x1, y1, x2, y2 = face.box
+    assert np.all((face.keypoints >= [x1, y1]) & (face.keypoints <= [x2, y2]))
+    assert face.keypoints[0, 1] < face.keypoints[2, 1] < face.keypoints[3, 1]
+
+
+def test_the_masked_pass_adds_nothing_where_yunet_found_the_face() -> None:
+    from kao.detection import FaceDetector
+
+    rgb = load_image(shared_file(UNMASKED))
+    with_pass, without = FaceDetector().detect(rgb), FaceDetector(masked_faces=False).detect(rgb)
+    assert len(with_pass) == len(without) == 1
+    np.testing.assert_allclose(with_pass[0].box, without[0].box)
+
+
+def test_split_is_fixed_per_class_and_recorded(tmp_path: Path) -> None:
+    for folder, count in (("with_mask", 10), ("without_mask", 5)):
+        (tmp_path / folder).mkdir()
+        for i in range(count):
+            (tmp_path / folder / f"{i}.jpg").write_bytes(b"")
+    images = mask_eval.load_dataset(tmp_path)
+    assert sum(im.masked for im in images) == 10
+    held = mask_eval.split(images, seed=0, held_out=0.2)
+    assert held == mask_eval.split(images, seed=0, held_out=0.2)
+    assert sum(n.startswith("with_mask/") for n in held) == 2
+    assert sum(n.startswith("without_mask/") for n in held) == 1
+    recorded = mask_eval.read_split()
+    assert recorded["seed"] == 0 and len(recorded["held_out"]) > 600
+
+
+def test_missing_folder_is_named(tmp_path: Path) -> None:
+    (tmp_path / "with_mask").mkdir()
+    with pytest.raises(KaoError, match="without_mask: no images"):
+        mask_eval.load_dataset(tmp_path)
