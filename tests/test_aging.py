@@ -84,7 +84,7 @@ def test_estimated_age_moved_to_80_is_higher_than_moved_to_10(photo) -> None:
     pytest.importorskip("dlib")
     from kao.attributes.age_gender import AgeGender
 
-    model = AgeGender(head=False)
+    model = AgeGender()
     for rgb, face in (photo, _meshed(UTK_MAN)):
         (before,) = model.predict(rgb, [face])
         ages = {}
