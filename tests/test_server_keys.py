@@ -3,12 +3,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +13,7 @@ from kao.cli import main
 from kao.server.keys import KeyStore, KeyStoreError, hash_key
 from kao.server.settings import Settings, is_loopback
 from tests.conftest import shared_file
+from tests.serving import kao_serve
 
 httpx = pytest.importorskip("httpx")
 with warnings.catch_warnings():  # Starlette prefers httpx2 for its TestClient; httpx works
@@ -106,80 +101,31 @@ def test_keys_enforced_beyond_loopback(tmp_path: Path) -> None:
         assert api.get("/openapi.json").status_code == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_two_workers_share_the_database(url: str, tmp_path: Path) -> None:
     """A real `kao serve --workers 2` on 127.0.0.1: 4 threads enrol 12 faces at once; every
     one is stored, with distinct ids."""
     image = shared_file(PHOTO).read_bytes()
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    command = [
-        sys.executable,
-        "-m",
-        "kao",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--db",
-        url,
-        "--workers",
-        "2",
-        "--threads",
-        "1",
-        "--no-analysis",
-    ]
-    log = (tmp_path / "serve.log").open("wb")
-    server = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ, "KAO_THREADS": "1"},
-    )
-    try:
-        with httpx.Client(base_url=base, timeout=30, trust_env=False) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                assert server.poll() is None, (tmp_path / "serve.log").read_text()
-                try:
-                    if client.get("/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "kao serve did not start within 60 s"
-                time.sleep(0.2)
-            assert client.post("/v1/collections", json={"name": "crowd"}).status_code == 201
+    options = ("--workers", "2", "--threads", "1", "--no-analysis")
+    with (
+        kao_serve(tmp_path, *options, db=url, env={"KAO_THREADS": "1"}) as base,
+        httpx.Client(base_url=base, timeout=30, trust_env=False) as client,
+    ):
+        assert client.post("/v1/collections", json={"name": "crowd"}).status_code == 201
 
-            def enroll(number: int) -> list[int]:
-                response = client.post(
-                    "/v1/collections/crowd/enroll",
-                    files=[("images", (f"{number}.jpg", image, "image/jpeg"))],
-                    data={"person": f"person{number % 3}"},
-                )
-                assert response.status_code == 201, response.text
-                return response.json()["added"]
+        def enroll(number: int) -> list[int]:
+            response = client.post(
+                "/v1/collections/crowd/enroll",
+                files=[("images", (f"{number}.jpg", image, "image/jpeg"))],
+                data={"person": f"person{number % 3}"},
+            )
+            assert response.status_code == 201, response.text
+            return response.json()["added"]
 
-            with ThreadPoolExecutor(4) as pool:
-                added = [i for ids in pool.map(enroll, range(12)) for i in ids]
-            faces = client.get("/v1/collections/crowd/faces").json()
-            assert len(added) == len(set(added)) == 12
-            assert sorted(f["id"] for f in faces) == sorted(added)
-            persons = client.get("/v1/collections/crowd/persons").json()
-            assert [p["faces"] for p in persons] == [4, 4, 4]
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)  # the server and its workers, started here
-            server.wait()
-        log.close()
+        with ThreadPoolExecutor(4) as pool:
+            added = [i for ids in pool.map(enroll, range(12)) for i in ids]
+        faces = client.get("/v1/collections/crowd/faces").json()
+        assert len(added) == len(set(added)) == 12
+        assert sorted(f["id"] for f in faces) == sorted(added)
+        persons = client.get("/v1/collections/crowd/persons").json()
+        assert [p["faces"] for p in persons] == [4, 4, 4]
     assert (tmp_path / "serve.log").read_text().count("Started server process") == 2

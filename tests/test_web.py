@@ -11,11 +11,6 @@ from __future__ import annotations
 import base64
 import io
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,10 +22,10 @@ from PIL import Image
 
 from kao.server.keys import KeyStore
 from tests.conftest import shared_file
+from tests.serving import ROOT, kao_serve
 
 httpx = pytest.importorskip("httpx")
 
-ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 WAIT_MS = 60_000  # the longest a page may take to show a result (models run on a busy CPU)
@@ -47,47 +42,6 @@ def _missing(reason: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason}; CI must run the browser tests")
     pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@contextmanager
-def kao_serve(folder: Path, *options: str) -> Iterator[str]:
-    """A real `kao serve` on 127.0.0.1 with a new SQLite file in `folder`; yields its base URL
-    once /health answers, stops it (SIGINT, then SIGKILL) afterwards."""
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "kao", "serve", "--port", str(port)]
-    command += ["--db", str(folder / "faces.db"), *options]
-    log_path = folder / "serve.log"
-    with log_path.open("wb") as log:
-        server = subprocess.Popen(
-            command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            with httpx.Client(base_url=base, timeout=10, trust_env=False) as client:
-                deadline = time.monotonic() + 90
-                while True:
-                    assert server.poll() is None, log_path.read_text()
-                    try:
-                        if client.get("/health").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    assert time.monotonic() < deadline, "kao serve did not start within 90 s"
-                    time.sleep(0.2)
-            yield base
-        finally:
-            server.send_signal(signal.SIGINT)
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)  # the server started here, and its workers
-                server.wait()
 
 
 @pytest.fixture(scope="module")
@@ -175,10 +129,6 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"grey": grey, "text": text}
 
 
-def analysis_available(base: str) -> bool:
-    return httpx.get(base + "/health", trust_env=False).json()["analysis"]
-
-
 def photo_size(page: Any, canvases: str) -> list[list[int]]:
     """The sizes of the photos drawn on `canvases`, from each canvas' size and scale."""
     return page.eval_on_selector_all(
@@ -213,9 +163,6 @@ def test_analyze_draws_every_face(browser: Any, server: str) -> None:
     with open_page(browser, server) as page:
         assert page.is_visible("#analyze")  # the first page
         page.set_input_files("#analyze-file", shared_file(GROUP))
-        if not analysis_available(server):
-            assert "analysis models" in shown_error(page, "analyze")
-            pytest.skip("the analysis models (kao.analysis) are not available on this checkout")
         assert shown_error(page, "analyze") is None
         cards = page.locator("#analyze-faces > li")
         expect(cards).to_have_count(5)
@@ -343,20 +290,12 @@ def test_phone_sized_screen(browser: Any, server: str) -> None:
         for name in ("analyze", "compare", "identify", "group"):
             tab(page, name)
             assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
-        page_name = "analyze" if analysis_available(server) else "compare"
-        tab(page, page_name)
-        if page_name == "analyze":
-            page.set_input_files("#analyze-file", shared_file(GROUP))
-            assert shown_error(page, "analyze") is None
-            expect(page.locator("#analyze-faces > li")).to_have_count(5)
-        else:
-            page.set_input_files("#compare-a", lfw("Abdoulaye_Wade", 1))
-            page.set_input_files("#compare-b", lfw("Abdoulaye_Wade", 4))
-            expect(page.locator("#compare-verdict")).to_contain_text("Same person")
+        tab(page, "analyze")
+        page.set_input_files("#analyze-file", shared_file(GROUP))
+        assert shown_error(page, "analyze") is None
+        expect(page.locator("#analyze-faces > li")).to_have_count(5)
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
-        width = page.eval_on_selector(
-            f"#{page_name} canvas", "c => c.getBoundingClientRect().width"
-        )
+        width = page.eval_on_selector("#analyze canvas", "c => c.getBoundingClientRect().width")
         assert 0 < width <= 390 - 2 * 16
         screenshot(page, "phone")
 

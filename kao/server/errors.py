@@ -6,6 +6,8 @@ taken is 409, a database or model that fails is the server's (503)."""
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -21,6 +23,8 @@ from kao.errors import (
     NotFoundError,
 )
 from kao.recognition import NoFaceError
+
+_log = logging.getLogger("kao.server")
 
 
 class ApiError(Exception):
@@ -89,7 +93,12 @@ def install(app: FastAPI) -> None:
         )
         return error_response(422, f"invalid request: {problems}")
 
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        _log.error("%s %s failed", request.method, request.url.path, exc_info=error)
+        return error_response(500, "internal error of the server (its log has the details)")
+
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(KaoError, kao_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(Exception, unexpected)
