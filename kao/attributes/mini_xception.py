@@ -16,10 +16,8 @@ class order `CLASSES` (not kao's)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,9 +31,8 @@ from kao.attributes.emotion import resize_grey
 from kao.errors import ModelError
 from kao.face import EMOTIONS
 from kao.models import model_path
+from kao.models.converted import converted
 from kao.models.runtime import onnx_session
-from kao.models.store import cache_dir, sha256_of
-from kao.recognition.dlib_onnx import _cached_ok, _record_path, _write_atomically
 
 SPEC_NAME = "mini_xception"
 SOURCE_FILE = "fer2013_mini_XCEPTION.102-0.66.hdf5"
@@ -175,32 +172,13 @@ def build_onnx(path: str | os.PathLike[str]) -> bytes:
     return model.SerializeToString()
 
 
-_convert_lock = threading.Lock()
-
-
 def onnx_path(source: str | os.PathLike[str] | None = None) -> Path:
     """The ONNX conversion of the mini-Xception emotion model, made once and cached as
     `<cache_dir()>/mini_xception/fer2013_mini_xception.onnx` with a `.json` record beside it
     (source sha256, converter version, ONNX sha256); `source` defaults to the verified HDF5
     file from the model store."""
     source = Path(source) if source is not None else model_path(SPEC_NAME, SOURCE_FILE)
-    path = cache_dir() / SPEC_NAME / ONNX_FILE
-    record: dict[str, object] = {"source_sha256": sha256_of(source), "converter": CONVERTER_VERSION}
-    with _convert_lock:
-        if _cached_ok(path, record):
-            return path
-        data = build_onnx(source)
-        record["onnx_sha256"] = hashlib.sha256(data).hexdigest()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomically(path, data)
-            _write_atomically(_record_path(path), json.dumps(record, indent=1).encode("utf-8"))
-        except OSError as error:
-            raise ModelError(
-                f"{path}: cannot write the converted model ({error.strerror or error}); set "
-                "KAO_CACHE to a writable folder"
-            ) from error
-    return path
+    return converted(SPEC_NAME, ONNX_FILE, source, CONVERTER_VERSION, build_onnx)
 
 
 class MiniXception:

@@ -19,11 +19,7 @@ one output pixel per 4 x 4 input pixels (floor(H / 4) x floor(W / 4)); its sum i
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
-import tempfile
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +30,8 @@ import numpy as np
 
 from kao.errors import KaoError, ModelError
 from kao.models import model_path
+from kao.models.converted import converted
 from kao.models.runtime import onnx_session
-from kao.models.store import cache_dir, sha256_of
 
 SPEC_NAME = "mcnn_crowd"
 SOURCE_FILES: dict[str, str] = {"A": "mcnn_shtechA_660.h5", "B": "mcnn_shtechB_110.h5"}
@@ -168,39 +164,6 @@ def build_onnx(network: Mcnn) -> bytes:
     return model.SerializeToString()
 
 
-_convert_lock = threading.Lock()
-
-
-def _record_path(path: Path) -> Path:
-    return path.with_name(path.name + ".json")
-
-
-def _cached_ok(path: Path, record: dict[str, object]) -> bool:
-    """True when `path` and its record beside it match `record` (source sha256, converter
-    version) and the ONNX file still has the sha256 recorded at conversion."""
-    try:
-        stored = json.loads(_record_path(path).read_text(encoding="utf-8"))
-        return (
-            isinstance(stored, dict)
-            and all(stored.get(key) == value for key, value in record.items())
-            and stored.get("onnx_sha256") == sha256_of(path)
-        )
-    except (OSError, ValueError):
-        return False
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, then move it into place."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def onnx_path(part: Part, source: str | os.PathLike[str] | None = None) -> Path:
     """The ONNX conversion of MCNN `part` ("A" or "B"), made once and cached as
     `<cache_dir()>/mcnn_crowd/mcnn_shtech<part>.onnx` with a `.json` record beside it (source
@@ -209,23 +172,8 @@ def onnx_path(part: Part, source: str | os.PathLike[str] | None = None) -> Path:
     if part not in SOURCE_FILES:
         raise KaoError(f"unknown MCNN part {part!r}; choose A or B")
     source = Path(source) if source is not None else model_path(SPEC_NAME, SOURCE_FILES[part])
-    path = cache_dir() / SPEC_NAME / f"mcnn_shtech{part}.onnx"
-    record: dict[str, object] = {"source_sha256": sha256_of(source), "converter": CONVERTER_VERSION}
-    with _convert_lock:
-        if _cached_ok(path, record):
-            return path
-        data = build_onnx(read_mcnn(source))
-        record["onnx_sha256"] = hashlib.sha256(data).hexdigest()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomically(path, data)
-            _write_atomically(_record_path(path), json.dumps(record, indent=1).encode("utf-8"))
-        except OSError as error:
-            raise ModelError(
-                f"{path}: cannot write the converted model ({error.strerror or error}); set "
-                "KAO_CACHE to a writable folder"
-            ) from error
-    return path
+    name = f"mcnn_shtech{part}.onnx"
+    return converted(SPEC_NAME, name, source, CONVERTER_VERSION, lambda s: build_onnx(read_mcnn(s)))
 
 
 def grey_plane(rgb: np.ndarray) -> np.ndarray:

@@ -34,12 +34,8 @@ the smaller with zeros at the end of each dimension, and so does the ONNX graph.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import os
-import tempfile
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +45,8 @@ import numpy as np
 
 from kao.errors import KaoError, ModelError
 from kao.models import model_path
+from kao.models.converted import converted
 from kao.models.runtime import onnx_session
-from kao.models.store import cache_dir, sha256_of
 
 SPEC_NAME = "dlib_face_recognition"
 SOURCE_FILE = "dlib_face_recognition_resnet_model_v1.dat"
@@ -743,38 +739,6 @@ def build_onnx(network: DlibResnet) -> bytes:
 # ----------------------------------------------------------------------------------------------
 # The cached conversion.
 
-_convert_lock = threading.Lock()
-
-
-def _record_path(path: Path) -> Path:
-    return path.with_name(path.name + ".json")
-
-
-def _cached_ok(path: Path, record: dict[str, object]) -> bool:
-    """True when `path` and its record beside it match `record` (the source's sha256 and this
-    converter's version) and the ONNX file still has the sha256 recorded at conversion."""
-    try:
-        stored = json.loads(_record_path(path).read_text(encoding="utf-8"))
-        return (
-            isinstance(stored, dict)
-            and all(stored.get(key) == value for key, value in record.items())
-            and stored.get("onnx_sha256") == sha256_of(path)
-        )
-    except (OSError, ValueError):
-        return False
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, then move it into place."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
 
 def onnx_path(source: str | os.PathLike[str] | None = None) -> Path:
     """The ONNX conversion of dlib's descriptor network, made once and cached as
@@ -784,24 +748,13 @@ def onnx_path(source: str | os.PathLike[str] | None = None) -> Path:
     `dlib_face_recognition_resnet_model_v1.dat` from the model store."""
     if source is None:
         source = model_path(SPEC_NAME, SOURCE_FILE)
-    source = Path(source)
-    path = cache_dir() / SPEC_NAME / ONNX_FILE
-    record: dict[str, object] = {"source_sha256": sha256_of(source), "converter": CONVERTER_VERSION}
-    with _convert_lock:
-        if _cached_ok(path, record):
-            return path
-        data = build_onnx(read_dlib_resnet(source))
-        record["onnx_sha256"] = hashlib.sha256(data).hexdigest()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomically(path, data)
-            _write_atomically(_record_path(path), json.dumps(record, indent=1).encode("utf-8"))
-        except OSError as error:
-            raise ModelError(
-                f"{path}: cannot write the converted model ({error.strerror or error}); set "
-                "KAO_CACHE to a writable folder"
-            ) from error
-    return path
+    return converted(
+        SPEC_NAME,
+        ONNX_FILE,
+        Path(source),
+        CONVERTER_VERSION,
+        lambda s: build_onnx(read_dlib_resnet(s)),
+    )
 
 
 class DlibOnnxNetwork:

@@ -1,0 +1,78 @@
+"""Models kao converts to ONNX at first use (dlib's descriptor, mini-Xception, MCNN), cached.
+
+A conversion is stored as `<cache_dir()>/<model>/<name>` with a `.json` record beside it: the
+source file's sha256, the converter's version and the ONNX file's own sha256. It is made again
+when either file is missing, damaged or made from another source or converter version; files
+are written atomically, so a process killed mid-write leaves no half file in use."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+from kao.errors import ModelError
+from kao.models.store import cache_dir, sha256_of
+
+_lock = threading.Lock()
+
+
+def record_path(path: Path) -> Path:
+    """The record (`.json`) beside the converted file `path`."""
+    return path.with_name(path.name + ".json")
+
+
+def _cached_ok(path: Path, record: dict[str, object]) -> bool:
+    """True when `path` and its record match `record` (source sha256, converter version) and
+    the ONNX file still has the sha256 recorded at conversion."""
+    try:
+        stored = json.loads(record_path(path).read_text(encoding="utf-8"))
+        return (
+            isinstance(stored, dict)
+            and all(stored.get(key) == value for key, value in record.items())
+            and stored.get("onnx_sha256") == sha256_of(path)
+        )
+    except (OSError, ValueError):
+        return False
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write `data` to a temporary file beside `path`, then move it into place."""
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def converted(
+    model: str, name: str, source: Path, version: int, convert: Callable[[Path], bytes]
+) -> Path:
+    """The path of `convert(source)` (serialized ONNX bytes), cached as
+    `<cache_dir()>/<model>/<name>` and converted again only when the cached copy does not match
+    `source`'s sha256 and converter `version`. Raises ModelError when the cache is not
+    writable."""
+    path = cache_dir() / model / name
+    record: dict[str, object] = {"source_sha256": sha256_of(source), "converter": version}
+    with _lock:
+        if _cached_ok(path, record):
+            return path
+        data = convert(source)
+        record["onnx_sha256"] = hashlib.sha256(data).hexdigest()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomically(path, data)
+            _write_atomically(record_path(path), json.dumps(record, indent=1).encode("utf-8"))
+        except OSError as error:
+            raise ModelError(
+                f"{path}: cannot write the converted model ({error.strerror or error}); set "
+                "KAO_CACHE to a writable folder"
+            ) from error
+    return path
