@@ -4,16 +4,15 @@ emotion and mask; text, JSON or annotated copies."""
 from __future__ import annotations
 
 import argparse
-import json
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kao.cli.detect import collect, write_image
-from kao.errors import ImageError, KaoError
+import numpy as np
+
+from kao.cli.batch import run_batch
+from kao.errors import KaoError
 from kao.face import EMOTIONS
-from kao.image import load_image
-from kao.progress import progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -56,36 +55,14 @@ def run(args: argparse.Namespace) -> int:
     if not 0 <= args.min_score <= 1:
         raise KaoError(f"--min-score must be between 0 and 1, got {args.min_score}")
     analyzer = FaceAnalyzer(FaceDetector(min_score=args.min_score))
-    jobs, errors = collect(args.inputs)
-    records: list[dict[str, Any]] = [{"image": e.source, "error": e.reason} for e in errors]
-    for error in errors:
-        print(f"kao: error: {error}", file=sys.stderr)
-    written: set[Path] = set()
-    for job in progress(jobs, total=len(jobs)):
-        try:
-            rgb = load_image(job.path)
-            faces = analyzer.analyze(rgb, cropped=args.cropped)
-        except KaoError as error:
-            reason = error.reason if isinstance(error, ImageError) else str(error)
-            print(f"kao: error: {job.path}: {reason}", file=sys.stderr)
-            records.append({"image": str(job.path), "error": reason})
-            continue
-        record: dict[str, Any] = {
-            "image": str(job.path),
-            "width": int(rgb.shape[1]),
-            "height": int(rgb.shape[0]),
-            "faces": [face.to_dict(mesh=args.mesh) for face in faces],
-        }
-        if args.out:
-            triangles = analyzer.triangles() if args.mesh else None
-            drawn = draw_analysis(rgb, faces, triangles)
-            record["annotated"] = str(write_image(args.out, job.relative, drawn, written))
-        records.append(record)
-        if not args.json:
-            print_text(record)
-    if args.json:
-        print(json.dumps(records, indent=2))
-    return 1 if any("error" in r for r in records) else 0
+    triangles = analyzer.triangles() if args.mesh else None
+
+    def process(rgb: np.ndarray) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:
+        faces = analyzer.analyze(rgb, cropped=args.cropped)
+        fields = {"faces": [face.to_dict(mesh=args.mesh) for face in faces]}
+        return fields, lambda: draw_analysis(rgb, faces, triangles)
+
+    return run_batch(args.inputs, process, print_text, out=args.out, as_json=args.json)
 
 
 def emotion_line(emotion: dict[str, float]) -> str:

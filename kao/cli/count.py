@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import json
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from kao.cli.detect import collect, write_image
+import numpy as np
+
+from kao.cli.batch import run_batch
 from kao.crowd import CrowdCounter
 from kao.crowd.heatmap import draw_count
-from kao.errors import ImageError
-from kao.image import load_image
-from kao.progress import progress
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -44,34 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Count every input; exit 1 if any input failed (the others are still done)."""
     counter = CrowdCounter()
-    jobs, errors = collect(args.inputs)
-    records: list[dict[str, Any]] = [{"image": e.source, "error": e.reason} for e in errors]
-    for error in errors:
-        print(f"kao: error: {error}", file=sys.stderr)
-    written: set[Path] = set()
-    for job in progress(jobs, total=len(jobs)):
-        try:
-            rgb = load_image(job.path)
-        except ImageError as error:
-            print(f"kao: error: {error}", file=sys.stderr)
-            records.append({"image": str(job.path), "error": error.reason})
-            continue
+
+    def process(rgb: np.ndarray) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:
         result = counter.count(rgb, args.method)
-        record = {
-            "image": str(job.path),
-            "width": int(rgb.shape[1]),
-            "height": int(rgb.shape[0]),
-            **result.to_dict(),
-        }
-        if args.out:
-            target = write_image(args.out, job.relative, draw_count(rgb, result), written)
-            record["annotated"] = str(target)
-        records.append(record)
-        if not args.json:
-            _print_text(record)
-    if args.json:
-        print(json.dumps(records, indent=2))
-    return 1 if any("error" in r for r in records) else 0
+        return result.to_dict(), lambda: draw_count(rgb, result)
+
+    return run_batch(args.inputs, process, _print_text, out=args.out, as_json=args.json)
 
 
 def _print_text(record: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from kao.cli.detect import collect
+from kao.cli.batch import collect
 from kao.errors import ImageError
 from kao.face import Face
 from kao.image import load_image

@@ -1,0 +1,102 @@
+"""The batch loop every per-image command shares (`kao detect`, `kao analyze`, `kao count`):
+inputs expanded to images (folders walked), each image processed on its own so that a bad one
+is reported and the rest still done, text or JSON out, annotated copies with `--out`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from kao.errors import ImageError, KaoError
+from kao.image import find_images, load_image
+from kao.progress import progress
+
+Processor = Callable[[np.ndarray], tuple[dict[str, Any], Callable[[], np.ndarray]]]
+"""Reads one RGB image -> (its JSON fields, a function drawing its annotated copy)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One image to process: where it is, and where its annotated copy goes (relative)."""
+
+    path: Path
+    relative: Path
+
+
+def collect(inputs: list[str]) -> tuple[list[Job], list[ImageError]]:
+    """Expand the command's arguments into images; arguments that fail are returned as errors
+    so the rest of the batch still runs."""
+    jobs: list[Job] = []
+    errors: list[ImageError] = []
+    for given in inputs:
+        try:
+            paths = find_images([given])
+        except ImageError as error:
+            errors.append(error)
+            continue
+        root = Path(given)
+        for path in paths:
+            relative = path.relative_to(root) if root.is_dir() else Path(path.name)
+            jobs.append(Job(path, relative))
+    return jobs, errors
+
+
+def run_batch(
+    inputs: list[str],
+    process: Processor,
+    print_text: Callable[[dict[str, Any]], None],
+    *,
+    out: Path | None,
+    as_json: bool,
+) -> int:
+    """Process every image of `inputs`: each record is `{"image", "width", "height", ...fields}`
+    (plus `"annotated"`: the copy written under `out`), or `{"image", "error"}` for an image
+    that failed. Prints each record with `print_text` as it comes, or all as JSON at the end.
+    Returns the exit code: 1 if any input failed, else 0."""
+    jobs, errors = collect(inputs)
+    records: list[dict[str, Any]] = [{"image": e.source, "error": e.reason} for e in errors]
+    for error in errors:
+        print(f"kao: error: {error}", file=sys.stderr)
+    written: set[Path] = set()
+    for job in progress(jobs, total=len(jobs)):
+        try:
+            rgb = load_image(job.path)
+            fields, draw = process(rgb)
+        except KaoError as error:
+            reason = error.reason if isinstance(error, ImageError) else str(error)
+            print(f"kao: error: {job.path}: {reason}", file=sys.stderr)
+            records.append({"image": str(job.path), "error": reason})
+            continue
+        record = {"image": str(job.path), "width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
+        record.update(fields)
+        if out:
+            record["annotated"] = str(write_image(out, job.relative, draw(), written))
+        records.append(record)
+        if not as_json:
+            print_text(record)
+    if as_json:
+        print(json.dumps(records, indent=2))
+    return 1 if any("error" in r for r in records) else 0
+
+
+def write_image(out: Path, relative: Path, rgb: Any, written: set[Path]) -> Path:
+    """Save `rgb` at out/relative (JPEG if the source format cannot be written), never
+    overwriting a file written earlier in this run."""
+    target = out / relative
+    if target.suffix.lower() not in {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}:
+        target = target.with_suffix(".jpg")
+    stem, number = target.stem, 1
+    while target in written:
+        number += 1
+        target = target.with_name(f"{stem}-{number}{target.suffix}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rgb).save(target, quality=92)
+    written.add(target)
+    return target
