@@ -122,10 +122,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "mask",
         help="mask classifier accuracy and detector recall on masked faces",
         description="Accuracy of the mask classifier on the held-out images of DATA "
-        "(with_mask/, without_mask/) and the detector's recall with and without its "
-        "masked-face pass.",
+        "(with_mask/, without_mask/), the detector's recall with and without its "
+        "masked-face pass, and the share of unmasked faces called 'mask' on held-out LFW "
+        "people and on WIDER faces (found beside DATA unless named).",
     )
     mask.add_argument("--data", type=Path, required=True, help="folder of the mask images")
+    mask.add_argument(
+        "--lfw", type=Path, help="lfw-deepfunneled folder (default: DATA/../lfw/lfw-deepfunneled)"
+    )
+    mask.add_argument(
+        "--wider",
+        type=Path,
+        help="folder of WIDER images (default: DATA/../widerface_val_subset/images)",
+    )
     mask.add_argument("--json", action="store_true", help="print JSON")
     mask.set_defaults(run=run_mask)
 
@@ -305,10 +314,17 @@ def run_age_gender(args: argparse.Namespace) -> int:
 
 
 def run_mask(args: argparse.Namespace) -> int:
-    """Mask classifier on its held-out images; detector recall on masked faces."""
+    """Mask classifier on its held-out images; detector recall on masked faces; false "mask"
+    calls on LFW and WIDER (skipped when their default folders are absent)."""
     from kao.evaluation import mask
 
-    report = mask.evaluate(args.data)
+    lfw = args.lfw or args.data.parent / "lfw" / "lfw-deepfunneled"
+    wider = args.wider or args.data.parent / "widerface_val_subset" / "images"
+    report = mask.evaluate(
+        args.data,
+        lfw=lfw if args.lfw or lfw.is_dir() else None,
+        wider=wider if args.wider or wider.is_dir() else None,
+    )
     _print(report, args.json, "Mask / no mask")
     return 0
 

@@ -3,10 +3,22 @@ classifier on the held-out files of `scripts/train_mask.py`'s split, and the det
 (share of images where it finds a face) on masked and unmasked faces.
 
 Each image is read as a photo: kao's detector, its largest face cropped as `kao.attributes`
-crops it; an image where no face is found is read as a ready crop (the whole image)."""
+crops it; an image where no face is found is read as a ready crop (the whole image).
+
+`evaluate` also measures false "mask" calls on photos of unmasked people, when the folders are
+given (their absence leaves the keys out):
+
+- `lfw_false_positive_rate`: share of the held-out LFW people (`lfw_held_out`, never trained on;
+  the first image of each, `lfw_images` of them) whose central face (`central_face`) is called
+  "mask"; nobody wears a mask in LFW. `lfw_no_face` counts images where no face was found.
+- `wider_mask_call_rate`: share of the faces the default detector finds in the WIDER subset
+  images, `wider_faces` of them with both sides >= `WIDER_MIN_SIDE` px, that are called "mask".
+  WIDER contains very few masked faces, so this is close to a false-positive rate, not exactly
+  one."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,6 +31,7 @@ from kao.attributes.dlib_features import attribute_crop
 from kao.attributes.mask import MaskClassifier
 from kao.detection import FaceDetector
 from kao.errors import KaoError
+from kao.face import Face
 from kao.image import load_image
 from kao.progress import progress
 
@@ -27,6 +40,10 @@ CLASSES = ("without_mask", "with_mask")
 SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 SPLIT = Path(__file__).resolve().parents[1] / "attributes" / "weights" / "mask_split.json"
 """The held-out files of the trained classifier, written by scripts/train_mask.py."""
+LFW_HELD_OUT = 0.2
+"""Share of LFW people (by `lfw_held_out`'s seeded hash) never trained on."""
+WIDER_MIN_SIDE = 30
+"""Smallest face (pixels, both sides) counted on WIDER."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,73 @@ def read_split(path: Path = SPLIT) -> dict[str, Any]:
         raise KaoError(f"{path}: cannot read the mask split: {error}") from error
 
 
+def lfw_held_out(person: str, seed: int, share: float = LFW_HELD_OUT) -> bool:
+    """Whether LFW `person` (folder name) is held out: the first 8 bytes of
+    sha256(f"{seed}:{person}") read as a fraction of 2^64 fall below `share`."""
+    digest = hashlib.sha256(f"{seed}:{person}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def lfw_people(root: Path, held_out: bool, seed: int) -> list[Path]:
+    """The first image (by name) of every LFW person under `root` (<Name>/<Name>_NNNN.jpg) that
+    is (`held_out` True) or is not held out, sorted by person."""
+    people = sorted(p for p in root.iterdir() if p.is_dir())
+    firsts = [min(person.glob("*.jpg"), default=None) for person in people]
+    return [
+        first
+        for person, first in zip(people, firsts, strict=True)
+        if first is not None and lfw_held_out(person.name, seed) == held_out
+    ]
+
+
+def central_face(faces: Sequence[Face], width: int, height: int) -> Face | None:
+    """The face whose box centre is nearest the image centre (LFW's subject), or None."""
+    centre = np.array([width / 2, height / 2])
+    return min(
+        faces,
+        key=lambda f: float(np.linalg.norm((f.box[:2] + f.box[2:]) / 2 - centre)),
+        default=None,
+    )
+
+
+def central_crop(detector: FaceDetector, rgb: np.ndarray) -> np.ndarray | None:
+    """The attribute crop of the central face of `rgb`, or None when no face is found."""
+    face = central_face(detector.detect(rgb), rgb.shape[1], rgb.shape[0])
+    return None if face is None else attribute_crop(rgb, face)
+
+
+def lfw_false_positives(
+    root: Path, classifier: MaskClassifier, detector: FaceDetector, seed: int
+) -> dict[str, Any]:
+    """Share of the held-out LFW people's central faces called "mask" (see the module)."""
+    images = lfw_people(root, held_out=True, seed=seed)
+    found = [central_crop(detector, load_image(p)) for p in progress(images, len(images))]
+    crops = [c for c in found if c is not None]
+    p_mask = classifier.probabilities(crops) if crops else np.zeros(0)
+    return {
+        "lfw_false_positive_rate": round(float((p_mask >= 0.5).mean()), 4),
+        "lfw_images": len(crops),
+        "lfw_no_face": len(found) - len(crops),
+    }
+
+
+def wider_mask_calls(
+    images: Path, classifier: MaskClassifier, detector: FaceDetector
+) -> dict[str, Any]:
+    """Share of "mask" calls over the faces >= WIDER_MIN_SIDE px found in `images`/*.jpg."""
+    files = sorted(images.glob("*.jpg"))
+    calls = []
+    for path in progress(files, len(files)):
+        rgb = load_image(path)
+        faces = [f for f in detector.detect(rgb) if min(f.width, f.height) >= WIDER_MIN_SIDE]
+        calls += [label.label == "mask" for label in classifier.predict(rgb, faces)]
+    return {
+        "wider_mask_call_rate": round(float(np.mean(calls)), 4) if calls else 0.0,
+        "wider_faces": len(calls),
+        "wider_images": len(files),
+    }
+
+
 def face_crop(detector: FaceDetector, rgb: np.ndarray) -> tuple[np.ndarray, bool]:
     """The attribute crop of the largest face of `rgb` and True, or `rgb` itself (read as a
     ready crop) and False when the detector finds no face."""
@@ -96,9 +180,18 @@ def recall(images: Sequence[MaskImage], found: np.ndarray) -> dict[str, float]:
     }
 
 
-def evaluate(root: Path, classifier: MaskClassifier | None = None) -> dict[str, Any]:
-    """Accuracy of the mask classifier on the held-out images of the recorded split, and the
-    detector's recall on all images with and without its masked-face pass."""
+def evaluate(
+    root: Path,
+    classifier: MaskClassifier | None = None,
+    *,
+    lfw: Path | None = None,
+    wider: Path | None = None,
+) -> dict[str, Any]:
+    """Accuracy of the mask classifier on the held-out images of the recorded split, the
+    detector's recall on all images with and without its masked-face pass, and, for the `lfw`
+    (lfw-deepfunneled) and `wider` (folder of WIDER images) folders given, the false "mask"
+    calls of the module docstring."""
+    classifier = classifier or MaskClassifier()
     images = load_dataset(root)
     recorded = read_split()
     held_out = set(recorded["held_out"])
@@ -114,11 +207,11 @@ def evaluate(root: Path, classifier: MaskClassifier | None = None) -> dict[str, 
             test_crops = [c for c, im in zip(all_crops, images, strict=True) if im.name in held_out]
     test = [im for im in images if im.name in held_out]
     truth = np.array([im.masked for im in test])
-    p_mask = (classifier or MaskClassifier()).probabilities(test_crops)
+    p_mask = classifier.probabilities(test_crops)
     test_found = np.array(
         [f for f, im in zip(found[True], images, strict=True) if im.name in held_out]
     )
-    return {
+    report = {
         "held_out_images": len(test),
         "accuracy": round(float(((p_mask >= 0.5) == truth).mean()), 4),
         "accuracy_with_mask": round(float((p_mask[truth] >= 0.5).mean()), 4),
@@ -128,3 +221,8 @@ def evaluate(root: Path, classifier: MaskClassifier | None = None) -> dict[str, 
         "detector_recall_without_masked_pass": recall(images, found[False]),
         "images": len(images),
     }
+    if lfw is not None:
+        report |= lfw_false_positives(lfw, classifier, FaceDetector(), recorded["lfw"]["seed"])
+    if wider is not None:
+        report |= wider_mask_calls(wider, classifier, FaceDetector())
+    return report
