@@ -34,7 +34,8 @@ class FaceAnalyzer:
     shared; one analyzer is safe to use from several threads.
 
     Args:
-        detector: the `FaceDetector` to use (default: kao's default detector).
+        detector: the `FaceDetector` to use (default: kao's default detector with the
+            masked-face pass, so that faces behind a mask are found and classified).
     """
 
     def __init__(self, detector: FaceDetector | None = None) -> None:
@@ -43,7 +44,7 @@ class FaceAnalyzer:
 
     @cached_property
     def detector(self) -> FaceDetector:
-        return self._detector or FaceDetector()
+        return self._detector or FaceDetector(masked_faces=True)
 
     @cached_property
     def landmarks(self) -> Any:

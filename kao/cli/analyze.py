@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 <= args.min_score <= 1:
         raise KaoError(f"--min-score must be between 0 and 1, got {args.min_score}")
-    analyzer = FaceAnalyzer(FaceDetector(min_score=args.min_score))
+    analyzer = FaceAnalyzer(FaceDetector(min_score=args.min_score, masked_faces=True))
     triangles = analyzer.triangles() if args.mesh else None
 
     def process(rgb: np.ndarray) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:

@@ -263,7 +263,7 @@ def run_detect(args: argparse.Namespace) -> int:
     detectors: dict[str, Callable[[np.ndarray], np.ndarray]] = {
         "kao": baselines.kao_detector(model=args.model),
         "kao_1_thread": baselines.kao_detector(model=args.model, threads=1),
-        "kao_no_masked_pass": baselines.kao_detector(model=args.model, masked_faces=False),
+        "kao_masked_pass": baselines.kao_detector(model=args.model, masked_faces=True),
         "face_recognition_hog": baselines.face_recognition_hog(),
     }
     latency = {
@@ -285,8 +285,8 @@ def run_detect(args: argparse.Namespace) -> int:
         "speedup_vs_hog_1_thread": round(
             latency["face_recognition_hog"] / latency["kao_1_thread"], 1
         ),
-        "speedup_vs_hog_no_masked_pass": round(
-            latency["face_recognition_hog"] / latency["kao_no_masked_pass"], 1
+        "speedup_vs_hog_masked_pass": round(
+            latency["face_recognition_hog"] / latency["kao_masked_pass"], 1
         ),
         "folder": {
             "path": str(args.data),
@@ -308,7 +308,7 @@ def run_detect(args: argparse.Namespace) -> int:
     print(
         f"  kao is {report['speedup_vs_hog']}x faster than HOG "
         f"({report['speedup_vs_hog_1_thread']}x on one thread, "
-        f"{report['speedup_vs_hog_no_masked_pass']}x without the masked-face pass)"
+        f"{report['speedup_vs_hog_masked_pass']}x with the masked-face pass)"
     )
     print(f"folder of {len(folder)} images from {args.data}, decode included:")
     for name, value in throughput.items():

@@ -45,6 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="yunet-n",
         help="detector network (default yunet-n)",
     )
+    parser.add_argument(
+        "--masked-faces",
+        action="store_true",
+        help="also run the masked-face pass (finds faces behind a mask; about 18 ms more a photo)",
+    )
     parser.set_defaults(run=run)
 
 
@@ -52,7 +57,12 @@ def run(args: argparse.Namespace) -> int:
     """Detect faces in every input; exit 1 if any input failed (the others are still done)."""
     if not 0 <= args.min_score <= 1:
         raise KaoError(f"--min-score must be between 0 and 1, got {args.min_score}")
-    detector = FaceDetector(min_score=args.min_score, min_size=args.min_size, model=args.model)
+    detector = FaceDetector(
+        min_score=args.min_score,
+        min_size=args.min_size,
+        model=args.model,
+        masked_faces=args.masked_faces,
+    )
 
     def process(rgb: np.ndarray) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:
         faces = detector.detect(rgb)

@@ -40,10 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="whole-image pass only (to measure what the detail pass adds)",
     )
     wider.add_argument(
-        "--no-masked-faces",
-        dest="masked_faces",
-        action="store_false",
-        help="no masked-face pass (to measure what it adds)",
+        "--masked-faces",
+        action="store_true",
+        help="with the masked-face pass (to measure what it changes)",
     )
     wider.add_argument(
         "--baseline",

@@ -16,7 +16,8 @@ YuNet finds faces from about 10 to about 300 pixels in the image it is given. So
    larger faces come from the whole-image pass. An image of exactly `whole_side` pixels (a
    640 x 480 photo) gets the whole-image pass only.
 
-The passes are merged by non-maximum suppression. With `masked_faces` (the default), a last
+The passes are merged by non-maximum suppression. With `masked_faces` (off by default: it
+costs about 18 ms per photo on one core; `kao.analyze` turns it on), a last
 pass of UltraFace's masked-face network (`kao.detection.masked`) adds the faces YuNet missed,
 most of them faces behind a mask: its boxes at least `masked.MIN_SIDE` of the image's long side
 that lie less than `nms_iou` inside any YuNet face. Output is deterministic: faces are sorted
@@ -85,7 +86,7 @@ class FaceDetector:
         tile: int = 1024,
         upscale: float = 2.0,
         model: str = DEFAULT_MODEL,
-        masked_faces: bool = True,
+        masked_faces: bool = False,
         masked_min_score: float = 0.7,
         threads: int | None = None,
     ) -> None:

@@ -1,0 +1,90 @@
+"""`kao.analyze` and `kao analyze` end to end on real photos: every attribute, the text and
+JSON forms, crops, annotated copies and bad inputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import kao
+from kao.cli import main
+from kao.face import EMOTIONS
+from tests.conftest import shared_file
+
+PORTRAIT = "data/lfw/lfw-deepfunneled/Aaron_Peirsol/Aaron_Peirsol_0001.jpg"
+GROUP = "data/widerface_val_subset/images/0_Parade_Parade_0_194.jpg"  # 5 faces
+CROP = "data/utkface/100_1_0_20170112213001988.jpg.chip.jpg"  # a 100-year-old woman
+
+
+def test_analyze_sets_every_attribute() -> None:
+    (face,) = kao.analyze(shared_file(PORTRAIT))
+    assert face.mesh is not None and face.mesh.shape == (468, 3)
+    assert face.iris is not None and face.iris.shape == (10, 3)
+    assert face.landmarks_68 is not None and face.landmarks_68.shape == (68, 2)
+    assert face.pose is not None and face.gaze is not None
+    assert face.age is not None and 10 < face.age < 60
+    assert face.gender is not None and face.gender.label == "male"
+    assert face.emotion is not None and set(face.emotion) == set(EMOTIONS)
+    assert sum(face.emotion.values()) == pytest.approx(1, abs=1e-4)
+    assert face.mask is not None and face.mask.label == "no_mask"
+    x1, y1, x2, y2 = face.box
+    inside = (face.landmarks_68 >= [x1 - 10, y1 - 10]) & (face.landmarks_68 <= [x2 + 10, y2 + 10])
+    assert inside.all()
+
+
+def test_every_face_of_a_group_photo_is_analysed() -> None:
+    faces = kao.analyze(shared_file(GROUP))
+    assert len(faces) == 5
+    assert all(face.emotion is not None and face.age is not None for face in faces)
+
+
+def test_cropped_reads_the_image_as_one_face() -> None:
+    path = shared_file(CROP)
+    (face,) = kao.analyze(path, cropped=True)
+    width, height = Image.open(path).size
+    assert face.box.tolist() == [0, 0, width, height]
+    assert face.age is not None and face.age > 50
+    assert face.gender is not None and face.gender.label == "female"
+
+
+def test_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    code = main(["analyze", str(shared_file(PORTRAIT)), "--json", "--mesh", "--out", str(out)])
+    assert code == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    (face,) = record["faces"]
+    expected = {"age", "gender", "emotion", "mask", "pose", "gaze", "landmarks_68", "mesh"}
+    assert expected <= set(face)
+    assert list(face["emotion"]) == list(EMOTIONS)
+    assert set(face["gender"]) == {"label", "score"} and set(face["mask"]) == {"label", "score"}
+    assert set(face["pose"]) == {"yaw", "pitch", "roll"}
+    assert len(face["landmarks_68"]) == 68 and len(face["mesh"]) == 468
+    annotated = np.asarray(Image.open(record["annotated"]))
+    assert annotated.shape == (250, 250, 3)
+    assert not np.array_equal(annotated, np.asarray(Image.open(shared_file(PORTRAIT))))
+
+
+def test_text_output_prints_the_seven_emotions_in_order(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", str(shared_file(PORTRAIT))]) == 0
+    text = capsys.readouterr().out
+    line = next(line for line in text.splitlines() if "Angry:" in line)
+    names = [part.split(":")[0] for part in line.split()[::2]]
+    assert names == [name.capitalize() for name in EMOTIONS]
+    assert "emotion: " in text and "pose: yaw" in text and "gender male" in text
+
+
+def test_bad_input_is_reported_and_the_rest_done(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (320, 240), (128, 128, 128)).save(blank)
+    code = main(["analyze", str(broken), str(blank), str(shared_file(PORTRAIT)), "--json"])
+    assert code == 1
+    records = json.loads(capsys.readouterr().out)
+    assert "error" in records[0] and records[1]["faces"] == [] and len(records[2]["faces"]) == 1
