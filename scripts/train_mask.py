@@ -138,14 +138,14 @@ def cached_features(
 
 def mask_crops(train: list[mask_eval.MaskImage]) -> list[np.ndarray]:
     """The crops of the mask set's training images (`mask_eval.face_crop`)."""
-    return mask_eval.crops(train, FaceDetector())[0]
+    return mask_eval.crops(train, FaceDetector(masked_faces=True))[0]
 
 
 def utkface_crops(root: Path) -> list[np.ndarray]:
     """The crops (`mask_eval.face_crop`) of a `SEED`ed sample of `UTKFACE` faces of `root`."""
     files = sorted(root.glob("*.jpg"))
     order = np.random.default_rng(SEED).permutation(len(files))[:UTKFACE]
-    detector = FaceDetector()
+    detector = FaceDetector(masked_faces=True)
     sample = [files[i] for i in sorted(order)]
     return [face_crop(detector, load_image(p))[0] for p in progress(sample, len(sample))]
 
@@ -154,7 +154,7 @@ def lfw_crops(root: Path) -> list[np.ndarray]:
     """The central-face crops of the first image of `LFW` `SEED`ed training people of `root`."""
     people = mask_eval.lfw_people(root, held_out=False, seed=SEED)
     order = np.random.default_rng(SEED).permutation(len(people))[:LFW]
-    detector = FaceDetector()
+    detector = FaceDetector(masked_faces=True)
     sample = [people[i] for i in sorted(order)]
     found = [mask_eval.central_crop(detector, load_image(p)) for p in progress(sample, len(sample))]
     return [crop for crop in found if crop is not None]

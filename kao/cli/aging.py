@@ -72,7 +72,7 @@ def meshed_face(rgb: np.ndarray, index: int | None, *, cropped: bool, source: st
     mesher = FaceMesh(iris=False)
     if cropped:
         return mesher.run_cropped(rgb)
-    faces = FaceDetector().detect(rgb)
+    faces = FaceDetector(masked_faces=True).detect(rgb)
     if not faces:
         raise KaoError(f"{source}: no face found")
     if index is None:

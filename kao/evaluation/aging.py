@@ -48,7 +48,7 @@ def evaluate(
     faces, _ = load_faces(data)
     picks = [faces[i] for i in np.unique(np.linspace(0, len(faces) - 1, limit).round().astype(int))]
     prototypes = load_prototypes()
-    detector = FaceDetector()
+    detector = FaceDetector(masked_faces=True)
     mesher = FaceMesh(iris=False)
     age_model = AgeGender(head=head)
     embedder = FaceEmbedder(detector)

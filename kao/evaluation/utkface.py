@@ -72,7 +72,7 @@ def read_features(
     all True when `cropped`)."""
     faces = list(faces)
     model = model or AgeGender(head=False)
-    detector = None if cropped else FaceDetector()
+    detector = None if cropped else FaceDetector(masked_faces=True)
     rows: list[tuple[np.ndarray, np.ndarray, float, bool]] = []
     for face in progress(faces, len(faces)):
         rgb = load_image(face.path)
