@@ -20,7 +20,7 @@ MESH_COLOUR = (120, 200, 255)
 POSE_COLOUR = (255, 80, 80)
 
 
-def _unit(canvas: np.ndarray) -> int:
+def line_unit(canvas: np.ndarray) -> int:
     """Line width in pixels: about 1/400 of the image's shorter side, so the drawing stays
     visible on a 4,000 px photo and does not swamp a 200 px one."""
     return max(1, round(min(canvas.shape[:2]) / 400))
@@ -29,11 +29,11 @@ def _unit(canvas: np.ndarray) -> int:
 def draw_faces(rgb: np.ndarray, faces: Sequence[Face]) -> np.ndarray:
     """A copy of `rgb` (H x W x 3 uint8, RGB) with each face's box, score and keypoints drawn."""
     canvas = np.ascontiguousarray(rgb).copy()
-    unit = _unit(canvas)
+    unit = line_unit(canvas)
     for face in faces:
         _box_and_keypoints(canvas, face, unit)
         x1, y1 = (round(float(v)) for v in face.box[:2])
-        _label(canvas, f"{face.score:.2f}", (x1, y1), 0.4 * unit, unit)
+        draw_label(canvas, f"{face.score:.2f}", (x1, y1), unit)
     return canvas
 
 
@@ -45,7 +45,7 @@ def draw_analysis(
     caption with gender, age, top emotion and mask. With `triangles` (T, 3 vertex indices of
     the 468-point mesh), the mesh is drawn as a wireframe too."""
     canvas = np.ascontiguousarray(rgb).copy()
-    unit = _unit(canvas)
+    unit = line_unit(canvas)
     for face in faces:
         if triangles is not None and face.mesh is not None:
             edges = face.mesh[:, :2][np.asarray(triangles)]
@@ -62,7 +62,7 @@ def draw_analysis(
         if face.pose is not None:
             _pose_line(canvas, face, unit)
         x1, y1 = (round(float(v)) for v in face.box[:2])
-        _label(canvas, caption(face) or f"{face.score:.2f}", (x1, y1), 0.4 * unit, unit)
+        draw_label(canvas, caption(face) or f"{face.score:.2f}", (x1, y1), unit)
     return canvas
 
 
@@ -108,15 +108,26 @@ def _pose_line(canvas: np.ndarray, face: Face, unit: int) -> None:
     cv2.arrowedLine(canvas, start, end, POSE_COLOUR, unit, cv2.LINE_AA, tipLength=0.2)
 
 
-def _label(canvas: np.ndarray, text: str, corner: tuple[int, int], scale: float, unit: int) -> None:
-    """Write `text` on a filled box just above `corner` (inside the image when at its top)."""
+def draw_label(
+    canvas: np.ndarray,
+    text: str,
+    corner: tuple[int, int],
+    unit: int,
+    colour: tuple[int, int, int] = BOX_COLOUR,
+    *,
+    above: bool = True,
+) -> None:
+    """Write black `text` on a filled box of `colour` at `corner` (x, y pixels): just above it
+    (inside the image when at its top), or with `above=False` just below it. `unit` is the line
+    width (`line_unit`); the text size follows it."""
+    scale = 0.4 * unit
     (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, unit)
     x, y = corner
-    top = y - height - baseline - 2 * unit
+    top = y - height - baseline - 2 * unit if above else y
     if top < 0:
         top = y
     cv2.rectangle(
-        canvas, (x, top), (x + width + 2 * unit, top + height + baseline + 2 * unit), BOX_COLOUR, -1
+        canvas, (x, top), (x + width + 2 * unit, top + height + baseline + 2 * unit), colour, -1
     )
     cv2.putText(
         canvas,

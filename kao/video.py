@@ -27,7 +27,7 @@ from kao.errors import KaoError
 from kao.face import Face, Label
 from kao.gallery.database import FaceDatabase
 from kao.image import find_images, load_image
-from kao.render import draw_analysis
+from kao.render import draw_analysis, draw_label, line_unit
 from kao.tracking import Track, Tracker, TrackProfile
 
 LOW_SCORE = 0.3
@@ -349,34 +349,13 @@ def draw_frame(result: FrameResult) -> np.ndarray:
     (`kao.render`'s box, keypoints and attribute caption), its track label under the box and
     the live fps at the top left."""
     canvas = draw_analysis(result.image, [tracked.face for tracked in result.faces])
-    unit = max(1, round(min(canvas.shape[:2]) / 400))
+    unit = line_unit(canvas)
     for tracked in result.faces:
         x1, _, _, y2 = (round(float(v)) for v in tracked.face.box)
         colour = TRACK_COLOURS[tracked.track_id % len(TRACK_COLOURS)]
-        _text(canvas, label(tracked), (x1, y2), colour, unit)
-    _text(canvas, f"{result.fps:.1f} fps", (0, 0), (255, 255, 255), unit)
+        draw_label(canvas, label(tracked), (x1, y2), unit, colour, above=False)
+    draw_label(canvas, f"{result.fps:.1f} fps", (0, 0), unit, (255, 255, 255), above=False)
     return canvas
-
-
-def _text(
-    canvas: np.ndarray, text: str, corner: tuple[int, int], colour: tuple[int, int, int], unit: int
-) -> None:
-    """Black `text` on a filled box of `colour` whose top-left corner is `corner`."""
-    scale = 0.45 * unit
-    (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, unit)
-    x, y = corner
-    bottom = y + height + baseline + 2 * unit
-    cv2.rectangle(canvas, (x, y), (x + width + 2 * unit, bottom), colour, -1)
-    cv2.putText(
-        canvas,
-        text,
-        (x + unit, y + height + unit),
-        cv2.FONT_HERSHEY_SIMPLEX,
-        scale,
-        (0, 0, 0),
-        unit,
-        cv2.LINE_AA,
-    )
 
 
 class AnnotatedVideo:
