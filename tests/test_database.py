@@ -60,7 +60,7 @@ def test_index_follows_changes(database: FaceDatabase) -> None:
     database.gallery.rename_person("friends", "Alan_Greenspan", "Alan")
     assert database.identify("friends", photo("Alan_Greenspan", 3))[0].person == "Alan"
     database.enroll("friends", STRANGER, [photo(STRANGER, 1)])
-    assert database.identify("friends", photo(STRANGER, 2))[0].person == STRANGER
+    assert database.identify("friends", photo(STRANGER, 3))[0].person == STRANGER
 
 
 def test_a_new_process_reuses_the_saved_index(database: FaceDatabase, url: str) -> None:
