@@ -23,7 +23,6 @@ with warnings.catch_warnings():  # Starlette prefers httpx2 for its TestClient; 
 from kao.server.app import create_app  # noqa: E402
 
 PHOTO = "data/lfw/lfw-deepfunneled/Abdoulaye_Wade/Abdoulaye_Wade_0001.jpg"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_key_store(tmp_path: Path) -> None:

@@ -22,12 +22,12 @@ from PIL import Image
 
 from kao.server.keys import KeyStore
 from tests.conftest import shared_file
-from tests.serving import ROOT, kao_serve
+from tests.serving import kao_serve
 
 httpx = pytest.importorskip("httpx")
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = ROOT / "docs" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 WAIT_MS = 60_000  # the longest a page may take to show a result (models run on a busy CPU)
 GROUP = "data/widerface_val_subset/images/0_Parade_Parade_0_194.jpg"  # 5 faces, 416 x 416
 

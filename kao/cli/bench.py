@@ -169,7 +169,13 @@ def run_serve(args: argparse.Namespace) -> int:
     memory: list[tuple[float, float]] = []
     with (
         tempfile.TemporaryDirectory() as folder,
-        Server(Path(folder) / "load.db", args.workers, Path(folder) / "serve.log") as server,
+        Server(
+            str(Path(folder) / "load.db"),
+            Path(folder) / "serve.log",
+            "--workers",
+            str(args.workers),
+            env={"KAO_THREADS": "1"},  # one ONNX thread per request, workers side by side
+        ) as server,
     ):
         start = time.monotonic()
 

@@ -7,6 +7,7 @@ Traffic goes only to 127.0.0.1; every loop stops at its deadline (and at `max_re
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -44,7 +45,8 @@ class Phase:
         }
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
@@ -75,44 +77,54 @@ def tree_rss_mib(pid: int) -> float:
 
 
 class Server:
-    """`kao serve` on 127.0.0.1 and a free port with `workers` processes and the SQLite
-    database `db`; started on enter (waits for /health), stopped on exit."""
+    """A real `kao serve` on 127.0.0.1 and a free port with database `db` and extra
+    command-line `options`, its output in `log`, extra environment `env`. Started on enter
+    (returns once /health answers, within 120 s), stopped on exit (SIGINT, then SIGKILL to its
+    process group: the server and the workers it started)."""
 
-    def __init__(self, db: Path, workers: int, log: Path) -> None:
-        self.port = _free_port()
+    def __init__(
+        self, db: str, log: Path, *options: str, env: dict[str, str] | None = None
+    ) -> None:
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.command = [sys.executable, "-m", "kao", "serve", "--host", "127.0.0.1"]
-        self.command += ["--port", str(self.port), "--db", str(db), "--workers", str(workers)]
+        self.command += ["--port", str(self.port), "--db", db, *options]
         self.log = log
+        self.env = {**os.environ, **(env or {})}
 
     def __enter__(self) -> Server:
         import httpx
 
         self._log = self.log.open("wb")
-        env = {**os.environ, "KAO_THREADS": "1"}  # one ONNX thread per request, workers in parallel
         self.process = subprocess.Popen(
-            self.command, stdout=self._log, stderr=subprocess.STDOUT, env=env
+            self.command,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 120
-        with httpx.Client(base_url=self.base, timeout=5, trust_env=False) as client:
+        with httpx.Client(base_url=self.base, timeout=10, trust_env=False) as client:
             while True:
                 if self.process.poll() is not None:
-                    raise KaoError(f"kao serve exited; see {self.log}")
+                    self.__exit__()
+                    raise KaoError(f"kao serve exited: {self.log.read_text()[-2000:]}")
                 try:
                     if client.get("/health").status_code == 200:
                         return self
                 except httpx.TransportError:
                     pass
                 if time.monotonic() > deadline:
+                    self.__exit__()
                     raise KaoError(f"kao serve did not start within 120 s; see {self.log}")
-                time.sleep(0.3)
+                time.sleep(0.2)
 
     def __exit__(self, *_: object) -> None:
-        self.process.terminate()
+        self.process.send_signal(signal.SIGINT)
         try:
-            self.process.wait(timeout=30)
+            self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
         self._log.close()
 
