@@ -4,9 +4,10 @@
 
 Each face is found as on a photo (kao's detector on the image, the largest face; the whole image
 when none is found), then read by the Cydral networks and the dlib descriptor
-(`kao.attributes.age_gender`). The head is a one-hidden-layer perceptron for the age (128
-ReLU units, L1 loss, Adam, weight decay, fixed seed and epochs) and L2-regularised logistic
-regression for the gender, its strength chosen by 5-fold cross-validation (fixed seed); the
+(`kao.attributes.age_gender`), as it is and mirrored; both views are training samples. The
+head is a one-hidden-layer perceptron for the age (128 ReLU units, L1 loss, Adam, weight
+decay, fixed seed and epochs) and L2-regularised logistic regression for the gender, its
+strength chosen by 5-fold cross-validation (fixed seed, the views of a face in one fold); the
 cross-validated age MAE of ridge regression on the same features is reported for comparison.
 Never run it on ../shared/data/utkface: that is the evaluation set."""
 
@@ -26,7 +27,10 @@ SEED = 0
 FOLDS = 5
 AGE_ALPHAS = (1e-4, 1e-3)
 GENDER_ALPHAS = (1e-5, 1e-4, 1e-3)
-HIDDEN, EPOCHS, BATCH, LEARNING_RATE, WEIGHT_DECAY = 128, 60, 64, 1e-3, 1e-2
+HIDDEN, EPOCHS, BATCH, LEARNING_RATE, WEIGHT_DECAY = 128, 30, 64, 1e-3, 1e-2
+"""The age perceptron. 30 epochs over both views make as many Adam steps as the 60 epochs over
+one view that were fitted first; 5-fold cross-validation on utkface_train gave a two-view MAE
+of 5.502 years for 30 epochs against 5.589 for 60."""
 
 
 def perceptron(x: np.ndarray, y: np.ndarray, seed: int = SEED) -> list[np.ndarray]:
@@ -92,9 +96,11 @@ def logistic(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, fl
     return theta[:-1], float(theta[-1])
 
 
-def cross_validate(x, y, alphas, fit, score) -> tuple[float, dict[str, float]]:
-    """The alpha of `alphas` with the best mean `score` over FOLDS folds (higher is better)."""
-    folds = np.random.default_rng(SEED).permutation(len(x)) % FOLDS
+def cross_validate(x, y, alphas, fit, score, views) -> tuple[float, dict[str, float]]:
+    """The alpha of `alphas` with the best mean `score` over FOLDS folds (higher is better);
+    the `views` consecutive rows of one face stay in one fold."""
+    faces = len(x) // views
+    folds = np.repeat(np.random.default_rng(SEED).permutation(faces) % FOLDS, views)
     scores = {}
     for alpha in alphas:
         values = []
@@ -119,23 +125,35 @@ def main() -> int:
     faces, skipped = load_faces(args.data)
     if args.features and args.features.exists():
         with np.load(args.features) as data:
-            embeddings, age_p, male_p = data["embeddings"], data["age_p"], data["male_p"]
+            reading = age_gender.Reading(data["embeddings"], data["age_p"], data["male_p"])
     else:
-        embeddings, age_p, male_p, _ = read_features(faces, cropped=False)
+        reading, _ = read_features(faces, cropped=False)
         if args.features:
-            np.savez(args.features, embeddings=embeddings, age_p=age_p, male_p=male_p)
-    ages = np.array([face.age for face in faces], np.float64)
-    male = np.array([face.gender == "male" for face in faces], np.float64)
+            np.savez(args.features, **vars(reading))
+    views = reading.male_p.shape[1]
+    embeddings, age_p, male_p = vars(reading.flat()).values()
+    ages = np.repeat([face.age for face in faces], views).astype(np.float64)
+    male = np.repeat([face.gender == "male" for face in faces], views).astype(np.float64)
 
     x_age = age_gender.age_features(embeddings, age_p).astype(np.float64)
     _, ridge_cv = cross_validate(
-        x_age, ages, AGE_ALPHAS, ridge, lambda pred, y: -np.abs(np.clip(pred, 0, 100) - y).mean()
+        x_age,
+        ages,
+        AGE_ALPHAS,
+        ridge,
+        lambda pred, y: -np.abs(np.clip(pred, 0, 100) - y).mean(),
+        views,
     )
     age_mean, age_scale = x_age.mean(axis=0), x_age.std(axis=0) + 1e-6
     x_age = (x_age - age_mean) / age_scale
-    x_gender = age_gender.gender_features(embeddings, male_p).astype(np.float64)
+    x_gender = age_gender.gender_features(embeddings, age_p, male_p).astype(np.float64)
     gender_alpha, gender_cv = cross_validate(
-        x_gender, male, GENDER_ALPHAS, logistic, lambda z, y: ((z > 0) == (y > 0.5)).mean()
+        x_gender,
+        male,
+        GENDER_ALPHAS,
+        logistic,
+        lambda z, y: ((z > 0) == (y > 0.5)).mean(),
+        views,
     )
     w1, b1, w2, b2 = perceptron(x_age, ages)
     gender_w, gender_b = logistic(x_gender, male, gender_alpha)

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kao.detection import detect as kao_detect
 from kao.errors import KaoError
-from kao.evaluation.utkface import load_faces, parse_name
+from kao.evaluation.utkface import first_view, load_faces, parse_name
 from kao.image import load_image
 from tests.conftest import shared_file
 
@@ -63,6 +64,40 @@ def test_annotate_sets_age_and_gender(model) -> None:
     assert face.gender is not None and face.gender.label == "male"
     assert face.age is not None and 15 < face.age < 50
     assert face.to_dict()["gender"]["label"] == "male"
+
+
+def test_a_face_and_its_mirror_image_get_the_same_estimate(model) -> None:
+    """Both views are read and averaged, so mirroring the crop swaps them and changes nothing."""
+    rgb = load_image(shared_file(MAN))
+    (face,) = kao_detect(rgb)[:1]
+    crop = model.crop(rgb, face)
+    plain, mirrored = model.classify([crop, np.ascontiguousarray(crop[:, ::-1])])
+    assert plain.age == pytest.approx(mirrored.age, abs=1e-3)
+    assert plain.gender.score == pytest.approx(mirrored.gender.score, abs=1e-5)
+    alone = model.estimate(first_view(model.read([crop])))
+    assert abs(alone[0][0] - plain.age) > 1e-3  # one view alone is another estimate
+
+
+def test_the_networks_run_without_subnormal_weights_and_give_the_same_outputs() -> None:
+    """The cached copies differ from the package's files only in subnormal weights set to 0."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import numpy_helper
+
+    from kao.attributes.age_gender import AGE_FILE, GENDER_FILE, MODEL_NAME, _flushed
+    from kao.models import model_path
+
+    chips = np.random.default_rng(0).uniform(-0.5, 0.5, (4, 3, 64, 64)).astype(np.float32)
+    for name, side in ((AGE_FILE, 64), (GENDER_FILE, 32)):
+        copy = onnx.load(str(_flushed(name)))
+        tiny = np.finfo(np.float32).tiny
+        for tensor in copy.graph.initializer:
+            weights = numpy_helper.to_array(tensor)
+            assert not ((weights != 0) & (np.abs(weights) < tiny)).any(), tensor.name
+        inputs = {"images": np.ascontiguousarray(chips[:, :, :side, :side])}
+        original = ort.InferenceSession(str(model_path(MODEL_NAME, name))).run(None, inputs)[0]
+        flushed = ort.InferenceSession(str(_flushed(name))).run(None, inputs)[0]
+        np.testing.assert_allclose(flushed, original, atol=1e-6)
 
 
 def test_the_package_alone_gives_an_age_from_its_81_bins() -> None:

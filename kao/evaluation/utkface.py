@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from kao.attributes.age_gender import AgeGender, load_head, package_decoding
+from kao.attributes.age_gender import AgeGender, Reading
 from kao.attributes.dlib_features import attribute_crop
 from kao.detection import FaceDetector
 from kao.errors import KaoError
@@ -66,14 +66,14 @@ def load_faces(root: Path) -> tuple[list[UtkFace], int]:
 
 def read_features(
     faces: Iterable[UtkFace], *, cropped: bool, model: AgeGender | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """What the age/gender model reads from each face -> (descriptors (N, 128), age
-    probabilities (N, 81), probability of male (N,), face found by the detector (N,) bool;
-    all True when `cropped`)."""
+) -> tuple[Reading, np.ndarray]:
+    """What the age/gender model reads from each face (both views), and whether the detector
+    found it ((N,) bool; all True when `cropped`)."""
     faces = list(faces)
     model = model or AgeGender(head=False)
     detector = None if cropped else FaceDetector(masked_faces=True)
-    rows: list[tuple[np.ndarray, np.ndarray, float, bool]] = []
+    readings: list[Reading] = []
+    found_faces: list[bool] = []
     for face in progress(faces, len(faces)):
         rgb = load_image(face.path)
         found = True
@@ -83,15 +83,14 @@ def read_features(
             found = bool(detected)
             if found:
                 crop = attribute_crop(rgb, max(detected, key=lambda f: f.area))
-        features = model.features.features([crop])
-        age_p, male_p = model.network_outputs(features)
-        rows.append((features.embeddings[0], age_p[0], float(male_p[0]), found))
-    return (
-        np.stack([r[0] for r in rows]),
-        np.stack([r[1] for r in rows]),
-        np.array([r[2] for r in rows], np.float32),
-        np.array([r[3] for r in rows], bool),
-    )
+        readings.append(model.read([crop]))
+        found_faces.append(found)
+    return Reading.stack(readings), np.array(found_faces, bool)
+
+
+def first_view(reading: Reading) -> Reading:
+    """`reading` with only each face's first view (the crop as it is, not mirrored)."""
+    return Reading(reading.embeddings[:, :1], reading.age_p[:, :1], reading.male_p[:, :1])
 
 
 def scores(faces: list[UtkFace], ages: np.ndarray, p_male: np.ndarray) -> dict[str, float]:
@@ -108,15 +107,15 @@ def evaluate(root: Path, *, cropped: bool = False) -> dict[str, Any]:
     """Age MAE and gender accuracy on the UTKFace faces under `root`, read as photos (or as
     ready crops with `cropped`): the package's networks alone and with kao's head."""
     faces, skipped = load_faces(root)
-    model = AgeGender(head=False)
-    embeddings, age_p, male_p, found = read_features(faces, cropped=cropped, model=model)
-    head = load_head()
+    package = AgeGender(head=False)
+    reading, found = read_features(faces, cropped=cropped, model=package)
     report: dict[str, Any] = {
         "faces": len(faces),
         "skipped_files": skipped,
         "read_as": "crop (cropped=True)" if cropped else "photo (detector, largest face)",
         "face_found": round(float(found.mean()), 4),
-        "package": scores(faces, *package_decoding(age_p, male_p)),
-        "kao": scores(faces, *head.apply(embeddings, age_p, male_p)),
+        "package": scores(faces, *package.estimate(first_view(reading))),
+        "kao": scores(faces, *AgeGender().estimate(reading)),
+        "kao_one_view": scores(faces, *AgeGender().estimate(first_view(reading))),
     }
     return report

@@ -1,4 +1,5 @@
-"""Models kao converts to ONNX at first use (dlib's descriptor, mini-Xception, MCNN), cached.
+"""Models kao converts to ONNX at first use (dlib's descriptor, mini-Xception, MCNN, UltraFace's
+masked-face network, Cydral's age and gender networks), cached.
 
 A conversion is stored as `<cache_dir()>/<model>/<name>` with a `.json` record beside it: the
 source file's sha256, the converter's version and the ONNX file's own sha256. It is made again
@@ -14,6 +15,10 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
 
 from kao.errors import ModelError
 from kao.models.store import cache_dir, sha256_of
@@ -76,3 +81,22 @@ def converted(
                 "KAO_CACHE to a writable folder"
             ) from error
     return path
+
+
+def without_denormals(source: Path) -> bytes:
+    """The ONNX model at `source` with its subnormal float32 weights (|w| < 1.2e-38) set to 0.
+
+    Such weights change no output visibly, but each multiplication by one takes the CPU's slow
+    path: the 1,332 subnormal weights of Cydral's age network made its first convolution 50
+    times slower (10.5 ms of its 11.7 ms per face, measured with ONNX Runtime's profiler)."""
+    model = onnx.load(str(source))
+    tiny = np.finfo(np.float32).tiny
+    for index, tensor in enumerate(model.graph.initializer):
+        if tensor.data_type != onnx.TensorProto.FLOAT:
+            continue
+        weights = numpy_helper.to_array(tensor)
+        subnormal = (weights != 0) & (np.abs(weights) < tiny)
+        if subnormal.any():
+            flushed = numpy_helper.from_array(np.where(subnormal, 0, weights), tensor.name)
+            model.graph.initializer[index].CopyFrom(flushed)
+    return model.SerializeToString()
