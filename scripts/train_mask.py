@@ -1,9 +1,11 @@
 """Train the mask classifier (kao/attributes/weights/mask_classifier.onnx) on a folder with
-`with_mask/` and `without_mask/` images and on unmasked photos (UTKFace, LFW) as extra
-negatives, on the CPU in about a quarter of an hour.
+`with_mask/` and `without_mask/` images and on unmasked faces (UTKFace, LFW, WIDER FACE) as
+extra negatives, on the CPU in about half an hour.
 
     .venv/bin/python scripts/train_mask.py --data ../shared/data/mask \
         --utkface ../shared/data/utkface_train --lfw ../shared/data/lfw/lfw-deepfunneled \
+        --wider .data/wider_full/WIDER_val \
+        --wider-exclude ../shared/data/widerface_val_subset/subset_list.txt \
         --cache /tmp/kao_mask_features
 
 The files are split with a fixed seed, per class, 80 / 20; the 20 % held out are never trained
@@ -12,11 +14,17 @@ read as on a photo (`kao.evaluation.mask.face_crop`: kao's detector, the largest
 crop; the whole image when no face is found). A seeded sample of `UTKFACE` UTKFace faces is read
 the same way, and the first image of `LFW` seeded LFW people not held out
 (`kao.evaluation.mask.lfw_held_out`, recorded in the split file) by its central face (skipped
-when none is found); all are negatives, each crop is also used mirrored. The classifier is a
-one-hidden-layer network (`HIDDEN` ReLU units, full-batch Adam from a seeded start,
-deterministic) on `kao.attributes.mask.mask_features`, both classes weighted equally, its
-accuracy estimated by `FOLDS`-fold cross-validation on the training part, exported as a 6-node
-ONNX graph with the standardisation folded in."""
+when none is found), and up to `WIDER` faces of a seeded sample of WIDER FACE validation images
+outside the evaluation subset (`--wider-exclude`): the detector's faces that match (IoU > 0.5) a
+valid ground-truth face of at least `WIDER_MIN_SIDE` pixels that WIDER labels unoccluded, so
+unmasked (`wider_face_val.mat`'s occlusion labels); all are negatives. Each crop is used in
+four views (`VIEWS`): as it is, mirrored, and both of those shrunk to a seeded random side of
+`SMALL` pixels and enlarged back, as the small and blurred faces of a crowd photo look. (Trained
+on the mask set, UTKFace and LFW alone, the classifier called a third of the WIDER subset's
+faces masked.) The classifier is a one-hidden-layer network (`HIDDEN` ReLU units,
+full-batch Adam from a seeded start, deterministic) on `kao.attributes.mask.mask_features`, the
+classes weighted `MASK_WEIGHT` : 1, its accuracy estimated by `FOLDS`-fold cross-validation on
+the training part, exported as a 6-node ONNX graph with the standardisation folded in."""
 
 from __future__ import annotations
 
@@ -26,14 +34,16 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from kao.attributes import mask
-from kao.attributes.dlib_features import shared_extractor
+from kao.attributes.dlib_features import attribute_crop, shared_extractor
 from kao.attributes.mask import mask_features
 from kao.detection import FaceDetector
+from kao.detection.boxes import iou_matrix
 from kao.evaluation import mask as mask_eval
 from kao.evaluation.mask import face_crop
 from kao.image import load_image
@@ -42,12 +52,20 @@ from kao.progress import progress
 SEED = 0
 HELD_OUT = 0.2
 FOLDS = 3
-HIDDEN, STEPS, RATE, DECAY = 32, 200, 3e-3, 1e-3
+HIDDEN, STEPS, RATE, DECAY = 64, 400, 3e-3, 1e-3
 """The network's hidden units, Adam's steps, learning rate and weight decay."""
+MASK_WEIGHT = 2.0
+"""Weight of the masked class against the unmasked one (whose examples are far more varied)."""
 UTKFACE = 4000
 """UTKFace faces sampled as negatives."""
 LFW = 1500
 """LFW training people whose first image is a negative."""
+WIDER, WIDER_IMAGES, WIDER_PER_IMAGE, WIDER_MIN_SIDE = 3000, 1500, 4, 24
+"""WIDER faces used at most, images sampled, faces per image at most, smallest side (px)."""
+SMALL = (24, 40)
+"""Smallest and largest side, pixels, of the shrunk views."""
+VIEWS = 4
+"""Views of each crop: as it is, mirrored, shrunk, shrunk and mirrored."""
 
 
 def mlp(x: np.ndarray, y: np.ndarray, weight: np.ndarray, decay: float) -> list[np.ndarray]:
@@ -118,8 +136,8 @@ def export(params: list[np.ndarray], path: Path) -> None:
 def cached_features(
     cache: Path | None, name: str, read: Callable[[], list[np.ndarray]]
 ) -> np.ndarray:
-    """`mask_features` of the crops `read` returns, then of the same crops mirrored ->
-    (2 N, FEATURES) float32; kept in `cache`/`name`.npz when `cache` is given."""
+    """`mask_features` of the `VIEWS` views of the crops `read` returns, view by view ->
+    (VIEWS N, FEATURES) float32; kept in `cache`/`name`.npz when `cache` is given."""
     path = None if cache is None else cache / f"{name}.npz"
     if path is not None and path.exists():
         with np.load(path) as data:
@@ -127,13 +145,25 @@ def cached_features(
     crops = read()
     extractor = shared_extractor()
     mirrored = [np.ascontiguousarray(crop[:, ::-1]) for crop in crops]
-    x = np.vstack(
-        [mask_features(extractor, extractor.features(group)) for group in (crops, mirrored)]
-    )
+    sides = np.random.default_rng(SEED).integers(SMALL[0], SMALL[1] + 1, len(crops))
+    views = [crops, mirrored, shrunk(crops, sides), shrunk(mirrored, sides)]
+    x = np.vstack([mask_features(extractor, extractor.features(view)) for view in views])
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(path, x=x)
     return x
+
+
+def shrunk(crops: list[np.ndarray], sides: np.ndarray) -> list[np.ndarray]:
+    """Each crop (H x W x 3 uint8) shrunk to `sides`[i] pixels square and enlarged back."""
+    return [
+        cv2.resize(
+            cv2.resize(crop, (int(side), int(side)), interpolation=cv2.INTER_AREA),
+            crop.shape[1::-1],
+            interpolation=cv2.INTER_LINEAR,
+        )
+        for crop, side in zip(crops, sides, strict=True)
+    ]
 
 
 def mask_crops(train: list[mask_eval.MaskImage]) -> list[np.ndarray]:
@@ -160,30 +190,73 @@ def lfw_crops(root: Path) -> list[np.ndarray]:
     return [crop for crop in found if crop is not None]
 
 
+def wider_crops(root: Path, exclude: set[str]) -> list[np.ndarray]:
+    """The crops of unoccluded WIDER FACE faces (see the module's docstring) under `root`
+    (`images/<event>/<file>.jpg` and `wider_face_val.mat`), none from the images in `exclude`."""
+    import scipy.io
+
+    labels = scipy.io.loadmat(root / "wider_face_val.mat")
+    candidates = []
+    for e, event in enumerate(labels["event_list"][:, 0]):
+        for i, name in enumerate(labels["file_list"][e, 0][:, 0]):
+            key = f"{event[0]}/{name[0]}.jpg"
+            xywh = labels["face_bbx_list"][e, 0][i, 0].astype(np.float32).reshape(-1, 4)
+            clear = (labels["occlusion_label_list"][e, 0][i, 0].reshape(-1) == 0) & (
+                labels["invalid_label_list"][e, 0][i, 0].reshape(-1) == 0
+            )
+            clear &= xywh[:, 2:].min(axis=1) >= WIDER_MIN_SIDE
+            if key not in exclude and clear.any() and (root / "images" / key).is_file():
+                boxes = np.hstack([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]])[clear]
+                candidates.append((root / "images" / key, boxes))
+    order = np.random.default_rng(SEED).permutation(len(candidates))[:WIDER_IMAGES]
+    detector = FaceDetector(masked_faces=True)
+    crops: list[np.ndarray] = []
+    for path, truth in progress([candidates[i] for i in sorted(order)], len(order)):
+        rgb = load_image(path)
+        faces = detector.detect(rgb)
+        if not faces:
+            continue
+        overlap = iou_matrix(truth, np.stack([face.box for face in faces]))
+        matched = [faces[j] for j in np.unique(overlap.argmax(axis=1)[overlap.max(axis=1) > 0.5])]
+        crops += [attribute_crop(rgb, face) for face in matched[:WIDER_PER_IMAGE]]
+        if len(crops) >= WIDER:
+            break
+    return crops[:WIDER]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="folder of the mask images")
     parser.add_argument("--utkface", type=Path, required=True, help="UTKFace training folder")
     parser.add_argument("--lfw", type=Path, required=True, help="lfw-deepfunneled folder")
+    parser.add_argument("--wider", type=Path, required=True, help="WIDER FACE WIDER_val folder")
+    parser.add_argument(
+        "--wider-exclude", type=Path, required=True, help="list of WIDER images never trained on"
+    )
     parser.add_argument("--cache", type=Path, help="folder caching the features (.npz)")
     args = parser.parse_args()
     images = mask_eval.load_dataset(args.data)
+    exclude = {line.strip() for line in args.wider_exclude.read_text().splitlines()} - {""}
     held_out = set(mask_eval.split(images, SEED, HELD_OUT))
     train = [im for im in images if im.name not in held_out]
     sources = {
         "mask": cached_features(args.cache, "mask", lambda: mask_crops(train)),
         "utkface": cached_features(args.cache, "utkface", lambda: utkface_crops(args.utkface)),
         "lfw": cached_features(args.cache, "lfw", lambda: lfw_crops(args.lfw)),
+        "wider": cached_features(args.cache, "wider", lambda: wider_crops(args.wider, exclude)),
     }
     x = np.vstack(list(sources.values()))
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
     x = (x - mean) / scale
     masked = np.array([im.masked for im in train], np.float64)
-    y = np.concatenate([np.tile(masked, 2), np.zeros(len(x) - 2 * len(train))])
-    # both classes weigh the same; a crop and its mirror fall in the same fold
-    weight = np.where(y > 0.5, 1 / y.sum(), 1 / (1 - y).sum())
+    y = np.concatenate([np.tile(masked, VIEWS), np.zeros(len(x) - VIEWS * len(train))])
+    # the classes weigh MASK_WEIGHT : 1; the views of a crop fall in the same fold
+    weight = np.where(y > 0.5, MASK_WEIGHT / y.sum(), 1 / (1 - y).sum())
     groups = np.concatenate(
-        [np.tile(np.arange(len(v) // 2), 2) + 10**6 * i for i, v in enumerate(sources.values())]
+        [
+            np.tile(np.arange(len(v) // VIEWS), VIEWS) + 10**6 * i
+            for i, v in enumerate(sources.values())
+        ]
     )
     folds = np.random.default_rng(SEED).permutation(groups.max() + 1)[groups] % FOLDS
     hits = np.zeros(len(x), bool)
@@ -191,8 +264,8 @@ def main() -> int:
         params = mlp(x[folds != k], y[folds != k], weight[folds != k], DECAY)
         hits[folds == k] = (mlp_logit(params, x[folds == k]) > 0) == (y[folds == k] > 0.5)
     accuracy = {
-        "mask_set": round(float(hits[: 2 * len(train)].mean()), 4),
-        "unmasked_photos": round(float(hits[2 * len(train) :].mean()), 4),
+        "mask_set": round(float(hits[: VIEWS * len(train)].mean()), 4),
+        "unmasked_photos": round(float(hits[VIEWS * len(train) :].mean()), 4),
     }
     params = mlp(x, y, weight, DECAY)
     w1, b1, w2, b2 = params
@@ -208,7 +281,7 @@ def main() -> int:
     report = {
         "train_images": len(train),
         "held_out_images": len(held_out),
-        "negatives": {name: len(v) // 2 for name, v in sources.items() if name != "mask"},
+        "negatives": {name: len(v) // VIEWS for name, v in sources.items() if name != "mask"},
         "lfw_held_out_people": len(lfw_held),
         "cv_accuracy": accuracy,
         "weights": str(mask.WEIGHTS),

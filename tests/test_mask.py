@@ -68,6 +68,25 @@ def test_the_masked_pass_finds_a_masked_face_yunet_misses() -> None:
     assert face.keypoints[0, 1] < face.keypoints[2, 1] < face.keypoints[3, 1]
 
 
+def test_the_rewritten_masked_network_decodes_as_the_published_one() -> None:
+    """At the published input size, kao's priors and decoding on the rewritten graph give the
+    boxes the published graph decodes itself, and the same scores."""
+    import onnxruntime as ort
+
+    from kao.detection import masked
+    from kao.models import model_path
+
+    tensor = np.random.default_rng(0).normal(0, 0.5, (1, 3, 480, 640)).astype(np.float32)
+    published = ort.InferenceSession(str(model_path(*masked.MODEL)))
+    scores, boxes = published.run(None, {"input": tensor})
+    net = masked.MaskedFaceNet(threads=1)
+    our_scores, regression = net.session.run(None, {net.input_name: tensor})
+    decoded = masked.decode(regression[0], masked.priors(640, 480))
+    np.testing.assert_allclose(our_scores, scores, atol=1e-6)
+    np.testing.assert_allclose(decoded, boxes[0], atol=1e-5)
+    assert len(net.priors) < len(decoded)  # kao runs it smaller than published
+
+
 def test_the_masked_pass_adds_nothing_where_yunet_found_the_face() -> None:
     from kao.detection import FaceDetector
 
@@ -119,3 +138,20 @@ def test_held_out_lfw_faces_are_not_masks_and_masks_stay_masks(classifier) -> No
         rgb = load_image(shared_file(_held_out(relative)))
         largest = max(kao.detect(rgb), key=lambda f: f.area)
         assert classifier.predict(rgb, [largest])[0].label == "mask", relative
+
+
+SHOUTING = "data/widerface_val_subset/images/0_Parade_Parade_0_194.jpg"
+"""A parade photo whose two shouting faces (open mouths, about 35 px) were once called masked."""
+SHOUTING_BOXES = ((287, 68, 322, 115), (226, 87, 264, 120))
+
+
+def test_small_open_mouthed_faces_in_a_crowd_are_not_masks(classifier) -> None:
+    from kao.detection.boxes import iou_matrix
+
+    rgb = load_image(shared_file(SHOUTING))
+    faces = kao.detect(rgb)
+    overlap = iou_matrix(np.array(SHOUTING_BOXES, np.float32), np.stack([f.box for f in faces]))
+    for expected, row in zip(SHOUTING_BOXES, overlap, strict=True):
+        assert row.max() > 0.5, expected
+        face = faces[int(row.argmax())]
+        assert classifier.predict(rgb, [face])[0].label == "no_mask", expected

@@ -1,6 +1,7 @@
-"""Mask / no mask: a one-hidden-layer network (32 ReLU units), trained by `scripts/train_mask.py`
-on ../shared/data/mask with UTKFace and LFW faces as extra unmasked examples
-(weights/mask_classifier.onnx, 168 kB, standardisation folded in), on features of the attribute crop
+"""Mask / no mask: a one-hidden-layer network (64 ReLU units), trained by `scripts/train_mask.py`
+on ../shared/data/mask with UTKFace, LFW and unoccluded WIDER FACE faces (also shrunk and blurred)
+as extra unmasked examples (weights/mask_classifier.onnx, 336 kB, standardisation folded in), on
+features of the attribute crop
 (`mask_features`): the dlib face descriptor (shared with the age and gender models), gradient
 orientation histograms of the aligned 64 x 64 chip and of the crop, and the colour of the
 chip's horizontal bands (a mask makes the lower face unlike the skin of the eyes' band)."""
