@@ -4,7 +4,10 @@ The network is kao's own, trained on FER2013's training images by `scripts/train
 (log: docs/training/emotion.json) and shipped as `weights/emotion.onnx`: 48 x 48 grey faces,
 raw pixel values in, logits out, in FER2013's class order (angry, disgust, fear, happy,
 neutral, sad, surprise), which is `EMOTIONS` with "surprise" named "surprised". Each crop is
-read as it is and mirrored, and the two softmax outputs are averaged.
+read as it is and mirrored, and the two softmax outputs are averaged; `views=SHIFTED_VIEWS`
+reads 14 views instead (moved 2 px left, right, up and down, zoomed 0.9x and 1.1x, and each of
+those mirrored): 0.705 against 0.695 on the 2,872 training images held out of training, for 7
+times the network's time.
 
 FER2013's faces are loosely cropped: about the face's box with little margin, upright. A crop
 from a photo is framed the same way. The framing was measured by running kao's detector on
@@ -37,6 +40,18 @@ CROP_SCALE = 0.9
 CROP_SHIFT = 0.0
 """How far the crop's centre is moved down from the box's, in box heights."""
 FER_CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
+View = tuple[float, float, float]
+"""A view of a crop: (x shift, y shift in pixels of the 48 x 48 input, zoom about its centre)."""
+PLAIN_VIEWS: tuple[View, ...] = ((0, 0, 1.0),)
+SHIFTED_VIEWS: tuple[View, ...] = (
+    (0, 0, 1.0),
+    (2, 0, 1.0),
+    (-2, 0, 1.0),
+    (0, 2, 1.0),
+    (0, -2, 1.0),
+    (0, 0, 0.9),
+    (0, 0, 1.1),
+)
 
 
 def to_grey(crop: np.ndarray) -> np.ndarray:
@@ -68,6 +83,17 @@ def resize_grey(crops: Sequence[np.ndarray] | np.ndarray, size: int) -> np.ndarr
     return out
 
 
+def view(grey: np.ndarray, dx: float, dy: float, zoom: float) -> np.ndarray:
+    """`grey` (S x S uint8) moved by (dx, dy) pixels and zoomed by `zoom` about its centre, its
+    border pixels repeated where the view leaves the image -> S x S uint8."""
+    if (dx, dy, zoom) == (0, 0, 1.0):
+        return grey
+    centre = (grey.shape[1] - 1) / 2
+    matrix = cv2.getRotationMatrix2D((centre, centre), 0, zoom)
+    matrix[:, 2] += (dx, dy)
+    return cv2.warpAffine(grey, matrix, grey.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax of (N, K) logits, float32."""
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
@@ -78,7 +104,13 @@ class EmotionClassifier(CropModel[dict[str, float]]):
     """kao's emotion network: one `{emotion: probability}` dict per face (the 7 keys of
     `EMOTIONS`, summing to 1). Safe to share between threads."""
 
-    def __init__(self, threads: int | None = None, weights: Path = WEIGHTS) -> None:
+    def __init__(
+        self,
+        threads: int | None = None,
+        weights: Path = WEIGHTS,
+        views: Sequence[View] = PLAIN_VIEWS,
+    ) -> None:
+        self.views = tuple(views)
         if not weights.is_file():
             raise ModelError(f"{weights}: the emotion network is missing (reinstall kao)")
         self._session = onnx_session(weights, threads)
@@ -96,15 +128,15 @@ class EmotionClassifier(CropModel[dict[str, float]]):
 
     def probabilities(self, crops: Sequence[np.ndarray] | np.ndarray) -> np.ndarray:
         """(N, 7) float32 probabilities in `EMOTIONS` order for face crops of any size (each
-        H x W grey, RGB or RGBA uint8; resized to 48 x 48 grey), averaged over each crop and its
-        mirror image."""
+        H x W grey, RGB or RGBA uint8; resized to 48 x 48 grey), averaged over the `views` of
+        each crop and their mirror images."""
         grey = resize_grey(crops, SIZE)
         if len(grey) == 0:
             return np.zeros((0, len(EMOTIONS)), np.float32)
-        batch = np.concatenate([grey, grey[:, :, ::-1]])[:, None].astype(np.float32)
-        logits = self._session.run(["logits"], {"grey": batch})[0]
-        probs = softmax(logits)
-        return (probs[: len(grey)] + probs[len(grey) :]) / 2
+        views = np.stack([view(image, *v) for v in self.views for image in grey])
+        batch = np.concatenate([views, views[:, :, ::-1]])[:, None].astype(np.float32)
+        probs = softmax(self._session.run(["logits"], {"grey": batch})[0])
+        return probs.reshape(2 * len(self.views), len(grey), -1).mean(axis=0)
 
     def classify(self, crops: Sequence[np.ndarray]) -> list[dict[str, float]]:
         """One `{emotion: probability}` dict per crop (any size, grey or RGB uint8)."""

@@ -97,9 +97,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     emotion.add_argument("--json", action="store_true", help="print JSON")
     emotion.add_argument(
         "--model",
-        choices=("kao", "mini_xception", "all"),
+        choices=("kao", "kao_14_views", "mini_xception", "all"),
         default="kao",
-        help="kao's network, the mini-Xception baseline, or both in one run (default: kao)",
+        help="kao's network (two views, or 14), the mini-Xception baseline, or all in one run "
+        "(default: kao)",
     )
     emotion.set_defaults(run=run_emotion)
 

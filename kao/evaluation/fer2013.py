@@ -78,12 +78,17 @@ def evaluate(probabilities: Callable[[np.ndarray], np.ndarray], data: Dataset) -
     }
 
 
-def _model(name: str) -> Callable[[np.ndarray], np.ndarray]:
-    """The `probabilities` function of the model called `name` ("kao" or "mini_xception")."""
-    if name == "kao":
-        from kao.attributes.emotion import EmotionClassifier
+MODELS = ("kao", "kao_14_views", "mini_xception")
 
-        return EmotionClassifier().probabilities
+
+def _model(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The `probabilities` function of the model called `name` ("kao", "kao_14_views" or
+    "mini_xception")."""
+    if name in ("kao", "kao_14_views"):
+        from kao.attributes.emotion import PLAIN_VIEWS, SHIFTED_VIEWS, EmotionClassifier
+
+        views = PLAIN_VIEWS if name == "kao" else SHIFTED_VIEWS
+        return EmotionClassifier(views=views).probabilities
     from kao.attributes.mini_xception import MiniXception
 
     return MiniXception().probabilities
@@ -91,11 +96,12 @@ def _model(name: str) -> Callable[[np.ndarray], np.ndarray]:
 
 def run(path: Path, model: str = "kao") -> dict[str, Any]:
     """The report of `kao eval emotion`: the first model's `evaluate` result with its "model"
-    name; with `model` "all", kao's network first and mini-Xception under "baselines"."""
-    if model not in ("kao", "mini_xception", "all"):
-        raise KaoError(f"unknown emotion model {model!r} (kao, mini_xception or all)")
+    name; with `model` "all", kao's network first, then kao's network read in 14 views and
+    mini-Xception under "baselines"."""
+    if model not in (*MODELS, "all"):
+        raise KaoError(f"unknown emotion model {model!r} ({', '.join(MODELS)} or all)")
     data = load_dataset(path)
-    names = ["kao", "mini_xception"] if model == "all" else [model]
+    names = list(MODELS) if model == "all" else [model]
     results = [{"model": name, **evaluate(_model(name), data)} for name in names]
     report = results[0]
     if len(results) > 1:

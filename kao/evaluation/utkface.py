@@ -67,7 +67,7 @@ def load_faces(root: Path) -> tuple[list[UtkFace], int]:
 def read_features(
     faces: Iterable[UtkFace], *, cropped: bool, model: AgeGender | None = None
 ) -> tuple[Reading, np.ndarray]:
-    """What the age/gender model reads from each face (both views), and whether the detector
+    """What the age/gender model reads from each face and its mirror image, and whether the detector
     found it ((N,) bool; all True when `cropped`)."""
     faces = list(faces)
     model = model or AgeGender(head=False)
@@ -83,7 +83,7 @@ def read_features(
             found = bool(detected)
             if found:
                 crop = attribute_crop(rgb, max(detected, key=lambda f: f.area))
-        readings.append(model.read([crop]))
+        readings.append(model.read([crop], mirrored=True))
         found_faces.append(found)
     return Reading.stack(readings), np.array(found_faces, bool)
 
@@ -115,7 +115,7 @@ def evaluate(root: Path, *, cropped: bool = False) -> dict[str, Any]:
         "read_as": "crop (cropped=True)" if cropped else "photo (detector, largest face)",
         "face_found": round(float(found.mean()), 4),
         "package": scores(faces, *package.estimate(first_view(reading))),
-        "kao": scores(faces, *AgeGender().estimate(reading)),
-        "kao_one_view": scores(faces, *AgeGender().estimate(first_view(reading))),
+        "kao": scores(faces, *AgeGender().estimate(first_view(reading))),
+        "kao_mirrored": scores(faces, *AgeGender(mirror=True).estimate(reading)),
     }
     return report
