@@ -17,7 +17,7 @@ YuNet finds faces from about 10 to about 300 pixels in the image it is given. So
    640 x 480 photo) gets the whole-image pass only.
 
 The passes are merged by non-maximum suppression. With `masked_faces` (off by default: it
-costs about 18 ms per photo on one core; `kao.analyze` turns it on), a last
+costs about 10 ms per 640 x 480 photo on two cores; `kao.analyze` turns it on), a last
 pass of UltraFace's masked-face network (`kao.detection.masked`) adds the faces YuNet missed,
 most of them faces behind a mask: its boxes at least `masked.MIN_SIDE` of the image's long side
 that lie less than `nms_iou` inside any YuNet face. Output is deterministic: faces are sorted
