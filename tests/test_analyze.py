@@ -36,6 +36,27 @@ def test_analyze_sets_every_attribute() -> None:
     assert inside.all()
 
 
+def test_accurate_reads_more_views_and_agrees_with_the_default(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (plain,) = kao.analyze(shared_file(PORTRAIT))
+    (accurate,) = kao.FaceAnalyzer(accurate=True).analyze(shared_file(PORTRAIT))
+    np.testing.assert_array_equal(accurate.box, plain.box)
+    assert accurate.age is not None and plain.age is not None
+    assert accurate.age != plain.age and abs(accurate.age - plain.age) < 5
+    assert accurate.gender is not None and plain.gender is not None
+    assert accurate.gender.label == plain.gender.label
+    assert accurate.emotion is not None and plain.emotion is not None
+    assert accurate.emotion != plain.emotion
+    assert sum(accurate.emotion.values()) == pytest.approx(1, abs=1e-4)
+    assert max(accurate.emotion, key=accurate.emotion.get) == max(
+        plain.emotion, key=plain.emotion.get
+    )
+    assert main(["analyze", str(shared_file(PORTRAIT)), "--accurate", "--json"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["faces"][0]["age"] == pytest.approx(accurate.age, abs=0.05)
+
+
 def test_every_face_of_a_group_photo_is_analysed() -> None:
     faces = kao.analyze(shared_file(GROUP))
     assert len(faces) == 5

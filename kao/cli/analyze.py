@@ -37,6 +37,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="include the 468 mesh and iris points in the JSON, draw the mesh with --out",
     )
     parser.add_argument(
+        "--accurate",
+        action="store_true",
+        help="read each face in more views (age, gender, emotion): a little more accurate, "
+        "about 15 ms more a face",
+    )
+    parser.add_argument(
         "--min-score",
         type=float,
         default=0.6,
@@ -54,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 <= args.min_score <= 1:
         raise KaoError(f"--min-score must be between 0 and 1, got {args.min_score}")
-    analyzer = FaceAnalyzer(FaceDetector(min_score=args.min_score, masked_faces=True))
+    detector = FaceDetector(min_score=args.min_score, masked_faces=True)
+    analyzer = FaceAnalyzer(detector, accurate=args.accurate)
     triangles = analyzer.triangles() if args.mesh else None
 
     def process(rgb: np.ndarray) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:

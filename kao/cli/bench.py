@@ -78,6 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     analyze.add_argument("--data", type=Path, default=DEFAULT_FACES, help="folder of photos")
     analyze.add_argument("--images", type=_positive, default=100, help="photos to process")
     analyze.add_argument("--json", action="store_true", help="print JSON")
+    analyze.add_argument("--accurate", action="store_true", help="as `kao analyze --accurate`")
     analyze.set_defaults(run=run_analyze)
     search = targets.add_parser(
         "search",
@@ -376,7 +377,7 @@ def run_analyze(args: argparse.Namespace) -> int:
     if not args.data.is_dir():
         raise KaoError(f"{args.data}: no such folder (give a folder of photos with --data)")
     paths = find_images([args.data])[: args.images]
-    analyzer = FaceAnalyzer().load()
+    analyzer = FaceAnalyzer(accurate=args.accurate).load()
     photos = [load_image(path) for path in paths]
     analyzer.analyze_faces(photos[0], analyzer.detector.detect(photos[0]))  # warm-up
     per_face: dict[str, list[float]] = {stage: [] for stage in (*STAGES, "total")}
@@ -405,6 +406,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         "images": len(paths),
         "faces": faces_seen,
         "threads": 1,
+        "accurate": args.accurate,
         "median_ms_per_face": {k: round(statistics.median(v), 2) for k, v in per_face.items()},
         "face_recognition_68_landmarks_ms_per_face": round(statistics.median(peer), 2),
         "data": str(args.data),
