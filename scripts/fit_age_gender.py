@@ -131,7 +131,8 @@ def main() -> int:
         if args.features:
             np.savez(args.features, **vars(reading))
     views = reading.male_p.shape[1]
-    embeddings, age_p, male_p = vars(reading.flat()).values()
+    flat = reading.flat()
+    embeddings, age_p, male_p = flat.embeddings, flat.age_p, flat.male_p
     ages = np.repeat([face.age for face in faces], views).astype(np.float64)
     male = np.repeat([face.gender == "male" for face in faces], views).astype(np.float64)
 

@@ -10,7 +10,7 @@ import pytest
 
 from kao.detection import detect as kao_detect
 from kao.errors import KaoError
-from kao.evaluation.utkface import first_view, load_faces, parse_name
+from kao.evaluation.utkface import load_faces, parse_name
 from kao.image import load_image
 from tests.conftest import shared_file
 
@@ -79,7 +79,7 @@ def test_with_mirror_a_face_and_its_mirror_image_get_the_same_estimate(model) ->
     (alone,) = model.classify([crop])  # the default: one view, another estimate
     assert abs(alone.age - plain.age) > 1e-3
     assert alone.age == pytest.approx(
-        model.estimate(first_view(model.read([crop], mirrored=True)))[0][0]
+        model.estimate(model.read([crop], mirrored=True).first_view())[0][0]
     )
 
 

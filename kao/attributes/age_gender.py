@@ -151,6 +151,10 @@ class Reading:
             self.male_p.reshape(-1),
         )
 
+    def first_view(self) -> Reading:
+        """Only each face's first view (the crop as it is, not mirrored)."""
+        return Reading(self.embeddings[:, :1], self.age_p[:, :1], self.male_p[:, :1])
+
     @staticmethod
     def stack(readings: Sequence[Reading]) -> Reading:
         """The faces of `readings`, one after the other."""

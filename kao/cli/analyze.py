@@ -10,8 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from kao.cli.batch import run_batch
-from kao.errors import KaoError
+from kao.cli.batch import check_min_score, run_batch
 from kao.face import EMOTIONS
 
 
@@ -58,8 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from kao.detection import FaceDetector
     from kao.render import draw_analysis
 
-    if not 0 <= args.min_score <= 1:
-        raise KaoError(f"--min-score must be between 0 and 1, got {args.min_score}")
+    check_min_score(args.min_score)
     detector = FaceDetector(min_score=args.min_score, masked_faces=True)
     analyzer = FaceAnalyzer(detector, accurate=args.accurate)
     triangles = analyzer.triangles() if args.mesh else None

@@ -18,6 +18,14 @@ from kao.errors import ImageError, KaoError
 from kao.image import find_images, load_image
 from kao.progress import progress
 
+
+def check_min_score(value: float) -> float:
+    """`value` of a `--min-score` option if it lies in 0-1; KaoError saying so otherwise."""
+    if not 0 <= value <= 1:
+        raise KaoError(f"--min-score must be between 0 and 1, got {value}")
+    return value
+
+
 Processor = Callable[[np.ndarray], tuple[dict[str, Any], Callable[[], np.ndarray]]]
 """Reads one RGB image -> (its JSON fields, a function drawing its annotated copy)."""
 

@@ -133,17 +133,7 @@ def run_list(args: argparse.Namespace) -> int:
     with open_gallery(_url(args)) as gallery:
         if args.collection and args.faces:
             faces = gallery.faces(args.collection)
-            document: Any = [
-                {
-                    "id": f.id,
-                    "person": f.person,
-                    "model": f.model,
-                    "source": f.source,
-                    "box": f.box,
-                    "created": f.created.isoformat(),
-                }
-                for f in faces
-            ]
+            document: Any = [face.summary() for face in faces]
             text = "\n".join(f"{f.id:>6}  {f.person}  {f.source}" for f in faces)
         elif args.collection:
             persons = gallery.persons(args.collection)

@@ -9,9 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from kao.cli.batch import run_batch
+from kao.cli.batch import check_min_score, run_batch
 from kao.detection import MODELS, FaceDetector
-from kao.errors import KaoError
 from kao.render import draw_faces
 
 
@@ -55,8 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Detect faces in every input; exit 1 if any input failed (the others are still done)."""
-    if not 0 <= args.min_score <= 1:
-        raise KaoError(f"--min-score must be between 0 and 1, got {args.min_score}")
+    check_min_score(args.min_score)
     detector = FaceDetector(
         min_score=args.min_score,
         min_size=args.min_size,

@@ -12,6 +12,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kao.cli.batch import check_min_score
 from kao.cli.bench import _positive
 from kao.detection import MODELS
 from kao.errors import KaoError
@@ -108,8 +109,7 @@ def run(args: argparse.Namespace) -> int:
     from kao.tracking import Tracker
     from kao.video import DETECTOR_THREADS, VideoAnalyzer, open_video, video_detector
 
-    if not 0 <= args.min_score <= 1:
-        raise KaoError(f"--min-score must be between 0 and 1, got {args.min_score}")
+    check_min_score(args.min_score)
     if args.max_missed < 0:
         raise KaoError(f"--max-missed must be 0 or more, got {args.max_missed}")
     if args.collection and not args.db:

@@ -67,8 +67,8 @@ def load_faces(root: Path) -> tuple[list[UtkFace], int]:
 def read_features(
     faces: Iterable[UtkFace], *, cropped: bool, model: AgeGender | None = None
 ) -> tuple[Reading, np.ndarray]:
-    """What the age/gender model reads from each face and its mirror image, and whether the detector
-    found it ((N,) bool; all True when `cropped`)."""
+    """What the age/gender model reads from each face and its mirror image, and whether the
+    detector found it ((N,) bool; all True when `cropped`)."""
     faces = list(faces)
     model = model or AgeGender(head=False)
     detector = None if cropped else FaceDetector(masked_faces=True)
@@ -86,11 +86,6 @@ def read_features(
         readings.append(model.read([crop], mirrored=True))
         found_faces.append(found)
     return Reading.stack(readings), np.array(found_faces, bool)
-
-
-def first_view(reading: Reading) -> Reading:
-    """`reading` with only each face's first view (the crop as it is, not mirrored)."""
-    return Reading(reading.embeddings[:, :1], reading.age_p[:, :1], reading.male_p[:, :1])
 
 
 def scores(faces: list[UtkFace], ages: np.ndarray, p_male: np.ndarray) -> dict[str, float]:
@@ -114,8 +109,8 @@ def evaluate(root: Path, *, cropped: bool = False) -> dict[str, Any]:
         "skipped_files": skipped,
         "read_as": "crop (cropped=True)" if cropped else "photo (detector, largest face)",
         "face_found": round(float(found.mean()), 4),
-        "package": scores(faces, *package.estimate(first_view(reading))),
-        "kao": scores(faces, *AgeGender().estimate(first_view(reading))),
+        "package": scores(faces, *package.estimate(reading.first_view())),
+        "kao": scores(faces, *AgeGender().estimate(reading.first_view())),
         "kao_mirrored": scores(faces, *AgeGender(mirror=True).estimate(reading)),
     }
     return report

@@ -12,6 +12,7 @@ import math
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -149,6 +150,18 @@ class FaceRecord:
     box: Box | None
     embedding: np.ndarray
     created: datetime
+
+    def summary(self) -> dict[str, Any]:
+        """The record without its embedding, JSON-ready: id, person, model, source, box and
+        created (ISO 8601)."""
+        return {
+            "id": self.id,
+            "person": self.person,
+            "model": self.model,
+            "source": self.source,
+            "box": self.box,
+            "created": self.created.isoformat(),
+        }
 
 
 @dataclass(frozen=True)

@@ -79,17 +79,7 @@ async def list_faces(request: Request, collection: str) -> list[dict[str, Any]]:
     """[{"id", "person", "model", "source", "box", "created"}], as `kao db list --faces`."""
     svc = service(request)
     faces = await svc.run(svc.database.gallery.faces, collection)
-    return [
-        {
-            "id": f.id,
-            "person": f.person,
-            "model": f.model,
-            "source": f.source,
-            "box": f.box,
-            "created": f.created.isoformat(),
-        }
-        for f in faces
-    ]
+    return [face.summary() for face in faces]
 
 
 @router.post(
