@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from kao.align import whole_image_face
-from kao.detection import FaceDetector
+from kao.detection import FaceDetector, analysis_detector
 from kao.errors import KaoError
 from kao.face import Face
 from kao.image import ImageInput, load_image
@@ -34,11 +34,11 @@ class FaceAnalyzer:
     shared; one analyzer is safe to use from several threads.
 
     Args:
-        detector: the `FaceDetector` to use (default: kao's default detector with the
-            masked-face pass, so that faces behind a mask are found and classified).
+        detector: the `FaceDetector` to use (default: `kao.detection.analysis_detector()`, with
+            the masked-face pass, so that faces behind a mask are found and classified).
         accurate: read each face in more views, for age and gender (mirrored too) and for
             emotion (14 views): 0.1 year less age error and 1 point more emotion accuracy, for
-            about 15 ms more a face on one core (docs/BENCHMARKS.md).
+            about 28 ms more a face on one core (docs/BENCHMARKS.md).
     """
 
     def __init__(self, detector: FaceDetector | None = None, *, accurate: bool = False) -> None:
@@ -48,7 +48,7 @@ class FaceAnalyzer:
 
     @cached_property
     def detector(self) -> FaceDetector:
-        return self._detector or FaceDetector(masked_faces=True)
+        return self._detector or analysis_detector()
 
     @cached_property
     def landmarks(self) -> Any:

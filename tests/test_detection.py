@@ -98,6 +98,21 @@ def test_up_scaled_pass_finds_small_faces_in_small_images() -> None:
     assert len(with_pass) >= len(without) + 5
 
 
+def test_the_analysis_detector_up_scales_small_photos_less() -> None:
+    from kao.detection import analysis_detector
+    from kao.detection.detector import ANALYSIS_UPSCALE, Pass
+
+    analysing, default = analysis_detector(), kao.FaceDetector(masked_faces=True)
+    assert analysing.masked is not None
+    # a 250 x 250 photo: one pass at 1.5x instead of 640 px; large photos as by default
+    assert analysing.passes(250, 250) == [Pass(scale=ANALYSIS_UPSCALE)]
+    assert default.passes(250, 250) == [Pass(scale=640 / 250)]
+    assert analysing.passes(1500, 2000) == default.passes(1500, 2000)
+    rgb = kao.load_image(shared_file(LFW_FACE))
+    (found,), (reference,) = analysing.detect(rgb), default.detect(rgb)
+    assert iou_matrix(found.box[None], reference.box[None])[0, 0] > 0.8
+
+
 def _group_photo(
     face: np.ndarray, size: tuple[int, int], spots: list[tuple[int, int]]
 ) -> np.ndarray:

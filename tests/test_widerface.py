@@ -7,7 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kao.evaluation.widerface import SETTINGS, WiderImage, average_precision, load_dataset
+from kao.evaluation.widerface import (
+    SETTINGS,
+    WiderImage,
+    average_precision,
+    load_dataset,
+    shrunk,
+)
 from tests.conftest import WIDER, shared_file
 
 
@@ -61,6 +67,18 @@ def test_real_subset_loads_with_scaled_boxes() -> None:
         assert im.boxes.shape[1] == 4
         assert (im.boxes[:, 2] <= 416 + 1).all() and (im.boxes[:, 3] <= 416 + 1).all()
         assert im.keep["easy"].sum() <= im.keep["medium"].sum() <= im.keep["hard"].sum()
+
+
+def test_shrinking_scales_image_and_ground_truth_alike() -> None:
+    image = _image(FACES, [True, True, True])
+    rgb = np.zeros((200, 400, 3), np.uint8)
+    small, scaled = shrunk(rgb, image, 100)
+    assert small.shape == (50, 100, 3)
+    np.testing.assert_allclose(scaled.boxes, np.array(FACES) / 4)
+    # detections scaled alike keep a perfect score; nothing is ever enlarged
+    assert average_precision([scaled], [_dets([[*b, 1.0] for b in scaled.boxes])])["easy"] == 1
+    same, unchanged = shrunk(rgb, image, 800)
+    assert same is rgb and unchanged is image
 
 
 def test_missing_dataset_is_a_clear_error(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from kao.aging import age_grid, load_prototypes
 from kao.aging.grid import TILE
-from kao.detection import FaceDetector
+from kao.detection import analysis_detector
 from kao.errors import KaoError
 from kao.face import Face
 from kao.image import load_image
@@ -72,7 +72,7 @@ def meshed_face(rgb: np.ndarray, index: int | None, *, cropped: bool, source: st
     mesher = FaceMesh(iris=False)
     if cropped:
         return mesher.run_cropped(rgb)
-    faces = FaceDetector(masked_faces=True).detect(rgb)
+    faces = analysis_detector().detect(rgb)
     if not faces:
         raise KaoError(f"{source}: no face found")
     if index is None:

@@ -39,7 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--accurate",
         action="store_true",
         help="read each face in more views (age, gender, emotion): a little more accurate, "
-        "about 15 ms more a face",
+        "about 28 ms more a face",
+    )
+    parser.add_argument(
+        "--small-faces",
+        action="store_true",
+        help="in photos under 640 px, also look for faces under about 20 px, as kao detect "
+        "does (slower: about twice the detection time of a 250 px photo)",
     )
     parser.add_argument(
         "--min-score",
@@ -54,11 +60,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Analyse every input; exit 1 if any input failed (the others are still done)."""
     from kao.analysis import FaceAnalyzer
-    from kao.detection import FaceDetector
+    from kao.detection import analysis_detector
     from kao.render import draw_analysis
 
     check_min_score(args.min_score)
-    detector = FaceDetector(min_score=args.min_score, masked_faces=True)
+    detector = analysis_detector(min_score=args.min_score, small_faces=args.small_faces)
     analyzer = FaceAnalyzer(detector, accurate=args.accurate)
     triangles = analyzer.triangles() if args.mesh else None
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from kao.detection.detector import MODELS, FaceDetector
+from kao.detection.detector import MODELS, FaceDetector, analysis_detector
 from kao.face import Face
 from kao.image import ImageInput
 
-__all__ = ["MODELS", "FaceDetector", "detect"]
+__all__ = ["MODELS", "FaceDetector", "analysis_detector", "detect"]
 
 _detectors: dict[tuple[tuple[str, Any], ...], FaceDetector] = {}
 _lock = threading.Lock()

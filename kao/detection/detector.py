@@ -3,8 +3,8 @@
 YuNet finds faces from about 10 to about 300 pixels in the image it is given. So kao runs:
 
 1. a *whole-image pass* with the image resized so its long side is `whole_side` pixels
-   (640 by default: up-scaled when smaller, down-scaled when larger), which finds the large
-   and medium faces, a face filling the whole frame included;
+   (640 by default: up-scaled when smaller, at most `whole_upscale` times, down-scaled when
+   larger), which finds the large and medium faces, a face filling the whole frame included;
 2. a *detail pass* for small faces (`small_faces=True`, the default):
    - on an image larger than `whole_side`: **tiling** at the original resolution (down-scaled
      to `detail_side` on its long side for very large photos), in overlapping `tile` x `tile`
@@ -20,12 +20,14 @@ The passes are merged by non-maximum suppression. With `masked_faces` (off by de
 costs about 10 ms per 640 x 480 photo on two cores; `kao.analyze` turns it on), a last
 pass of UltraFace's masked-face network (`kao.detection.masked`) adds the faces YuNet missed,
 most of them faces behind a mask: its boxes at least `masked.MIN_SIDE` of the image's long side
-that lie less than `nms_iou` inside any YuNet face. Output is deterministic: faces are sorted
+that lie less than `nms_iou` inside any YuNet face. `analysis_detector` is the setting
+`kao.analyze` uses. Output is deterministic: faces are sorted
 by score, then by position. docs/BENCHMARKS.md measures what the detail and masked passes add.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -68,6 +70,8 @@ class FaceDetector:
         detail_side: largest long side in pixels of the tiled detail pass.
         tile: tile size of the detail pass, pixels.
         upscale: scale of the detail pass for images smaller than `whole_side`.
+        whole_upscale: largest up-scaling of the whole-image pass (default: none, a small
+            image is always resized to `whole_side`).
         model: a name in `MODELS`.
         masked_faces: run the masked-face pass (see the module's docstring).
         masked_min_score: faces of the masked-face pass scoring below this are dropped (0-1).
@@ -85,6 +89,7 @@ class FaceDetector:
         detail_side: int = 4096,
         tile: int = 1024,
         upscale: float = 2.0,
+        whole_upscale: float = math.inf,
         model: str = DEFAULT_MODEL,
         masked_faces: bool = False,
         masked_min_score: float = 0.7,
@@ -100,6 +105,7 @@ class FaceDetector:
         self.detail_side = detail_side
         self.tile = tile
         self.upscale = upscale
+        self.whole_upscale = whole_upscale
         if model not in MODELS:
             raise ValueError(f"unknown detector {model!r}; choose one of {', '.join(MODELS)}")
         self.network = YuNet(MODELS[model], threads)
@@ -109,7 +115,7 @@ class FaceDetector:
     def passes(self, height: int, width: int) -> list[Pass]:
         """The passes run on an image of `height` x `width` pixels."""
         long_side = max(height, width)
-        whole = Pass(scale=self.whole_side / long_side)
+        whole = Pass(scale=min(self.whole_side / long_side, self.whole_upscale))
         detail_scale = min(1.0, self.detail_side / long_side)
         if long_side < self.whole_side:
             detail_scale = self.upscale
@@ -162,6 +168,30 @@ class FaceDetector:
                 raw = raw.take(np.nonzero(raw.sizes() < p.max_face)[0])
             parts.append(raw.mapped(x0, y0))
         return RawDetections.concat(parts).mapped(0, 0, sx, sy)
+
+
+ANALYSIS_UPSCALE = 1.5
+"""How much `analysis_detector` up-scales small photos, at most (both passes)."""
+
+
+def analysis_detector(
+    *, min_score: float = 0.6, small_faces: bool = False, threads: int | None = None
+) -> FaceDetector:
+    """The detector of `kao.analyze` (and of the attribute evaluations): the masked-face pass
+    on, so that faces behind a mask are found, and photos smaller than `whole_side` up-scaled
+    `ANALYSIS_UPSCALE` times at most instead of to `whole_side` (unless `small_faces`). So a
+    250 x 250 photo runs YuNet at 375 x 375, not 640 x 640: half the detection time, but fewer
+    of the faces under about 20 pixels of small photos are found (docs/BENCHMARKS.md measures
+    both). `min_score` and `threads` as for `FaceDetector`."""
+    if small_faces:
+        return FaceDetector(min_score=min_score, masked_faces=True, threads=threads)
+    return FaceDetector(
+        min_score=min_score,
+        masked_faces=True,
+        whole_upscale=ANALYSIS_UPSCALE,
+        upscale=ANALYSIS_UPSCALE,
+        threads=threads,
+    )
 
 
 def _new_faces(extra: RawDetections, found: RawDetections, iou: float) -> RawDetections:

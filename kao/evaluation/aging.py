@@ -17,7 +17,7 @@ import numpy as np
 
 from kao.aging import age_transform, load_prototypes
 from kao.attributes.age_gender import AgeGender
-from kao.detection import FaceDetector
+from kao.detection import analysis_detector
 from kao.evaluation.utkface import load_faces
 from kao.face import Face
 from kao.image import load_image
@@ -48,7 +48,7 @@ def evaluate(
     faces, _ = load_faces(data)
     picks = [faces[i] for i in np.unique(np.linspace(0, len(faces) - 1, limit).round().astype(int))]
     prototypes = load_prototypes()
-    detector = FaceDetector(masked_faces=True)
+    detector = analysis_detector()
     mesher = FaceMesh(iris=False)
     age_model = AgeGender(head=head)
     embedder = FaceEmbedder(detector)

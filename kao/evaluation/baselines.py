@@ -7,10 +7,14 @@ installs the prebuilt `dlib-bin` and face_recognition without its dependencies."
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from kao.errors import KaoError
+
+if TYPE_CHECKING:
+    from kao.detection import FaceDetector
 
 Detect = Callable[[np.ndarray], np.ndarray]
 """RGB image (H, W, 3) uint8 -> detections (N, 5): x1, y1, x2, y2, score."""
@@ -39,7 +43,11 @@ def kao_detector(**options: object) -> Detect:
     """kao's `FaceDetector` with `options`, as a detector returning (N, 5) arrays."""
     from kao.detection import FaceDetector
 
-    detector = FaceDetector(**options)  # type: ignore[arg-type]
+    return as_detect(FaceDetector(**options))  # type: ignore[arg-type]
+
+
+def as_detect(detector: FaceDetector) -> Detect:
+    """`detector` as a function of an RGB image returning (N, 5) arrays."""
 
     def detect(rgb: np.ndarray) -> np.ndarray:
         faces = detector.detect(rgb)

@@ -16,7 +16,7 @@ import numpy as np
 
 from kao.attributes.age_gender import AgeGender, Reading
 from kao.attributes.dlib_features import attribute_crop
-from kao.detection import FaceDetector
+from kao.detection import analysis_detector
 from kao.errors import KaoError
 from kao.image import load_image
 from kao.progress import progress
@@ -71,7 +71,7 @@ def read_features(
     detector found it ((N,) bool; all True when `cropped`)."""
     faces = list(faces)
     model = model or AgeGender(head=False)
-    detector = None if cropped else FaceDetector(masked_faces=True)
+    detector = None if cropped else analysis_detector()
     readings: list[Reading] = []
     found_faces: list[bool] = []
     for face in progress(faces, len(faces)):

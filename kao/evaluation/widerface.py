@@ -10,9 +10,10 @@ using the sizes in `labelv2_val.txt`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from kao.detection.boxes import iou_matrix
@@ -71,6 +72,19 @@ def load_dataset(root: Path) -> list[WiderImage]:
     if not images:
         raise KaoError(f"{root}: no WIDER FACE validation images found under {root / 'images'}")
     return images
+
+
+def shrunk(rgb: np.ndarray, image: WiderImage, long_side: int) -> tuple[np.ndarray, WiderImage]:
+    """`rgb` (the file of `image`) resized so its long side is `long_side` pixels (never
+    enlarged), and `image` with its ground truth scaled alike."""
+    height, width = rgb.shape[:2]
+    scale = long_side / max(height, width)
+    if scale >= 1:
+        return rgb, image
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    factors = np.array([size[0] / width, size[1] / height] * 2)
+    return small, replace(image, boxes=image.boxes * factors)
 
 
 def average_precision(images: list[WiderImage], detections: list[Detections]) -> dict[str, float]:
