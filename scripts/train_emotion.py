@@ -16,6 +16,9 @@ dropout and one linear layer. Training: AdamW with a one-cycle learning rate, la
 random flips, rotations, scaling and shifts of each batch, small brightness/contrast changes
 and random erasing. The checkpoint with the best validation accuracy (flip-averaged) is kept.
 
+kao ships two such networks (`--seed 2013` and `--seed 2014`, the same `--split-seed`) merged by
+scripts/ensemble_emotion.py.
+
 Export: batch norm is folded into the convolutions and the graph is written with onnx.helper:
 input "grey" (N, 1, 48, 48) float32 pixel values 0-255, output "logits" (N, 7) in the order
 of FER2013's classes (angry, disgust, fear, happy, neutral, sad, surprise). The model's
@@ -29,49 +32,19 @@ import argparse
 import json
 import math
 import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 import torch.nn.functional as F
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, helper
 from torch import nn
+from torch_layers import Block, ConvBN, GraphWriter, git_commit, machine, save_model
 
 CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 SIZE = 48
 REFERENCE_COUNT = 16
-
-
-class ConvBN(nn.Module):
-    """Convolution (no bias) then batch norm, then ReLU if `relu`."""
-
-    def __init__(self, cin: int, cout: int, kernel: int = 3, stride: int = 1, relu: bool = True):
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False)
-        self.bn = nn.BatchNorm2d(cout)
-        self.relu = relu
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.bn(self.conv(x))
-        return F.relu(x) if self.relu else x
-
-
-class Block(nn.Module):
-    """Residual block: relu(conv-bn-relu-conv-bn(x) + shortcut(x))."""
-
-    def __init__(self, cin: int, cout: int):
-        super().__init__()
-        self.a = ConvBN(cin, cout)
-        self.b = ConvBN(cout, cout, relu=False)
-        self.shortcut = ConvBN(cin, cout, kernel=1, relu=False) if cin != cout else None
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        skip = self.shortcut(x) if self.shortcut is not None else x
-        return F.relu(self.b(self.a(x)) + skip)
 
 
 class EmotionNet(nn.Module):
@@ -174,56 +147,6 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, fl
 # ONNX export
 
 
-class GraphWriter:
-    """Collects ONNX nodes and initialisers while walking the trained network."""
-
-    def __init__(self) -> None:
-        self.nodes: list[onnx.NodeProto] = []
-        self.weights: list[onnx.TensorProto] = []
-        self.count = 0
-
-    def name(self, what: str) -> str:
-        self.count += 1
-        return f"{what}_{self.count}"
-
-    def constant(self, array: np.ndarray, what: str) -> str:
-        name = self.name(what)
-        self.weights.append(numpy_helper.from_array(array.astype(np.float32), name))
-        return name
-
-    def node(self, op: str, inputs: list[str], **attributes: object) -> str:
-        output = self.name(op.lower())
-        self.nodes.append(helper.make_node(op, inputs, [output], **attributes))
-        return output
-
-    def conv_bn(self, layer: ConvBN, x: str) -> str:
-        """The convolution with its batch norm folded in: w * g / s, b = beta - mean * g / s."""
-        bn, conv = layer.bn, layer.conv
-        factor = (bn.weight / torch.sqrt(bn.running_var + bn.eps)).detach().numpy()
-        weight = conv.weight.detach().numpy() * factor[:, None, None, None]
-        bias = bn.bias.detach().numpy() - bn.running_mean.numpy() * factor
-        pad = conv.padding[0]
-        y = self.node(
-            "Conv",
-            [x, self.constant(weight, "w"), self.constant(bias, "b")],
-            kernel_shape=list(conv.kernel_size),
-            strides=list(conv.stride),
-            pads=[pad] * 4,
-        )
-        return self.node("Relu", [y]) if layer.relu else y
-
-    def layer(self, layer: nn.Module, x: str) -> str:
-        if isinstance(layer, ConvBN):
-            return self.conv_bn(layer, x)
-        if isinstance(layer, Block):
-            skip = self.conv_bn(layer.shortcut, x) if layer.shortcut is not None else x
-            y = self.conv_bn(layer.b, self.conv_bn(layer.a, x))
-            return self.node("Relu", [self.node("Add", [y, skip])])
-        if isinstance(layer, nn.MaxPool2d):
-            return self.node("MaxPool", [x], kernel_shape=[2, 2], strides=[2, 2])
-        raise TypeError(f"no ONNX export for {type(layer).__name__}")
-
-
 def export_onnx(
     model: EmotionNet, mean: float, std: float, metadata: dict[str, str], path: Path
 ) -> None:
@@ -236,13 +159,7 @@ def export_onnx(
         x = writer.layer(layer, x)
     x = writer.node("GlobalAveragePool", [x])
     x = writer.node("Flatten", [x], axis=1)
-    weight = model.fc.weight.detach().numpy().T
-    bias = model.fc.bias.detach().numpy()
-    writer.nodes.append(
-        helper.make_node(
-            "Gemm", [x, writer.constant(weight, "fc_w"), writer.constant(bias, "fc_b")], ["logits"]
-        )
-    )
+    writer.gemm(model.fc, x, "logits")
     graph = helper.make_graph(
         writer.nodes,
         "kao_emotion",
@@ -250,43 +167,10 @@ def export_onnx(
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", len(CLASSES)])],
         writer.weights,
     )
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    proto.ir_version = 8
-    proto.producer_name = "kao scripts/train_emotion.py"
-    helper.set_model_props(proto, metadata)
-    onnx.checker.check_model(proto)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(proto, str(path))
+    save_model(graph, "kao scripts/train_emotion.py", metadata, path)
 
 
 # ----------------------------------------------------------------------------------------------
-
-
-def machine() -> dict[str, object]:
-    cpu = platform.processor()
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        cpu = next(line.split(":", 1)[1].strip() for line in lines if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "threads": torch.get_num_threads(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-    }
-
-
-def git_commit() -> str:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        )
-        return result.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def parse_args() -> argparse.Namespace:
@@ -307,7 +191,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--jitter", type=float, default=0.2, help="brightness/contrast change")
     parser.add_argument("--erase", type=float, default=0.25, help="random-erasing probability")
     parser.add_argument("--val-fraction", type=float, default=0.1)
-    parser.add_argument("--seed", type=int, default=2013)
+    parser.add_argument(
+        "--seed", type=int, default=2013, help="initial weights, batches, augmentation"
+    )
+    parser.add_argument(
+        "--split-seed", type=int, default=2013, help="validation split (same for ensemble members)"
+    )
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--limit-batches", type=int, default=0, help="per epoch (0: all); tests")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -324,7 +213,7 @@ def main() -> None:
     classes = tuple(str(c) for c in data["classes"])
     if classes != CLASSES:
         raise SystemExit(f"{args.data}: classes {classes}, expected {CLASSES}")
-    train_idx, val_idx = split(labels, args.val_fraction, args.seed)
+    train_idx, val_idx = split(labels, args.val_fraction, args.split_seed)
     mean = float(images[train_idx].mean())
     std = float(images[train_idx].std())
 

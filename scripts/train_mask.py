@@ -1,12 +1,12 @@
 """Train the mask classifier (kao/attributes/weights/mask_classifier.onnx) on a folder with
 `with_mask/` and `without_mask/` images and on unmasked faces (UTKFace, LFW, WIDER FACE) as
-extra negatives, on the CPU in about half an hour.
+extra negatives, on the CPU in about half an hour (needs kao and its `train` extra).
 
-    .venv/bin/python scripts/train_mask.py --data ../shared/data/mask \
+    python scripts/train_mask.py --data ../shared/data/mask \
         --utkface ../shared/data/utkface_train --lfw ../shared/data/lfw/lfw-deepfunneled \
         --wider .data/wider_full/WIDER_val \
         --wider-exclude ../shared/data/widerface_val_subset/subset_list.txt \
-        --cache /tmp/kao_mask_features
+        --cache /tmp/kao_mask_cache
 
 The files are split with a fixed seed, per class, 80 / 20; the 20 % held out are never trained
 on and are recorded in kao/attributes/weights/mask_split.json for `kao eval mask`. Each image is
@@ -21,28 +21,34 @@ unmasked (`wider_face_val.mat`'s occlusion labels); all are negatives. Each crop
 four views (`VIEWS`): as it is, mirrored, and both of those shrunk to a seeded random side of
 `SMALL` pixels and enlarged back, as the small and blurred faces of a crowd photo look. (Trained
 on the mask set, UTKFace and LFW alone, the classifier called a third of the WIDER subset's
-faces masked.) The classifier is a one-hidden-layer network (`HIDDEN` ReLU units,
-full-batch Adam from a seeded start, deterministic) on `kao.attributes.mask.mask_features`, the
-classes weighted `MASK_WEIGHT` : 1, its accuracy estimated by `FOLDS`-fold cross-validation on
-the training part, exported as a 6-node ONNX graph with the standardisation folded in."""
+faces masked.) The network (`MaskNet`, described in `kao.attributes.mask`) reads
+`kao.attributes.mask.network_inputs`; it is trained with PyTorch (the `train` extra) on one CPU
+thread from a seeded start, the classes weighted `MASK_WEIGHT` : 1, the crops randomly shifted
+and their brightness and contrast changed; `VALIDATION` of the training files (and of the extra
+faces) are kept aside to log each epoch's accuracy (never the held-out 20 %), and the last
+epoch's network is exported to ONNX with its batch norms and standardisation folded in. The log
+(arguments, per-epoch figures, machine, commit) goes to docs/training/mask.json."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
-import onnx
-from onnx import TensorProto, helper, numpy_helper
+import torch
+import torch.nn.functional as F
+from onnx import TensorProto, helper
+from torch import nn
+from torch_layers import ConvBN, GraphWriter, git_commit, machine, save_model
 
 from kao.attributes import mask
 from kao.attributes.dlib_features import attribute_crop, shared_extractor
-from kao.attributes.mask import mask_features
-from kao.detection import FaceDetector
+from kao.detection import analysis_detector
 from kao.detection.boxes import iou_matrix
 from kao.evaluation import mask as mask_eval
 from kao.evaluation.mask import face_crop
@@ -51,9 +57,15 @@ from kao.progress import progress
 
 SEED = 0
 HELD_OUT = 0.2
-FOLDS = 3
-HIDDEN, STEPS, RATE, DECAY = 64, 400, 3e-3, 1e-3
-"""The network's hidden units, Adam's steps, learning rate and weight decay."""
+VALIDATION = 0.1
+"""Share of the training crops (by file, all views together) kept aside to log accuracy."""
+WIDTH, HIDDEN, DROPOUT = 16, 64, 0.2
+"""Channels of the first convolution (x2, x4, x8 later), hidden units of the feature branch,
+dropout before each branch's last layer."""
+EPOCHS, BATCH, RATE, DECAY = 12, 128, 3e-3, 1e-2
+"""AdamW: epochs, batch size, peak learning rate of the one-cycle schedule, weight decay."""
+SHIFT, JITTER = 4, 0.2
+"""Random shift (pixels) and brightness / contrast change (relative) of the training crops."""
 MASK_WEIGHT = 2.0
 """Weight of the masked class against the unmasked one (whose examples are far more varied)."""
 UTKFACE = 4000
@@ -68,90 +80,168 @@ VIEWS = 4
 """Views of each crop: as it is, mirrored, shrunk, shrunk and mirrored."""
 
 
-def mlp(x: np.ndarray, y: np.ndarray, weight: np.ndarray, decay: float) -> list[np.ndarray]:
-    """A one-hidden-layer network p = sigmoid(relu(x @ w1 + b1) @ w2 + b2) fitted to labels `y`
-    (N,) 0/1 by full-batch Adam on the `weight`ed (N,) cross-entropy plus `decay` * |w|^2 / 2,
-    from a `SEED`ed start -> [w1 (D, HIDDEN), b1 (HIDDEN,), w2 (HIDDEN,), b2 (1,)]."""
-    rng = np.random.default_rng(SEED)
-    params = [
-        rng.normal(0, np.sqrt(2 / x.shape[1]), (x.shape[1], HIDDEN)),
-        np.zeros(HIDDEN),
-        rng.normal(0, np.sqrt(1 / HIDDEN), HIDDEN),
-        np.zeros(1),
-    ]
-    params = [p.astype(x.dtype) for p in params]
-    moments = [np.zeros_like(p) for p in params]
-    squares = [np.zeros_like(p) for p in params]
-    y, weight = y.astype(x.dtype), (weight / weight.sum()).astype(x.dtype)
-    for step in range(1, STEPS + 1):
-        w1, b1, w2, b2 = params
-        hidden = np.maximum(x @ w1 + b1, 0)
-        p = 1 / (1 + np.exp(-np.clip(hidden @ w2 + b2[0], -30, 30)))
-        g = weight * (p - y)
-        g_hidden = np.outer(g, w2) * (hidden > 0)
-        grads = [x.T @ g_hidden + decay * w1, g_hidden.sum(0), hidden.T @ g + decay * w2, g.sum()]
-        for i, grad in enumerate(grads):
-            moments[i] = 0.9 * moments[i] + 0.1 * grad
-            squares[i] = 0.999 * squares[i] + 0.001 * grad**2
-            m, v = moments[i] / (1 - 0.9**step), squares[i] / (1 - 0.999**step)
-            params[i] = params[i] - RATE * m / (np.sqrt(v) + 1e-8)
-    return params
+class MaskNet(nn.Module):
+    """(N, FEATURES) features, (N, 3, CROP_INPUT, CROP_INPUT) crops 0-255 -> (N,) logits: the
+    sum of a convolutional branch on the crop and a one-hidden-layer branch on the
+    standardised features (`kao.attributes.mask`'s docstring)."""
+
+    def __init__(self, mean: np.ndarray, scale: np.ndarray) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.from_numpy(mean.astype(np.float32)))
+        self.register_buffer("scale", torch.from_numpy(scale.astype(np.float32)))
+        w = WIDTH
+        self.layers = nn.ModuleList(
+            [
+                ConvBN(3, w, stride=2),
+                ConvBN(w, 2 * w),
+                nn.MaxPool2d(2),
+                ConvBN(2 * w, 4 * w),
+                nn.MaxPool2d(2),
+                ConvBN(4 * w, 8 * w),
+                nn.MaxPool2d(2),
+            ]
+        )
+        self.conv_out = nn.Linear(8 * w, 1)
+        self.dropout = nn.Dropout(DROPOUT)
+        self.hidden = nn.Linear(len(mean), HIDDEN)
+        self.out = nn.Linear(HIDDEN, 1)
+
+    def forward(self, features: torch.Tensor, crops: torch.Tensor) -> torch.Tensor:
+        x = (crops - 127.5) / 64.0
+        for layer in self.layers:
+            x = layer(x)
+        conv = self.conv_out(self.dropout(x.mean(dim=(2, 3))))
+        z = self.dropout((features - self.mean) / self.scale)
+        return (conv + self.out(F.relu(self.hidden(z))))[:, 0]
 
 
-def mlp_logit(params: list[np.ndarray], x: np.ndarray) -> np.ndarray:
-    """The logit of `mlp`'s network for (N, D) `x` -> (N,)."""
-    w1, b1, w2, b2 = params
-    return np.maximum(x @ w1 + b1, 0) @ w2 + b2[0]
-
-
-def export(params: list[np.ndarray], path: Path) -> None:
-    """Write `mlp`'s network as ONNX: (N, FEATURES) -> (N, 1) float32 probability of mask."""
-    w1, b1, w2, b2 = (p.astype(np.float32) for p in params)
-    graph = helper.make_graph(
+def augment(crops: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Random shifts of up to `SHIFT` pixels and brightness / contrast changes of up to `JITTER`
+    of a batch (N, 3, S, S) of 0-255 crops."""
+    n, side = crops.shape[0], crops.shape[2]
+    padded = F.pad(crops, [SHIFT] * 4, mode="replicate")
+    dx, dy = torch.randint(0, 2 * SHIFT + 1, (2, n), generator=g).tolist()
+    out = torch.stack(
         [
-            helper.make_node("MatMul", [mask.INPUT_NAME, "w1"], ["z1"]),
-            helper.make_node("Add", ["z1", "b1"], ["a1"]),
-            helper.make_node("Relu", ["a1"], ["h"]),
-            helper.make_node("MatMul", ["h", "w2"], ["z2"]),
-            helper.make_node("Add", ["z2", "b2"], ["logit"]),
-            helper.make_node("Sigmoid", ["logit"], [mask.OUTPUT_NAME]),
-        ],
-        "kao_mask_classifier",
-        [helper.make_tensor_value_info(mask.INPUT_NAME, TensorProto.FLOAT, ["N", len(w1)])],
-        [helper.make_tensor_value_info(mask.OUTPUT_NAME, TensorProto.FLOAT, ["N", 1])],
-        initializer=[
-            numpy_helper.from_array(w1, "w1"),
-            numpy_helper.from_array(b1, "b1"),
-            numpy_helper.from_array(w2.reshape(-1, 1), "w2"),
-            numpy_helper.from_array(b2, "b2"),
-        ],
+            padded[i, :, y : y + side, x : x + side]
+            for i, (x, y) in enumerate(zip(dx, dy, strict=True))
+        ]
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, path)
+    contrast = 1 + (torch.rand(n, 1, 1, 1, generator=g) * 2 - 1) * JITTER
+    brightness = (torch.rand(n, 1, 1, 1, generator=g) * 2 - 1) * JITTER * 128
+    return ((out - 127.5) * contrast + 127.5 + brightness).clamp(0, 255)
 
 
-def cached_features(
+def train(
+    x: np.ndarray, crops: np.ndarray, y: np.ndarray, val: np.ndarray
+) -> tuple[MaskNet, list[dict[str, float]]]:
+    """`MaskNet` fitted to labels `y` (N,) 0/1 on the samples outside the boolean mask `val`,
+    by AdamW with a one-cycle schedule on the class-weighted (`MASK_WEIGHT` : 1) cross-entropy;
+    each epoch's training loss and validation accuracies (on `val`) are logged."""
+    torch.manual_seed(SEED)
+    g = torch.Generator().manual_seed(SEED)
+    fit = ~val
+    model = MaskNet(x[fit].mean(axis=0), x[fit].std(axis=0) + 1e-6)
+    features = torch.from_numpy(x.astype(np.float32))
+    images = torch.from_numpy(crops).permute(0, 3, 1, 2).float()
+    labels = torch.from_numpy(y.astype(np.float32))
+    weight = torch.where(labels > 0.5, MASK_WEIGHT * (1 - y).sum() / y.sum(), 1.0)
+    index = torch.from_numpy(np.flatnonzero(fit))
+    steps = -(-len(index) // BATCH)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=RATE, weight_decay=DECAY)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimiser, RATE, epochs=EPOCHS, steps_per_epoch=steps
+    )
+    history = []
+    for epoch in range(1, EPOCHS + 1):
+        model.train()
+        order = index[torch.randperm(len(index), generator=g)]
+        total = 0.0
+        for step in range(steps):
+            batch = order[step * BATCH : (step + 1) * BATCH]
+            logits = model(features[batch], augment(images[batch], g))
+            loss = F.binary_cross_entropy_with_logits(logits, labels[batch], weight[batch])
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            total += float(loss.detach()) * len(batch)
+        record = {"epoch": epoch, "train_loss": round(total / len(index), 4)}
+        record |= validation(model, features, images, y, val)
+        history.append(record)
+        print(json.dumps(record), flush=True)
+    return model.eval(), history
+
+
+@torch.no_grad()
+def validation(
+    model: MaskNet, features: torch.Tensor, images: torch.Tensor, y: np.ndarray, val: np.ndarray
+) -> dict[str, float]:
+    """Accuracy on the `val` samples: masked, unmasked (mask set and extra faces together)."""
+    model.eval()
+    chunks = np.array_split(np.flatnonzero(val), max(1, int(val.sum()) // 512))
+    logits = torch.cat([model(features[c], images[c]) for c in map(torch.from_numpy, chunks)])
+    truth = y[np.concatenate(chunks)] > 0.5
+    called = logits.numpy() > 0
+    return {
+        "val_masked": round(float(called[truth].mean()), 4),
+        "val_unmasked": round(float((~called[~truth]).mean()), 4),
+    }
+
+
+def export(model: MaskNet, metadata: dict[str, str], path: Path) -> None:
+    """Write `model` (eval mode) as ONNX (inputs and output as `kao.attributes.mask` reads)."""
+    writer = GraphWriter()
+    x = writer.node("Sub", [mask.CROP_INPUT_NAME, writer.constant(np.array([127.5]), "centre")])
+    x = writer.node("Mul", [x, writer.constant(np.array([1 / 64.0]), "unit")])
+    for layer in model.layers:
+        x = writer.layer(layer, x)
+    x = writer.node("Flatten", [writer.node("GlobalAveragePool", [x])], axis=1)
+    conv = writer.gemm(model.conv_out, x)
+    z = writer.node("Sub", [mask.FEATURES_INPUT, writer.constant(model.mean.numpy(), "mean")])
+    z = writer.node("Mul", [z, writer.constant(1 / model.scale.numpy(), "inv_scale")])
+    hidden = writer.node("Relu", [writer.gemm(model.hidden, z)])
+    logit = writer.node("Add", [conv, writer.gemm(model.out, hidden)])
+    writer.nodes.append(helper.make_node("Sigmoid", [logit], [mask.OUTPUT_NAME]))
+    side, features = mask.CROP_INPUT, len(model.mean)
+    graph = helper.make_graph(
+        writer.nodes,
+        "kao_mask_classifier",
+        [
+            helper.make_tensor_value_info(mask.FEATURES_INPUT, TensorProto.FLOAT, ["N", features]),
+            helper.make_tensor_value_info(
+                mask.CROP_INPUT_NAME, TensorProto.FLOAT, ["N", 3, side, side]
+            ),
+        ],
+        [helper.make_tensor_value_info(mask.OUTPUT_NAME, TensorProto.FLOAT, ["N", 1])],
+        writer.weights,
+    )
+    save_model(graph, "kao scripts/train_mask.py", metadata, path)
+
+
+def cached_views(
     cache: Path | None, name: str, read: Callable[[], list[np.ndarray]]
-) -> np.ndarray:
-    """`mask_features` of the `VIEWS` views of the crops `read` returns, view by view ->
-    (VIEWS N, FEATURES) float32; kept in `cache`/`name`.npz when `cache` is given."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """`mask.network_inputs` of the `VIEWS` views of the crops `read` returns, view by view:
+    features (VIEWS N, FEATURES) float32 and crops (VIEWS N, CROP_INPUT, CROP_INPUT, 3) uint8;
+    kept in `cache`/`name`.npz when `cache` is given."""
     path = None if cache is None else cache / f"{name}.npz"
     if path is not None and path.exists():
         with np.load(path) as data:
-            return data["x"]
+            return data["x"], data["crops"]
     crops = read()
     extractor = shared_extractor()
     mirrored = [np.ascontiguousarray(crop[:, ::-1]) for crop in crops]
     sides = np.random.default_rng(SEED).integers(SMALL[0], SMALL[1] + 1, len(crops))
     views = [crops, mirrored, shrunk(crops, sides), shrunk(mirrored, sides)]
-    x = np.vstack([mask_features(extractor, extractor.features(view)) for view in views])
+    inputs = [mask.network_inputs(extractor, extractor.features(view)) for view in views]
+    x = np.vstack([i[mask.FEATURES_INPUT] for i in inputs])
+    small = np.vstack([i[mask.CROP_INPUT_NAME] for i in inputs]).transpose(0, 2, 3, 1)
+    small = small.round().astype(np.uint8)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, x=x)
-    return x
+        np.savez(path, x=x, crops=small)
+    return x, small
 
 
 def shrunk(crops: list[np.ndarray], sides: np.ndarray) -> list[np.ndarray]:
@@ -168,14 +258,14 @@ def shrunk(crops: list[np.ndarray], sides: np.ndarray) -> list[np.ndarray]:
 
 def mask_crops(train: list[mask_eval.MaskImage]) -> list[np.ndarray]:
     """The crops of the mask set's training images (`mask_eval.face_crop`)."""
-    return mask_eval.crops(train, FaceDetector(masked_faces=True))[0]
+    return mask_eval.crops(train, analysis_detector())[0]
 
 
 def utkface_crops(root: Path) -> list[np.ndarray]:
     """The crops (`mask_eval.face_crop`) of a `SEED`ed sample of `UTKFACE` faces of `root`."""
     files = sorted(root.glob("*.jpg"))
     order = np.random.default_rng(SEED).permutation(len(files))[:UTKFACE]
-    detector = FaceDetector(masked_faces=True)
+    detector = analysis_detector()
     sample = [files[i] for i in sorted(order)]
     return [face_crop(detector, load_image(p))[0] for p in progress(sample, len(sample))]
 
@@ -184,7 +274,7 @@ def lfw_crops(root: Path) -> list[np.ndarray]:
     """The central-face crops of the first image of `LFW` `SEED`ed training people of `root`."""
     people = mask_eval.lfw_people(root, held_out=False, seed=SEED)
     order = np.random.default_rng(SEED).permutation(len(people))[:LFW]
-    detector = FaceDetector(masked_faces=True)
+    detector = analysis_detector()
     sample = [people[i] for i in sorted(order)]
     found = [mask_eval.central_crop(detector, load_image(p)) for p in progress(sample, len(sample))]
     return [crop for crop in found if crop is not None]
@@ -209,7 +299,7 @@ def wider_crops(root: Path, exclude: set[str]) -> list[np.ndarray]:
                 boxes = np.hstack([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]])[clear]
                 candidates.append((root / "images" / key, boxes))
     order = np.random.default_rng(SEED).permutation(len(candidates))[:WIDER_IMAGES]
-    detector = FaceDetector(masked_faces=True)
+    detector = analysis_detector()
     crops: list[np.ndarray] = []
     for path, truth in progress([candidates[i] for i in sorted(order)], len(order)):
         rgb = load_image(path)
@@ -233,44 +323,55 @@ def main() -> int:
     parser.add_argument(
         "--wider-exclude", type=Path, required=True, help="list of WIDER images never trained on"
     )
-    parser.add_argument("--cache", type=Path, help="folder caching the features (.npz)")
+    parser.add_argument("--cache", type=Path, help="folder caching the network inputs (.npz)")
+    parser.add_argument("--log", type=Path, default=Path("docs/training/mask.json"))
     args = parser.parse_args()
+    torch.set_num_threads(1)
+    started = time.time()
     images = mask_eval.load_dataset(args.data)
     exclude = {line.strip() for line in args.wider_exclude.read_text().splitlines()} - {""}
     held_out = set(mask_eval.split(images, SEED, HELD_OUT))
-    train = [im for im in images if im.name not in held_out]
+    train_images = [im for im in images if im.name not in held_out]
     sources = {
-        "mask": cached_features(args.cache, "mask", lambda: mask_crops(train)),
-        "utkface": cached_features(args.cache, "utkface", lambda: utkface_crops(args.utkface)),
-        "lfw": cached_features(args.cache, "lfw", lambda: lfw_crops(args.lfw)),
-        "wider": cached_features(args.cache, "wider", lambda: wider_crops(args.wider, exclude)),
+        "mask": cached_views(args.cache, "mask", lambda: mask_crops(train_images)),
+        "utkface": cached_views(args.cache, "utkface", lambda: utkface_crops(args.utkface)),
+        "lfw": cached_views(args.cache, "lfw", lambda: lfw_crops(args.lfw)),
+        "wider": cached_views(args.cache, "wider", lambda: wider_crops(args.wider, exclude)),
     }
-    x = np.vstack(list(sources.values()))
-    mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
-    x = (x - mean) / scale
-    masked = np.array([im.masked for im in train], np.float64)
-    y = np.concatenate([np.tile(masked, VIEWS), np.zeros(len(x) - VIEWS * len(train))])
-    # the classes weigh MASK_WEIGHT : 1; the views of a crop fall in the same fold
-    weight = np.where(y > 0.5, MASK_WEIGHT / y.sum(), 1 / (1 - y).sum())
+    x = np.vstack([features for features, _ in sources.values()])
+    crops = np.vstack([small for _, small in sources.values()])
+    masked = np.array([im.masked for im in train_images], np.float64)
+    y = np.concatenate([np.tile(masked, VIEWS), np.zeros(len(x) - VIEWS * len(train_images))])
+    # the views of a crop are kept aside together
     groups = np.concatenate(
         [
-            np.tile(np.arange(len(v) // VIEWS), VIEWS) + 10**6 * i
-            for i, v in enumerate(sources.values())
+            np.tile(np.arange(len(f) // VIEWS), VIEWS) + 10**6 * i
+            for i, (f, _) in enumerate(sources.values())
         ]
     )
-    folds = np.random.default_rng(SEED).permutation(groups.max() + 1)[groups] % FOLDS
-    hits = np.zeros(len(x), bool)
-    for k in range(FOLDS):
-        params = mlp(x[folds != k], y[folds != k], weight[folds != k], DECAY)
-        hits[folds == k] = (mlp_logit(params, x[folds == k]) > 0) == (y[folds == k] > 0.5)
-    accuracy = {
-        "mask_set": round(float(hits[: VIEWS * len(train)].mean()), 4),
-        "unmasked_photos": round(float(hits[VIEWS * len(train) :].mean()), 4),
-    }
-    params = mlp(x, y, weight, DECAY)
-    w1, b1, w2, b2 = params
-    export([w1 / scale[:, None], b1 - (mean / scale) @ w1, w2, b2], mask.WEIGHTS)
+    _, group = np.unique(groups, return_inverse=True)
+    aside = np.random.default_rng(SEED).random(group.max() + 1) < VALIDATION
+    model, history = train(x, crops, y, aside[group])
     lfw_held = [p.parent.name for p in mask_eval.lfw_people(args.lfw, held_out=True, seed=SEED)]
+    summary = {
+        "seed": SEED,
+        "arguments": {k: str(v) for k, v in vars(args).items()},
+        "git_commit": git_commit(),
+        "machine": machine(),
+        "train_images": len(train_images),
+        "held_out_images": len(held_out),
+        "negatives": {name: len(f) // VIEWS for name, (f, _) in sources.items() if name != "mask"},
+        "samples": {"trained": int((~aside[group]).sum()), "validation": int(aside[group].sum())},
+        "lfw_held_out_people": len(lfw_held),
+        "last_epoch": history[-1],
+        "wall_time_s": round(time.time() - started, 1),
+        "epochs": history,
+    }
+    export(
+        model,
+        {"training": json.dumps({k: summary[k] for k in ("seed", "samples", "last_epoch")})},
+        mask.WEIGHTS,
+    )
     recorded = {
         "seed": SEED,
         "held_out_share": HELD_OUT,
@@ -278,16 +379,9 @@ def main() -> int:
         "lfw": {"seed": SEED, "held_out_share": mask_eval.LFW_HELD_OUT, "held_out": lfw_held},
     }
     mask_eval.SPLIT.write_text(json.dumps(recorded, indent=0) + "\n")
-    report = {
-        "train_images": len(train),
-        "held_out_images": len(held_out),
-        "negatives": {name: len(v) // VIEWS for name, v in sources.items() if name != "mask"},
-        "lfw_held_out_people": len(lfw_held),
-        "cv_accuracy": accuracy,
-        "weights": str(mask.WEIGHTS),
-        "split": str(mask_eval.SPLIT),
-    }
-    print(json.dumps(report, indent=2))
+    args.log.parent.mkdir(parents=True, exist_ok=True)
+    args.log.write_text(json.dumps(summary, indent=1) + "\n")
+    print(json.dumps({k: v for k, v in summary.items() if k != "epochs"}, indent=2))
     return 0
 
 

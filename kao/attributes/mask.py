@@ -1,10 +1,17 @@
-"""Mask / no mask: a one-hidden-layer network (64 ReLU units), trained by `scripts/train_mask.py`
-on ../shared/data/mask with UTKFace, LFW and unoccluded WIDER FACE faces (also shrunk and blurred)
-as extra unmasked examples (weights/mask_classifier.onnx, 336 kB, standardisation folded in), on
-features of the attribute crop
-(`mask_features`): the dlib face descriptor (shared with the age and gender models), gradient
-orientation histograms of the aligned 64 x 64 chip and of the crop, and the colour of the
-chip's horizontal bands (a mask makes the lower face unlike the skin of the eyes' band)."""
+"""Mask / no mask: a small network trained by `scripts/train_mask.py` on ../shared/data/mask with
+UTKFace, LFW and unoccluded WIDER FACE faces (also shrunk and blurred) as extra unmasked
+examples (weights/mask_classifier.onnx). Its logit is the sum of two branches:
+
+- a convolutional branch on the attribute crop resized to `CROP_INPUT` pixels (four 3 x 3
+  convolutions with max pooling, global average pooling, one linear unit);
+- a one-hidden-layer branch (64 ReLU units, standardisation folded in) on hand-made
+  features of the crop (`mask_features`): the dlib face descriptor (shared with the age and
+  gender models), gradient orientation histograms of the aligned 64 x 64 chip and of the crop,
+  and the colour of the chip's horizontal bands (a mask makes the lower face unlike the skin of
+  the eyes' band).
+
+`network_inputs` makes both inputs; the graph takes "features" (N, FEATURES) float32 and "crop"
+(N, 3, CROP_INPUT, CROP_INPUT) float32 RGB 0-255, and gives "p_mask" (N, 1)."""
 
 from __future__ import annotations
 
@@ -26,8 +33,10 @@ from kao.face import Face, Label
 from kao.models.runtime import onnx_session
 
 WEIGHTS = Path(__file__).parent / "weights" / "mask_classifier.onnx"
-INPUT_NAME, OUTPUT_NAME = "features", "p_mask"
-"""The ONNX graph: (N, FEATURES) float32 `mask_features` -> (N, 1) probability of mask."""
+FEATURES_INPUT, CROP_INPUT_NAME, OUTPUT_NAME = "features", "crop", "p_mask"
+"""The ONNX graph's inputs and output (see the module's docstring)."""
+CROP_INPUT = 64
+"""Side of the crop the convolutional branch reads, pixels."""
 CHIP = 64
 """Side of the aligned chip the histograms read (dlib padding 0.2, as the age network's)."""
 CELL, BINS = 8, 9
@@ -89,6 +98,18 @@ def mask_features(extractor: FeatureExtractor, features: FaceFeatures) -> np.nda
     return np.hstack([features.embeddings, extra]).astype(np.float32)
 
 
+def network_inputs(extractor: FeatureExtractor, features: FaceFeatures) -> dict[str, np.ndarray]:
+    """The network's inputs for `features`' crops: "features" (N, FEATURES) and "crop"
+    (N, 3, CROP_INPUT, CROP_INPUT) float32 RGB 0-255."""
+    side = (CROP_INPUT, CROP_INPUT)
+    small = [cv2.resize(crop, side, interpolation=cv2.INTER_AREA) for crop in features.crops]
+    crops = np.stack(small) if small else np.zeros((0, *side, 3), np.uint8)
+    return {
+        FEATURES_INPUT: mask_features(extractor, features),
+        CROP_INPUT_NAME: np.ascontiguousarray(crops.transpose(0, 3, 1, 2), np.float32),
+    }
+
+
 def mask_label(p_mask: float) -> Label:
     """The Label of a face whose probability of wearing a mask is `p_mask`."""
     return Label("mask", p_mask) if p_mask >= 0.5 else Label("no_mask", 1.0 - p_mask)
@@ -114,8 +135,8 @@ class MaskClassifier(CropModel[Label]):
 
     def probabilities(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """(N,) probability that each crop's face wears a mask."""
-        inputs = mask_features(self.features, self.features.features(crops))
-        (p_mask,) = self._session.run([OUTPUT_NAME], {INPUT_NAME: inputs})
+        inputs = network_inputs(self.features, self.features.features(crops))
+        (p_mask,) = self._session.run([OUTPUT_NAME], inputs)
         return p_mask[:, 0]
 
     def annotate(self, rgb: np.ndarray, faces: Sequence[Face]) -> list[Face]:

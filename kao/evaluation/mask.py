@@ -2,8 +2,9 @@
 classifier on the held-out files of `scripts/train_mask.py`'s split, and the detector's recall
 (share of images where it finds a face) on masked and unmasked faces.
 
-Each image is read as a photo: kao's detector, its largest face cropped as `kao.attributes`
-crops it; an image where no face is found is read as a ready crop (the whole image).
+Each image is read as a photo: `analysis_detector()` (the detector of `kao.analyze`), its
+largest face cropped as `kao.attributes` crops it; an image where no face is found is read as a
+ready crop (the whole image). The recall is also given without the masked-face pass.
 
 `evaluate` also measures false "mask" calls on photos of unmasked people, when the folders are
 given (their absence leaves the keys out):
@@ -11,7 +12,7 @@ given (their absence leaves the keys out):
 - `lfw_false_positive_rate`: share of the held-out LFW people (`lfw_held_out`, never trained on;
   the first image of each, `lfw_images` of them) whose central face (`central_face`) is called
   "mask"; nobody wears a mask in LFW. `lfw_no_face` counts images where no face was found.
-- `wider_mask_call_rate`: share of the faces the default detector finds in the WIDER subset
+- `wider_mask_call_rate`: share of the faces the analysis detector finds in the WIDER subset
   images, `wider_faces` of them with both sides >= `WIDER_MIN_SIDE` px, that are called "mask".
   WIDER contains very few masked faces, so this is close to a false-positive rate, not exactly
   one."""
@@ -29,7 +30,8 @@ import numpy as np
 
 from kao.attributes.dlib_features import attribute_crop
 from kao.attributes.mask import MaskClassifier
-from kao.detection import FaceDetector
+from kao.detection import FaceDetector, analysis_detector
+from kao.detection.detector import ANALYSIS_UPSCALE
 from kao.errors import KaoError
 from kao.face import Face
 from kao.image import load_image
@@ -201,7 +203,9 @@ def evaluate(
     found = {}
     test_crops: list[np.ndarray] = []
     for masked_faces in (False, True):
-        detector = FaceDetector(masked_faces=masked_faces)
+        detector = FaceDetector(  # analysis_detector(), with and without the masked-face pass
+            masked_faces=masked_faces, whole_upscale=ANALYSIS_UPSCALE, upscale=ANALYSIS_UPSCALE
+        )
         all_crops, found[masked_faces] = crops(images, detector)
         if masked_faces:
             test_crops = [c for c, im in zip(all_crops, images, strict=True) if im.name in held_out]
@@ -221,10 +225,10 @@ def evaluate(
         "detector_recall_without_masked_pass": recall(images, found[False]),
         "images": len(images),
     }
-    analysis_detector = FaceDetector(masked_faces=True)  # the detector of kao.analyze
+    analysing = analysis_detector()
     if lfw is not None:
         seed = recorded["lfw"]["seed"]
-        report |= lfw_false_positives(lfw, classifier, analysis_detector, seed)
+        report |= lfw_false_positives(lfw, classifier, analysing, seed)
     if wider is not None:
-        report |= wider_mask_calls(wider, classifier, analysis_detector)
+        report |= wider_mask_calls(wider, classifier, analysing)
     return report
