@@ -22,12 +22,13 @@ four views (`VIEWS`): as it is, mirrored, and both of those shrunk to a seeded r
 `SMALL` pixels and enlarged back, as the small and blurred faces of a crowd photo look. (Trained
 on the mask set, UTKFace and LFW alone, the classifier called a third of the WIDER subset's
 faces masked.) The network (`MaskNet`, described in `kao.attributes.mask`) reads
-`kao.attributes.mask.network_inputs`; it is trained with PyTorch (the `train` extra) on one CPU
-thread from a seeded start, the classes weighted `MASK_WEIGHT` : 1, the crops randomly shifted
-and their brightness and contrast changed; `VALIDATION` of the training files (and of the extra
-faces) are kept aside to log each epoch's accuracy (never the held-out 20 %), and the last
-epoch's network is exported to ONNX with its batch norms and standardisation folded in. The log
-(arguments, per-epoch figures, machine, commit) goes to docs/training/mask.json."""
+`kao.attributes.mask.network_inputs`; it is trained with PyTorch (the `train` extra) on
+`--threads` CPU threads from a seeded start, the classes weighted `MASK_WEIGHT` : 1, the
+crops randomly shifted and their brightness and contrast changed; `VALIDATION` of the training
+files (and of the extra faces) are kept aside to log each epoch's accuracy (never the held-out
+20 %), and the last epoch's network is exported to ONNX with its batch norms and
+standardisation folded in. The log (arguments, per-epoch figures, machine, commit) goes to
+docs/training/mask.json."""
 
 from __future__ import annotations
 
@@ -59,12 +60,12 @@ SEED = 0
 HELD_OUT = 0.2
 VALIDATION = 0.1
 """Share of the training crops (by file, all views together) kept aside to log accuracy."""
-WIDTH, HIDDEN, DROPOUT = 16, 64, 0.2
+WIDTH, HIDDEN, DROPOUT = 16, 64, 0.3
 """Channels of the first convolution (x2, x4, x8 later), hidden units of the feature branch,
 dropout before each branch's last layer."""
 EPOCHS, BATCH, RATE, DECAY = 12, 128, 3e-3, 1e-2
 """AdamW: epochs, batch size, peak learning rate of the one-cycle schedule, weight decay."""
-SHIFT, JITTER = 4, 0.2
+SHIFT, JITTER = 6, 0.3
 """Random shift (pixels) and brightness / contrast change (relative) of the training crops."""
 MASK_WEIGHT = 2.0
 """Weight of the masked class against the unmasked one (whose examples are far more varied)."""
@@ -325,8 +326,9 @@ def main() -> int:
     )
     parser.add_argument("--cache", type=Path, help="folder caching the network inputs (.npz)")
     parser.add_argument("--log", type=Path, default=Path("docs/training/mask.json"))
+    parser.add_argument("--threads", type=int, default=1, help="PyTorch CPU threads")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     started = time.time()
     images = mask_eval.load_dataset(args.data)
     exclude = {line.strip() for line in args.wider_exclude.read_text().splitlines()} - {""}
