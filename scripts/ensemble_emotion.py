@@ -25,6 +25,8 @@ from onnx import TensorProto, compose, helper, numpy_helper
 from torch_layers import save_model
 from train_emotion import split
 
+from kao.attributes.emotion import softmax
+
 SHARED_KEYS = ("classes", "pixel_mean", "pixel_std", "reference_indices")
 """Metadata the members must agree on."""
 
@@ -35,9 +37,7 @@ def metadata(model: onnx.ModelProto) -> dict[str, str]:
 
 def log_mean_softmax(logits: list[np.ndarray]) -> np.ndarray:
     """The log of the mean softmax of K (N, C) logit arrays -> (N, C)."""
-    probs = [np.exp(x - x.max(axis=1, keepdims=True)) for x in logits]
-    mean = np.mean([p / p.sum(axis=1, keepdims=True) for p in probs], axis=0)
-    return np.log(mean)
+    return np.log(np.mean([softmax(x) for x in logits], axis=0))
 
 
 def merge(members: list[onnx.ModelProto]) -> onnx.GraphProto:
@@ -54,12 +54,12 @@ def merge(members: list[onnx.ModelProto]) -> onnx.GraphProto:
     nodes.append(helper.make_node("Sum", probabilities, ["p_sum"]))
     nodes.append(helper.make_node("Mul", ["p_sum", "share"], ["p_mean"]))
     nodes.append(helper.make_node("Log", ["p_mean"], ["logits"]))
-    first = members[0].graph
+    classes = len(json.loads(metadata(members[0])["classes"]))
     return helper.make_graph(
         nodes,
         "kao_emotion_ensemble",
-        list(first.input),
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 7])],
+        list(members[0].graph.input),
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", classes])],
         weights,
     )
 

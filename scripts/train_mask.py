@@ -67,6 +67,8 @@ EPOCHS, BATCH, RATE, DECAY = 12, 128, 3e-3, 1e-2
 """AdamW: epochs, batch size, peak learning rate of the one-cycle schedule, weight decay."""
 SHIFT, JITTER = 6, 0.3
 """Random shift (pixels) and brightness / contrast change (relative) of the training crops."""
+CROP_CENTRE, CROP_UNIT = 127.5, 64.0
+"""The convolutional branch reads (crop - CROP_CENTRE) / CROP_UNIT."""
 MASK_WEIGHT = 2.0
 """Weight of the masked class against the unmasked one (whose examples are far more varied)."""
 UTKFACE = 4000
@@ -108,7 +110,7 @@ class MaskNet(nn.Module):
         self.out = nn.Linear(HIDDEN, 1)
 
     def forward(self, features: torch.Tensor, crops: torch.Tensor) -> torch.Tensor:
-        x = (crops - 127.5) / 64.0
+        x = (crops - CROP_CENTRE) / CROP_UNIT
         for layer in self.layers:
             x = layer(x)
         conv = self.conv_out(self.dropout(x.mean(dim=(2, 3))))
@@ -130,7 +132,7 @@ def augment(crops: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     )
     contrast = 1 + (torch.rand(n, 1, 1, 1, generator=g) * 2 - 1) * JITTER
     brightness = (torch.rand(n, 1, 1, 1, generator=g) * 2 - 1) * JITTER * 128
-    return ((out - 127.5) * contrast + 127.5 + brightness).clamp(0, 255)
+    return ((out - CROP_CENTRE) * contrast + CROP_CENTRE + brightness).clamp(0, 255)
 
 
 def train(
@@ -193,8 +195,9 @@ def validation(
 def export(model: MaskNet, metadata: dict[str, str], path: Path) -> None:
     """Write `model` (eval mode) as ONNX (inputs and output as `kao.attributes.mask` reads)."""
     writer = GraphWriter()
-    x = writer.node("Sub", [mask.CROP_INPUT_NAME, writer.constant(np.array([127.5]), "centre")])
-    x = writer.node("Mul", [x, writer.constant(np.array([1 / 64.0]), "unit")])
+    centre = writer.constant(np.array([CROP_CENTRE]), "centre")
+    x = writer.node("Sub", [mask.CROP_INPUT_NAME, centre])
+    x = writer.node("Mul", [x, writer.constant(np.array([1 / CROP_UNIT]), "unit")])
     for layer in model.layers:
         x = writer.layer(layer, x)
     x = writer.node("Flatten", [writer.node("GlobalAveragePool", [x])], axis=1)

@@ -175,19 +175,24 @@ ANALYSIS_UPSCALE = 1.5
 
 
 def analysis_detector(
-    *, min_score: float = 0.6, small_faces: bool = False, threads: int | None = None
+    *,
+    min_score: float = 0.6,
+    small_faces: bool = False,
+    masked_faces: bool = True,
+    threads: int | None = None,
 ) -> FaceDetector:
     """The detector of `kao.analyze` (and of the attribute evaluations): the masked-face pass
     on, so that faces behind a mask are found, and photos smaller than `whole_side` up-scaled
     `ANALYSIS_UPSCALE` times at most instead of to `whole_side` (unless `small_faces`). So a
     250 x 250 photo runs YuNet at 375 x 375, not 640 x 640: half the detection time, but fewer
     of the faces under about 20 pixels of small photos are found (docs/BENCHMARKS.md measures
-    both). `min_score` and `threads` as for `FaceDetector`."""
+    both). `masked_faces=False` leaves the masked-face pass out (to measure what it adds);
+    `min_score` and `threads` as for `FaceDetector`."""
     if small_faces:
-        return FaceDetector(min_score=min_score, masked_faces=True, threads=threads)
+        return FaceDetector(min_score=min_score, masked_faces=masked_faces, threads=threads)
     return FaceDetector(
         min_score=min_score,
-        masked_faces=True,
+        masked_faces=masked_faces,
         whole_upscale=ANALYSIS_UPSCALE,
         upscale=ANALYSIS_UPSCALE,
         threads=threads,

@@ -31,7 +31,6 @@ import numpy as np
 from kao.attributes.dlib_features import attribute_crop
 from kao.attributes.mask import MaskClassifier
 from kao.detection import FaceDetector, analysis_detector
-from kao.detection.detector import ANALYSIS_UPSCALE
 from kao.errors import KaoError
 from kao.face import Face
 from kao.image import load_image
@@ -202,10 +201,8 @@ def evaluate(
         raise KaoError(f"{root}: {len(missing)} held-out files of {SPLIT} are missing")
     found = {}
     test_crops: list[np.ndarray] = []
-    for masked_faces in (False, True):
-        detector = FaceDetector(  # analysis_detector(), with and without the masked-face pass
-            masked_faces=masked_faces, whole_upscale=ANALYSIS_UPSCALE, upscale=ANALYSIS_UPSCALE
-        )
+    detectors = {False: analysis_detector(masked_faces=False), True: analysis_detector()}
+    for masked_faces, detector in detectors.items():
         all_crops, found[masked_faces] = crops(images, detector)
         if masked_faces:
             test_crops = [c for c, im in zip(all_crops, images, strict=True) if im.name in held_out]
@@ -225,10 +222,9 @@ def evaluate(
         "detector_recall_without_masked_pass": recall(images, found[False]),
         "images": len(images),
     }
-    analysing = analysis_detector()
     if lfw is not None:
         seed = recorded["lfw"]["seed"]
-        report |= lfw_false_positives(lfw, classifier, analysing, seed)
+        report |= lfw_false_positives(lfw, classifier, detectors[True], seed)
     if wider is not None:
-        report |= wider_mask_calls(wider, classifier, analysing)
+        report |= wider_mask_calls(wider, classifier, detectors[True])
     return report
