@@ -60,10 +60,10 @@ class FaceAnalyzer:
     def attributes(self) -> list[tuple[str, Any, Callable[[Face, Any], Face]]]:
         """(stage name, `CropModel`, how its result goes into a Face) per attribute model."""
         from kao.attributes.age_gender import AgeGender
-        from kao.attributes.emotion import PLAIN_VIEWS, SHIFTED_VIEWS, EmotionClassifier
+        from kao.attributes.emotion import DEFAULT_VIEWS, SHIFTED_VIEWS, EmotionClassifier
         from kao.attributes.mask import MaskClassifier
 
-        emotion = EmotionClassifier(views=SHIFTED_VIEWS if self.accurate else PLAIN_VIEWS)
+        emotion = EmotionClassifier(views=SHIFTED_VIEWS if self.accurate else DEFAULT_VIEWS)
         return [
             ("age_gender", AgeGender(mirror=self.accurate), _set_age_gender),
             ("emotion", emotion, lambda face, r: dataclasses.replace(face, emotion=r)),

@@ -16,8 +16,12 @@ dropout and one linear layer. Training: AdamW with a one-cycle learning rate, la
 random flips, rotations, scaling and shifts of each batch, small brightness/contrast changes
 and random erasing. The checkpoint with the best validation accuracy (flip-averaged) is kept.
 
-kao ships two such networks (`--seed 2013` and `--seed 2014`, the same `--split-seed`) merged by
-scripts/ensemble_emotion.py.
+With `--teacher MODEL.onnx` (a network in kao's emotion format, such as an ensemble made by
+scripts/ensemble_emotion.py) the network is distilled: the teacher's probabilities for each
+training image, averaged over kao's 14 views (`kao.attributes.emotion.SHIFTED_VIEWS` and their
+mirror images), are computed once, and the loss is `--distill` times the KL divergence from
+them plus the rest times the label-smoothed cross-entropy of the labels. The validation images
+are never shown to the teacher.
 
 Export: batch norm is folded into the convolutions and the graph is written with onnx.helper:
 input "grey" (N, 1, 48, 48) float32 pixel values 0-255, output "logits" (N, 7) in the order
@@ -143,6 +147,20 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, fl
     }
 
 
+def teacher_probabilities(path: Path, images: np.ndarray, threads: int) -> torch.Tensor:
+    """(N, 7) float32 probabilities of the emotion network at `path` for (N, 48, 48) uint8
+    images, averaged over kao's 14 views (FER2013's class order, which is kao's)."""
+    from kao.attributes.emotion import SHIFTED_VIEWS, EmotionClassifier
+
+    teacher = EmotionClassifier(threads, weights=path, views=SHIFTED_VIEWS)
+    started = time.time()
+    probs = np.concatenate(
+        [teacher.probabilities(images[i : i + 256]) for i in range(0, len(images), 256)]
+    )
+    print(f"teacher {path}: {len(images)} images in {time.time() - started:.0f} s", flush=True)
+    return torch.from_numpy(probs)
+
+
 # ----------------------------------------------------------------------------------------------
 # ONNX export
 
@@ -197,6 +215,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--split-seed", type=int, default=2013, help="validation split (same for ensemble members)"
     )
+    parser.add_argument("--teacher", type=Path, help="emotion ONNX to distil (14 views)")
+    parser.add_argument("--distill", type=float, default=0.7, help="weight of the teacher's loss")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--limit-batches", type=int, default=0, help="per epoch (0: all); tests")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -222,6 +242,11 @@ def main() -> None:
         return x.to(device), torch.from_numpy(labels[idx]).to(device)
 
     x_train, y_train = tensor(train_idx)
+    soft = (
+        teacher_probabilities(args.teacher, images[train_idx], args.threads)
+        if args.teacher
+        else None
+    )
     x_val, y_val = tensor(val_idx)
     model = EmotionNet(args.width, args.dropout).to(device, memory_format=torch.channels_last)
     steps_per_epoch = math.ceil(len(x_train) / args.batch)
@@ -250,6 +275,9 @@ def main() -> None:
             y = y_train[idx]
             logits = model(x)
             loss = F.cross_entropy(logits, y, label_smoothing=args.smoothing)
+            if soft is not None:
+                kl = F.kl_div(logits.log_softmax(1), soft[idx].to(device), reduction="batchmean")
+                loss = (1 - args.distill) * loss + args.distill * kl
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

@@ -7,10 +7,11 @@ their softmax outputs (docs/training/emotion_ensemble.json), shipped as `weights
 48 x 48 grey faces, raw pixel values in, logits out, in FER2013's class order (angry, disgust,
 fear, happy, neutral, sad, surprise), which is `EMOTIONS` with "surprise" named "surprised".
 On the 2,872 training images held out of training, flip-averaged: 0.695 and 0.698 for the two
-networks, 0.700 for the pair. Each crop is read as it is and mirrored, and the two softmax
-outputs are averaged; `views=SHIFTED_VIEWS` reads 14 views instead (moved 2 px left, right, up
-and down, zoomed 0.9x and 1.1x, and each of those mirrored; chosen on the held-out training
-images with the first network: 0.705 against 0.695), for 7 times the network's time.
+networks, 0.700 for the pair. Each crop is read zoomed 1.1x (`DEFAULT_VIEWS`) and mirrored, and
+the two softmax outputs are averaged (0.707 for the pair); `views=SHIFTED_VIEWS` reads 14 views
+instead (as it is, moved 2 px left, right, up and down, zoomed 0.9x and 1.1x, and each of those
+mirrored; chosen on the held-out training images with the first network: 0.705 against 0.695),
+for 7 times the network's time.
 
 FER2013's faces are loosely cropped: about the face's box with little margin, upright. A crop
 from a photo is framed the same way. The framing was measured by running kao's detector on
@@ -45,7 +46,9 @@ CROP_SHIFT = 0.0
 FER_CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 View = tuple[float, float, float]
 """A view of a crop: (x shift, y shift in pixels of the 48 x 48 input, zoom about its centre)."""
-PLAIN_VIEWS: tuple[View, ...] = ((0, 0, 1.0),)
+DEFAULT_VIEWS: tuple[View, ...] = ((0, 0, 1.1),)
+"""The crop zoomed 1.1x about its centre: chosen on the held-out training images among the
+single views of `SHIFTED_VIEWS` (0.707 against 0.700 for the crop as it is), at no extra cost."""
 SHIFTED_VIEWS: tuple[View, ...] = (
     (0, 0, 1.0),
     (2, 0, 1.0),
@@ -111,7 +114,7 @@ class EmotionClassifier(CropModel[dict[str, float]]):
         self,
         threads: int | None = None,
         weights: Path = WEIGHTS,
-        views: Sequence[View] = PLAIN_VIEWS,
+        views: Sequence[View] = DEFAULT_VIEWS,
     ) -> None:
         self.views = tuple(views)
         if not weights.is_file():

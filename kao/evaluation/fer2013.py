@@ -85,9 +85,9 @@ def _model(name: str) -> Callable[[np.ndarray], np.ndarray]:
     """The `probabilities` function of the model called `name` ("kao", "kao_14_views" or
     "mini_xception")."""
     if name in ("kao", "kao_14_views"):
-        from kao.attributes.emotion import PLAIN_VIEWS, SHIFTED_VIEWS, EmotionClassifier
+        from kao.attributes.emotion import DEFAULT_VIEWS, SHIFTED_VIEWS, EmotionClassifier
 
-        views = PLAIN_VIEWS if name == "kao" else SHIFTED_VIEWS
+        views = DEFAULT_VIEWS if name == "kao" else SHIFTED_VIEWS
         return EmotionClassifier(views=views).probabilities
     from kao.attributes.mini_xception import MiniXception
 
