@@ -16,6 +16,9 @@ dropout and one linear layer. Training: AdamW with a one-cycle learning rate, la
 random flips, rotations, scaling and shifts of each batch, small brightness/contrast changes
 and random erasing. The checkpoint with the best validation accuracy (flip-averaged) is kept.
 
+kao ships two such networks (`--seed 2013` and `--seed 2014`, the same `--split-seed`) merged by
+scripts/ensemble_emotion.py.
+
 With `--teacher MODEL.onnx` (a network in kao's emotion format, such as an ensemble made by
 scripts/ensemble_emotion.py) the network is distilled: the teacher's probabilities for each
 training image, averaged over kao's 14 views (`kao.attributes.emotion.SHIFTED_VIEWS` and their
