@@ -38,7 +38,7 @@ class FaceAnalyzer:
             the masked-face pass, so that faces behind a mask are found and classified).
         accurate: read each face in more views, for age and gender (mirrored too) and for
             emotion (14 views): 0.1 year less age error and 1 point more emotion accuracy, for
-            about 28 ms more a face on one core (docs/BENCHMARKS.md).
+            about 26 ms more a face on one core (docs/BENCHMARKS.md).
     """
 
     def __init__(self, detector: FaceDetector | None = None, *, accurate: bool = False) -> None:
