@@ -1,6 +1,6 @@
 """Merge emotion networks trained by train_emotion.py into one ONNX graph that averages them.
 
-    python scripts/ensemble_emotion.py MEMBER.onnx MEMBER.onnx ... \
+    python scripts/ensemble_emotion.py MEMBER.onnx MEMBER.onnx ... --int8 512 \
         --out kao/attributes/weights/emotion.onnx --log docs/training/emotion_ensemble.json
 
 The members must share the validation split (`--split-seed`) and so the pixel normalisation and
@@ -8,9 +8,15 @@ the reference images; they differ by `--seed` (initial weights, batches, augment
 merged graph has the members' input and output ("grey" (N, 1, 48, 48) 0-255 -> "logits"
 (N, 7)): its logits are the log of the members' mean softmax probabilities, so a softmax of
 them gives that mean. Its metadata keeps the members' (classes, normalisation, reference
-indices) with the reference logits of the ensemble, and each member's summary. The log holds
-each member's and the ensemble's flip-averaged accuracy on the shared validation images of
-train.npz (never public_test.npz)."""
+indices) with the reference logits of the ensemble, and each member's summary.
+
+With `--int8 COUNT` the merged graph is quantized (ONNX Runtime's static quantization, QDQ
+format): the members' weights become 8-bit integers, one scale per output channel, and their
+activations 8-bit, with ranges calibrated on COUNT training images drawn with the split seed
+(never validation images); the softmax average stays float. A quarter of the size and about a
+third of the time on CPUs with 8-bit dot products; the float ensemble goes to `--float-out`.
+The log holds each member's and the ensemble's flip-averaged accuracy on the shared validation
+images of train.npz (never public_test.npz), float and quantized."""
 
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, compose, helper, numpy_helper
+from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from torch_layers import save_model
 from train_emotion import split
 
@@ -29,6 +36,9 @@ from kao.attributes.emotion import softmax
 
 SHARED_KEYS = ("classes", "pixel_mean", "pixel_std", "reference_indices")
 """Metadata the members must agree on."""
+QUANTIZED_OPS = ["Conv", "Gemm", "Relu", "Add", "MaxPool", "GlobalAveragePool"]
+"""The members' operators that `--int8` runs in 8 bits (not the ensemble's Softmax, Sum, Log)."""
+CALIBRATION_BATCH = 32
 
 
 def metadata(model: onnx.ModelProto) -> dict[str, str]:
@@ -64,6 +74,34 @@ def merge(members: list[onnx.ModelProto]) -> onnx.GraphProto:
     )
 
 
+class Calibration(CalibrationDataReader):
+    """(N, 48, 48) uint8 grey images fed to the quantizer in batches of CALIBRATION_BATCH."""
+
+    def __init__(self, grey: np.ndarray) -> None:
+        batches = range(0, len(grey), CALIBRATION_BATCH)
+        self._feeds = iter(
+            [{"grey": grey[i : i + CALIBRATION_BATCH, None].astype(np.float32)} for i in batches]
+        )
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._feeds, None)
+
+
+def quantize(source: Path, out: Path, calibration: np.ndarray) -> None:
+    """Write `source` to `out` with int8 per-channel weights and uint8 activations for
+    QUANTIZED_OPS, their ranges calibrated on `calibration` (N, 48, 48) uint8 grey."""
+    quantize_static(
+        source,
+        out,
+        Calibration(calibration),
+        quant_format=QuantFormat.QDQ,
+        op_types_to_quantize=QUANTIZED_OPS,
+        per_channel=True,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+    )
+
+
 def flip_accuracy(session: ort.InferenceSession, grey: np.ndarray, labels: np.ndarray) -> float:
     """Accuracy of the mean softmax of each image and its mirror image."""
     batch = grey[:, None].astype(np.float32)
@@ -82,7 +120,11 @@ def main() -> None:
     parser.add_argument("--log", type=Path, default=Path("docs/training/emotion_ensemble.json"))
     parser.add_argument("--split-seed", type=int, default=2013)
     parser.add_argument("--val-fraction", type=float, default=0.1)
+    parser.add_argument("--int8", type=int, default=0, metavar="COUNT", help="quantize (above)")
+    parser.add_argument("--float-out", type=Path, default=Path(".data/emotion_float.onnx"))
     args = parser.parse_args()
+    data = np.load(args.data)
+    train_idx, val_idx = split(data["labels"].astype(np.int64), args.val_fraction, args.split_seed)
     members = [onnx.load(str(path)) for path in args.members]
     metas = [metadata(m) for m in members]
     for path, meta in zip(args.members[1:], metas[1:], strict=True):
@@ -100,17 +142,22 @@ def main() -> None:
                 [{"seed": m["seed"], "val_accuracy_flip": m["val_accuracy_flip"]} for m in metas]
             ),
         },
-        args.out,
+        args.float_out if args.int8 else args.out,
     )
+    if args.int8:
+        drawn = np.random.default_rng(args.split_seed).choice(train_idx, args.int8, replace=False)
+        quantize(args.float_out, args.out, data["images"][np.sort(drawn)])
 
-    data = np.load(args.data)
-    _, val_idx = split(data["labels"].astype(np.int64), args.val_fraction, args.split_seed)
     grey, labels = data["images"][val_idx], data["labels"][val_idx]
     accuracy = {
         str(path): flip_accuracy(ort.InferenceSession(str(path)), grey, labels)
-        for path in [*args.members, args.out]
+        for path in [*args.members, *([args.float_out] if args.int8 else []), args.out]
     }
-    report = {"val_images": len(val_idx), "val_accuracy_flip": accuracy}
+    report = {
+        "val_images": len(val_idx),
+        "int8_calibration_images": args.int8,
+        "val_accuracy_flip": accuracy,
+    }
     args.log.parent.mkdir(parents=True, exist_ok=True)
     args.log.write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))

@@ -13,7 +13,7 @@ import onnx
 import pytest
 
 from kao.attributes import mini_xception
-from kao.attributes.emotion import WEIGHTS, EmotionClassifier, resize_grey
+from kao.attributes.emotion import WEIGHTS, EmotionClassifier, resize_grey, softmax
 from kao.cli import main
 from kao.errors import KaoError
 from kao.evaluation import fer2013
@@ -51,8 +51,9 @@ def first_of(data: fer2013.Dataset, emotion: str, count: int) -> np.ndarray:
 
 
 def test_onnx_matches_the_training_runs_reference(classifier: EmotionClassifier) -> None:
-    """ONNX Runtime on the committed model gives the logits PyTorch gave at export time for the
-    train.npz images named in the model's metadata."""
+    """ONNX Runtime on the committed 8-bit model gives nearly the probabilities, and the same
+    classes, as PyTorch's float networks gave at export time for the train.npz images named in
+    the model's metadata."""
     meta = {p.key: p.value for p in onnx.load(str(WEIGHTS)).metadata_props}
     indices = json.loads(meta["reference_indices"])
     reference = np.array(json.loads(meta["reference_logits"]), np.float32)
@@ -61,7 +62,8 @@ def test_onnx_matches_the_training_runs_reference(classifier: EmotionClassifier)
     grey = images[:, None].astype(np.float32)
     logits = classifier._session.run(["logits"], {"grey": grey})[0]
     assert logits.shape == (len(indices), len(EMOTIONS))
-    np.testing.assert_allclose(logits, reference, atol=1e-4)
+    np.testing.assert_allclose(softmax(logits), softmax(reference), atol=0.05)
+    np.testing.assert_array_equal(logits.argmax(axis=1), reference.argmax(axis=1))
 
 
 def test_probabilities_for_crops_of_any_size_and_colour(
