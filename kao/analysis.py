@@ -37,8 +37,9 @@ class FaceAnalyzer:
         detector: the `FaceDetector` to use (default: `kao.detection.analysis_detector()`, with
             the masked-face pass, so that faces behind a mask are found and classified).
         accurate: read each face in more views, for age and gender (mirrored too) and for
-            emotion (14 views): 0.1 year less age error and 1 point more emotion accuracy, for
-            about 26 ms more a face on one core (docs/BENCHMARKS.md).
+            emotion (14 views): 0.1 year less age error, 0.4 point more gender and 0.6 point
+            more emotion accuracy, for about 18 ms more a face on one core
+            (docs/BENCHMARKS.md).
     """
 
     def __init__(self, detector: FaceDetector | None = None, *, accurate: bool = False) -> None:

@@ -62,7 +62,7 @@ def test_onnx_matches_the_training_runs_reference(classifier: EmotionClassifier)
     grey = images[:, None].astype(np.float32)
     logits = classifier._session.run(["logits"], {"grey": grey})[0]
     assert logits.shape == (len(indices), len(EMOTIONS))
-    np.testing.assert_allclose(softmax(logits), softmax(reference), atol=0.05)
+    np.testing.assert_allclose(softmax(logits), softmax(reference), atol=0.1)
     np.testing.assert_array_equal(logits.argmax(axis=1), reference.argmax(axis=1))
 
 

@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--accurate",
         action="store_true",
         help="read each face in more views (age, gender, emotion): a little more accurate, "
-        "about 26 ms more a face",
+        "about 18 ms more a face",
     )
     parser.add_argument(
         "--small-faces",
