@@ -75,8 +75,11 @@ class MaskedFaceNet:
         pad = round(PAD * max(height, width))
         padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
         resized = cv2.resize(padded, INPUT_SIZE, interpolation=cv2.INTER_LINEAR)
-        tensor = ((resized.astype(np.float32) - 127.0) / 128.0).transpose(2, 0, 1)[None]
-        scores, regression = self.session.run(None, {self.input_name: np.ascontiguousarray(tensor)})
+        # (x - 127) / 128, channels first, in one pass into the input buffer (1 / 128 is exact).
+        tensor = np.empty((1, 3, *resized.shape[:2]), np.float32)
+        np.subtract(resized.transpose(2, 0, 1), np.float32(127.0), out=tensor[0], dtype=np.float32)
+        tensor *= np.float32(1 / 128)
+        scores, regression = self.session.run(None, {self.input_name: tensor})
         face = scores[0, :, 1:].max(axis=1)
         size = np.array(padded.shape[1::-1] * 2, np.float32)
         found = decode(regression[0], self.priors) * size - pad
