@@ -41,6 +41,7 @@ SHARED_KEYS = ("classes", "pixel_mean", "pixel_std", "reference_indices")
 QUANTIZED_OPS = ["Conv", "Gemm", "Relu", "Add", "MaxPool", "GlobalAveragePool"]
 """The members' operators that `--int8` runs in 8 bits (not the ensemble's Softmax, Sum, Log)."""
 CALIBRATION_BATCH = 32
+"""Images per calibration run."""
 
 
 def metadata(model: onnx.ModelProto) -> dict[str, str]:
@@ -90,8 +91,8 @@ class Calibration(CalibrationDataReader):
 
 
 def quantize(source: Path, out: Path, calibration: np.ndarray) -> None:
-    """Write `source` to `out` with int8 per-channel weights and uint8 activations for
-    QUANTIZED_OPS, their ranges calibrated on `calibration` (N, 48, 48) uint8 grey."""
+    """Write `source` to `out` with int8 per-channel weights (7-bit range) and uint8 activations
+    for QUANTIZED_OPS, their ranges calibrated on `calibration` (N, 48, 48) uint8 grey."""
     quantize_static(
         source,
         out,
@@ -124,7 +125,12 @@ def main() -> None:
     parser.add_argument("--split-seed", type=int, default=2013)
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument("--int8", type=int, default=0, metavar="COUNT", help="quantize (above)")
-    parser.add_argument("--float-out", type=Path, default=Path(".data/emotion_float.onnx"))
+    parser.add_argument(
+        "--float-out",
+        type=Path,
+        default=Path(".data/emotion_float.onnx"),
+        help="where --int8 writes the float ensemble",
+    )
     args = parser.parse_args()
     data = np.load(args.data)
     train_idx, val_idx = split(data["labels"].astype(np.int64), args.val_fraction, args.split_seed)

@@ -2,8 +2,8 @@
 
 The network is kao's own: two networks trained on FER2013's training images by
 `scripts/train_emotion.py` with seeds 2013 and 2014 (logs: docs/training/emotion.json and
-emotion_seed2014.json), merged by `scripts/ensemble_emotion.py`
-into one graph that averages their softmax outputs and quantized to 8 bits (`--int8 512`; log:
+emotion_seed2014.json), merged by `scripts/ensemble_emotion.py` into one graph that averages
+their softmax outputs and quantized to 8 bits (`--int8 512`; log:
 docs/training/emotion_ensemble.json), shipped as `weights/emotion.onnx` (2.6 MB): 48 x 48 grey
 faces, raw pixel values in, logits out, in FER2013's class order (angry, disgust, fear, happy,
 neutral, sad, surprise), which is `EMOTIONS` with "surprise" named "surprised". On the 2,872
