@@ -124,7 +124,13 @@ def main() -> None:
     parser.add_argument("--log", type=Path, default=Path("docs/training/emotion_ensemble.json"))
     parser.add_argument("--split-seed", type=int, default=2013)
     parser.add_argument("--val-fraction", type=float, default=0.1)
-    parser.add_argument("--int8", type=int, default=0, metavar="COUNT", help="quantize (above)")
+    parser.add_argument(
+        "--int8",
+        type=int,
+        default=0,
+        metavar="COUNT",
+        help="quantize to 8 bits, calibrated on COUNT training images",
+    )
     parser.add_argument(
         "--float-out",
         type=Path,
