@@ -11,7 +11,7 @@ training images held out of training, flip-averaged: 0.695 and 0.698 for the two
 0.700 for the pair (0.701 in 8 bits). Each crop is read in the three `DEFAULT_VIEWS` and their
 mirror images, and the six softmax outputs are averaged (0.716 for the pair);
 `views=SHIFTED_VIEWS` reads 14 views instead (as it is, moved 2 px left, right, up and down,
-zoomed 0.9x and 1.1x, and each of those mirrored: 0.714), for 7 times the network's time.
+zoomed 0.9x and 1.1x, and each of those mirrored: 0.714), for 14 / 3 times the network's time.
 
 FER2013's faces are loosely cropped: about the face's box with little margin, upright. A crop
 from a photo is framed the same way. The framing was measured by running kao's detector on

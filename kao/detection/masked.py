@@ -75,7 +75,7 @@ class MaskedFaceNet:
         pad = round(PAD * max(height, width))
         padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
         resized = cv2.resize(padded, INPUT_SIZE, interpolation=cv2.INTER_LINEAR)
-        # (x - 127) / 128, channels first, in one pass into the input buffer (1 / 128 is exact).
+        # (x - 127) / 128, channels first, written into the input buffer without temporaries.
         tensor = np.empty((1, 3, *resized.shape[:2]), np.float32)
         np.subtract(resized.transpose(2, 0, 1), np.float32(127.0), out=tensor[0], dtype=np.float32)
         tensor *= np.float32(1 / 128)
