@@ -429,8 +429,11 @@ def test_newer_schema_is_refused(url: str) -> None:
 def test_closed_gallery_and_context_manager(url: str) -> None:
     with open_gallery(url) as gallery:
         gallery.add_faces("c", "ann", [face(1)])
+        gallery.ping()
     with pytest.raises(GalleryError, match="closed"):
         gallery.persons("c")
+    with pytest.raises(GalleryError, match="closed"):
+        gallery.ping()
     gallery.close()  # twice is harmless
     with open_gallery(url) as again:  # what was committed is there
         assert again.persons("c") == [PersonInfo("ann", 1)]

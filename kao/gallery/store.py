@@ -560,6 +560,12 @@ class Gallery(ABC):
 
     # -- life cycle ----------------------------------------------------------------------------
 
+    def ping(self) -> None:
+        """Check that the database answers (one trivial query); raises DatabaseError when it
+        cannot be reached or fails, GalleryError when the gallery is closed."""
+        with self._tx(write=False) as cur:
+            self._run(cur, "SELECT 1").fetchone()
+
     def close(self) -> None:
         """Close the connection; later calls raise GalleryError. Closing twice is harmless."""
         with self._lock:
