@@ -8,10 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import kao
 from kao.cli import main
-from kao.recognition import NoFaceError, embed, verify
+from kao.recognition import NoFaceError, default_embedder, embed, verify
 from kao.recognition.cluster import GROUP_THRESHOLD, cluster, pairwise_scores
 from kao.recognition.verify import similarity
 from tests.conftest import LFW, shared_file
@@ -100,6 +101,36 @@ def test_cluster_real_faces() -> None:
     assert cluster(np.zeros((0, 128)), 0.5).size == 0
 
 
+def test_a_photo_without_a_face_embeds_to_no_faces(tmp_path: Path) -> None:
+    blank = tmp_path / "grey.png"
+    Image.fromarray(np.full((200, 300, 3), 128, np.uint8)).save(blank)
+    assert embed(blank) == [] and kao.embed(np.zeros((64, 64, 3), np.uint8)) == []
+    embedder = default_embedder()
+    assert embedder.embed_faces(np.zeros((64, 64, 3), np.uint8), []) == []
+    vectors = embedder.model.embed_chips(np.zeros((0, 150, 150, 3), np.uint8))
+    assert vectors.shape == (0, 128) and vectors.dtype == np.float32
+
+
+def test_cli_identify_reports_a_photo_without_a_face_and_keeps_the_others(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KAO_CACHE", str(tmp_path / "cache"))
+    blank = tmp_path / "grey.png"
+    Image.fromarray(np.full((200, 300, 3), 128, np.uint8)).save(blank)
+    db = ["--db", url, "--collection", "team"]
+    assert main(["enroll", *db, "--person", "Adam", str(photo("Adam_Sandler", 1))]) == 0
+    capsys.readouterr()
+    probes = [str(blank), str(photo("Adam_Sandler", 3)), str(photo("Alan_Greenspan", 2))]
+    assert main(["identify", *db, "--json", *probes]) == 0
+    captured = capsys.readouterr()
+    records = json.loads(captured.out)
+    assert [len(r["faces"]) for r in records] == [0, 1, 1]
+    assert [r["faces"][0]["person"] for r in records[1:]] == ["Adam", None]
+    assert "Traceback" not in captured.err
+    assert main(["identify", *db, *probes]) == 0
+    assert capsys.readouterr().out.startswith(f"{blank}: 0 face(s)\n")
+
+
 def test_cli_verify_json(capsys: pytest.CaptureFixture[str]) -> None:
     a, b = photo("Adam_Sandler", 1), photo("Adam_Sandler", 3)
     assert main(["verify", str(a), str(b), "--json"]) == 0
@@ -124,6 +155,24 @@ def test_cli_group(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         assert len(names) == 1 and len(group["faces"]) == 2
     assert sorted(p.name for p in out.glob("*.jpg")) == [f"person_00{i}.jpg" for i in (1, 2, 3)]
     assert len(list((out / "person_001").glob("*.jpg"))) == 2
+
+
+def test_cli_group_counts_a_photo_without_a_face(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "album"
+    folder.mkdir()
+    Image.fromarray(np.full((240, 320, 3), 90, np.uint8)).save(folder / "wall.jpg")
+    for number in (1, 2):
+        shutil.copy(photo("Alan_Greenspan", number), folder / f"alan_{number}.jpg")
+    assert main(["group", str(folder), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["people"], report["faces"], report["images"]) == (1, 2, 3)
+    assert report["errors"] == []
+    Path(folder, "alan_1.jpg").unlink()
+    Path(folder, "alan_2.jpg").unlink()
+    assert main(["group", str(folder)]) == 0
+    assert capsys.readouterr().out.startswith("0 people in 0 faces of 1 images")
 
 
 def test_lfw_pairs_file() -> None:

@@ -85,7 +85,7 @@ class DlibEmbedder:
         """(N, 150, 150, 3) uint8 aligned chips -> (N, 128) float32 unit vectors."""
         chips = np.asarray(chips, np.uint8)
         views = np.concatenate([_view(chips, *v) for v in AUGMENTATIONS])
-        matrix = self._network.descriptors(views).reshape(len(AUGMENTATIONS), len(chips), -1)
+        matrix = self._network.descriptors(views).reshape(len(AUGMENTATIONS), len(chips), DIMENSION)
         matrix = matrix.mean(axis=0)
         return matrix / np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
 
@@ -111,15 +111,16 @@ class DlibEmbedder:
 def _view(
     chips: np.ndarray, degrees: float, scale: float, shift: float, mirror: bool
 ) -> np.ndarray:
-    """Chips (N, 150, 150, 3) rotated about their centre, scaled, shifted and mirrored."""
+    """Chips (N, 150, 150, 3) rotated about their centre, scaled, shifted and mirrored (N may
+    be 0)."""
     if (degrees, scale, shift) != (0.0, 1.0, 0.0):
         centre = (CHIP_SIZE - 1) / 2
         matrix = cv2.getRotationMatrix2D((centre, centre), degrees, scale)
         matrix[0, 2] += shift * CHIP_SIZE
-        chips = np.stack(
-            [
-                cv2.warpAffine(c, matrix, (CHIP_SIZE, CHIP_SIZE), borderMode=cv2.BORDER_REFLECT)
-                for c in chips
-            ]
-        )
+        warped = np.empty_like(chips)
+        for chip, out in zip(chips, warped, strict=True):
+            cv2.warpAffine(
+                chip, matrix, (CHIP_SIZE, CHIP_SIZE), dst=out, borderMode=cv2.BORDER_REFLECT
+            )
+        chips = warped
     return np.ascontiguousarray(chips[:, :, ::-1]) if mirror else chips
