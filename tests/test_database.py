@@ -12,8 +12,10 @@ from PIL import Image
 
 from kao.cli import main
 from kao.errors import ImageError
+from kao.face import Face
+from kao.gallery import NewFace, open_gallery
 from kao.gallery.database import FaceDatabase
-from kao.recognition import NoFaceError
+from kao.recognition import NoFaceError, default_embedder
 from tests.conftest import shared_file
 
 KNOWN = ("Abdoulaye_Wade", "Adam_Sandler", "Alan_Greenspan")
@@ -67,6 +69,79 @@ def test_a_new_process_reuses_the_saved_index(database: FaceDatabase, url: str) 
     expected = database.identify("friends", photo("Abdoulaye_Wade", 3))[0].person
     with FaceDatabase(url, database.embedder) as fresh:
         assert fresh.identify("friends", photo("Abdoulaye_Wade", 3))[0].person == expected
+
+
+def test_two_folders_with_a_relative_faces_db_do_not_share_an_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's story: the same text "faces.db" names two databases in two folders."""
+    embedder = default_embedder()
+    for folder, person in (("one", "Adam_Sandler"), ("two", "Alan_Greenspan")):
+        (tmp_path / folder).mkdir()
+        monkeypatch.chdir(tmp_path / folder)
+        with FaceDatabase("faces.db", embedder) as db:
+            db.enroll("c", person, [photo(person, 1)])
+            (found,) = db.identify("c", photo(person, 1))
+            assert found.person == person
+    with FaceDatabase("faces.db", embedder) as db:  # folder "two", a new process's view
+        assert db.identify("c", photo("Alan_Greenspan", 1))[0].person == "Alan_Greenspan"
+        (other,) = db.identify("c", photo("Adam_Sandler", 1))
+        assert other.person is None and other.matches[0].similarity < 0.5
+
+
+def test_a_database_made_again_at_the_same_url_gets_a_new_index(url: str) -> None:
+    embedder = default_embedder()
+    for person in ("Adam_Sandler", "Alan_Greenspan"):
+        with FaceDatabase(url, embedder) as db:
+            db.enroll("c", person, [photo(person, 1)])
+            assert db.identify("c", photo(person, 1))[0].person == person
+        drop_gallery(url)
+    with FaceDatabase(url, embedder) as db:
+        db.enroll("c", "Alan_Greenspan", [photo("Alan_Greenspan", 1)])
+        assert db.identify("c", photo("Alan_Greenspan", 1))[0].person == "Alan_Greenspan"
+        assert db.identify("c", photo("Adam_Sandler", 1))[0].person is None
+
+
+def test_tables_made_again_under_an_open_database_are_not_confused(url: str) -> None:
+    """PostgreSQL: another process drops and re-creates the tables while this one holds the
+    collection's index in memory; the new collection reaches the same revision."""
+    if url.startswith("sqlite:///"):
+        pytest.skip("an open SQLite connection keeps reading the deleted file")
+    with FaceDatabase(url, default_embedder()) as db:
+        model = db.embedder.model_name
+        db.gallery.add_faces("c", "ann", [NewFace(vector(1), model, "ann.jpg")])
+        assert db.identify_faces("c", [probe(vector(1))])[0].person == "ann"
+        revision = db.gallery.revision("c")
+        drop_gallery(url)
+        with open_gallery(url) as other:
+            other.add_faces("c", "bob", [NewFace(vector(2), model, "bob.jpg")])
+        assert db.gallery.revision("c") == revision
+        assert db.identify_faces("c", [probe(vector(1))])[0].person is None
+        assert db.identify_faces("c", [probe(vector(2))])[0].person == "bob"
+
+
+def vector(seed: int, dim: int = 128) -> np.ndarray:
+    """A random float32 unit vector, the same for the same seed."""
+    values = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
+    return values / np.linalg.norm(values)
+
+
+def probe(embedding: np.ndarray) -> Face:
+    """A face of a photo, already embedded."""
+    return Face(np.array([0, 0, 50, 50], np.float32), 1.0, np.zeros((5, 2), np.float32), embedding)
+
+
+def drop_gallery(url: str) -> None:
+    """Delete the gallery at `url`: the SQLite file, or the tables of the PostgreSQL schema."""
+    if url.startswith("sqlite:///"):
+        for path in Path(url[len("sqlite:///") :]).parent.glob("gallery.db*"):
+            path.unlink()
+        return
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE kao_faces, kao_persons, kao_collections, kao_meta")
+        conn.execute("DROP SEQUENCE IF EXISTS kao_revision")
 
 
 def test_enrolment_is_all_or_nothing(database: FaceDatabase, tmp_path: Path) -> None:

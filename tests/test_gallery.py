@@ -426,6 +426,29 @@ def test_newer_schema_is_refused(url: str) -> None:
         open_gallery(url)
 
 
+def test_every_database_has_its_own_id(url: str, tmp_path: Path) -> None:
+    with open_gallery(url) as gallery:
+        gallery.create_collection("c")
+        first = gallery.version("c")
+    assert len(first[0]) == 32 and first[1] == gallery_revision(url)
+    with open_gallery(url) as gallery:
+        assert gallery.version("c") == first
+    sql(url, "DELETE FROM kao_meta WHERE key = 'database_id'")  # made before ids existed
+    with open_gallery(url) as gallery:
+        given = gallery.version("c")
+    assert given[0] != first[0] and given[1] == first[1]
+    with open_gallery(url) as gallery:
+        assert gallery.version("c") == given
+    with open_gallery(tmp_path / "other.db") as other:
+        other.create_collection("c")
+        assert other.version("c")[0] not in (first[0], given[0])
+
+
+def gallery_revision(url: str) -> int:
+    """Collection "c"'s revision, read behind kao's back."""
+    return int(sql(url, "SELECT revision FROM kao_collections WHERE name = 'c'")[0][0])
+
+
 def test_closed_gallery_and_context_manager(url: str) -> None:
     with open_gallery(url) as gallery:
         gallery.add_faces("c", "ann", [face(1)])

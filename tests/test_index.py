@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +173,41 @@ def test_damaged_files_raise_kao_error(kind: Kind, damage: str, tmp_path: Path) 
         kind.load(path)
     with pytest.raises(IndexFileError):
         load_index(path)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_files_record_and_check_their_contents(kind: Kind, tmp_path: Path) -> None:
+    path = tmp_path / "faces.index"
+    contents = {"database": "d1", "collection": "c", "model": "m"}
+    kind.build(IDS, VECTORS).save(path, revision=5, contents=contents)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert load_index(path, contents)[1] == 5
+    assert kind.load(path, contents)[1] == 5
+    for other in ({**contents, "database": "d2"}, {**contents, "collection": "x"}, {}):
+        with pytest.raises(IndexFileError, match=r"faces\.index: holds .*'d1'"):
+            load_index(path, other)
+    with pytest.raises(KaoError, match="strings"):
+        kind.build(IDS, VECTORS).save(path, revision=5, contents={"revision": 5})  # type: ignore[dict-item]
+
+
+def test_stale_part_files_of_dead_writers_are_removed(tmp_path: Path) -> None:
+    path = tmp_path / "faces.index"
+    stale = tmp_path / f".faces.index.{dead_pid()}.0a1b2c.part"
+    live = tmp_path / f".faces.index.{os.getppid()}.0a1b2c.part"
+    other = tmp_path / f".other.index.{dead_pid()}.0a1b2c.part"
+    for part in (stale, live, other):
+        part.write_bytes(b"half an index")
+    ExactIndex.build(IDS, VECTORS).save(path, revision=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["faces.index", live.name, other.name]
+    )
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
 
 
 def test_missing_file_raises_kao_error(tmp_path: Path) -> None:

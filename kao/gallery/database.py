@@ -5,7 +5,10 @@ faces, SQLite or PostgreSQL) and a nearest-neighbour index over each collection.
 kept in sync with the gallery: each search first reads the collection's revision (one small
 query); when it changed, the faces added or deleted since are applied to the index. Indexes are
 also saved in the cache folder, so a new process loads the large approximate index instead of
-building it again, and rebuilds it when the file is missing, stale or damaged.
+building it again, and rebuilds it when the file is missing, damaged or not the collection's.
+A saved index is named by, and records, the database's random id, the collection and the model
+(never the URL: two folders' "faces.db", or a database deleted and made again at the same path,
+are different databases), and its revision must not be newer than the collection's.
 
 A person's score for a face is the best similarity among that person's enrolled faces, so
 every photo enrolled for a person (another angle, another age) helps recognise them."""
@@ -24,8 +27,8 @@ import numpy as np
 from kao.errors import KaoError
 from kao.face import Face
 from kao.gallery.index import IndexFileError, choose_index, load_index
-from kao.gallery.records import NewFace
-from kao.gallery.store import Gallery, open_gallery, redact_url
+from kao.gallery.records import NewFace, check_name
+from kao.gallery.store import Gallery, open_gallery
 from kao.image import ImageInput, describe
 from kao.models.store import cache_dir
 from kao.recognition.embedder import FaceEmbedder, NoFaceError, default_embedder
@@ -64,10 +67,11 @@ class Identified:
 
 @dataclass
 class _Synced:
-    """An index of one collection and model, with the person of each face id."""
+    """An index of one collection and model at one version (database id, revision), with the
+    person of each face id."""
 
     index: Any
-    revision: int
+    version: tuple[str, int]
     persons: dict[int, str] = field(default_factory=dict)
 
 
@@ -80,7 +84,8 @@ class FaceDatabase:
         self.url = str(url)
         self.gallery: Gallery = open_gallery(url)
         self.embedder = embedder or default_embedder()
-        self._indexes: dict[str, _Synced] = {}
+        self._indexes: dict[tuple[str, str], _Synced] = {}
+        """Indexes by (collection, model)."""
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -149,46 +154,55 @@ class FaceDatabase:
 
     def _sync(self, collection: str) -> _Synced:
         """The collection's index, brought up to date with the gallery."""
+        collection = check_name(collection, "collection")
         model = self.embedder.model_name
         with self._lock:
-            revision = self.gallery.revision(collection)
-            synced = self._indexes.get(collection)
-            if synced is not None and synced.revision == revision:
+            version = self.gallery.version(collection)
+            database, revision = version
+            synced = self._indexes.get((collection, model))
+            if synced is not None and synced.version == version:
                 return synced
             ids, persons, matrix = self.gallery.embeddings(collection, model)
-            path = self._index_path(collection)
-            if synced is None:
-                synced = self._load(path)
+            contents = {"database": database, "collection": collection, "model": model}
+            path = _index_path(contents)
+            if synced is None or synced.version[0] != database or synced.version[1] > revision:
+                synced = _load(path, contents, revision)
             dimension = matrix.shape[1] if len(ids) else self.embedder.dimension
             if (
                 synced is None
                 or synced.index.dim != dimension
                 or type(synced.index) is not choose_index(len(ids), dimension)
             ):
-                synced = _Synced(_build(ids, matrix, self.embedder.dimension), revision)
+                synced = _Synced(_build(ids, matrix, self.embedder.dimension), version)
             else:
                 _apply_changes(synced.index, ids, matrix)
-            synced.revision = revision
+            synced.version = version
             synced.persons = dict(zip(ids.tolist(), persons, strict=True))
             path.parent.mkdir(parents=True, exist_ok=True)
-            synced.index.save(path, revision)
-            self._indexes[collection] = synced
+            synced.index.save(path, revision, contents)
+            self._indexes[(collection, model)] = synced
             return synced
 
-    def _index_path(self, collection: str) -> Path:
-        key = "\n".join([redact_url(self.url), collection, self.embedder.model_name])
-        name = hashlib.sha256(key.encode()).hexdigest()[:24]
-        return cache_dir().parent / "indexes" / f"{name}.kaoindex"
 
-    @staticmethod
-    def _load(path: Path) -> _Synced | None:
-        if not path.is_file():
-            return None
-        try:
-            index, revision = load_index(path)
-        except IndexFileError:
-            return None  # damaged or from another version: rebuilt from the gallery
-        return _Synced(index, revision)
+def _index_path(contents: dict[str, str]) -> Path:
+    """Where the index of `contents` (database id, collection, model) is saved."""
+    key = "\n".join(contents[name] for name in ("database", "collection", "model"))
+    name = hashlib.sha256(key.encode()).hexdigest()[:24]
+    return cache_dir().parent / "indexes" / f"{name}.kaoindex"
+
+
+def _load(path: Path, contents: dict[str, str], revision: int) -> _Synced | None:
+    """The index saved at `path` if it holds `contents` at a revision no newer than `revision`
+    (the collection's now), else None: the caller builds it from the gallery."""
+    if not path.is_file():
+        return None
+    try:
+        index, saved = load_index(path, contents)
+    except IndexFileError:
+        return None  # damaged, from another version or of other contents: rebuilt
+    if saved > revision:
+        return None
+    return _Synced(index, (contents["database"], saved))
 
 
 def _build(ids: np.ndarray, matrix: np.ndarray, dimension: int) -> Any:

@@ -29,11 +29,13 @@ faster to build and search, for similarities within 1e-3 of float32 (recall@1 ag
 exact search is in the numbers above). `APPROXIMATE` holds the tuned settings.
 
 Files (`save` / `load`): `KAOINDEX` magic, a little-endian uint32 header length, a JSON header
-(format, kind, revision, dimension, count, library and its version, parameters, payload length
-and CRC-32), then the payload: raw ids and vectors for the exact index, usearch's own
-serialisation for the approximate one. Writes go to a temporary file that replaces the old one
-atomically; a truncated, corrupt or incompatible file raises `IndexFileError` (a `KaoError`)
-and the caller rebuilds from its database.
+(format, kind, revision, contents, dimension, count, library and its version, parameters,
+payload length and CRC-32), then the payload: raw ids and vectors for the exact index, usearch's
+own serialisation for the approximate one. `contents` says what the index holds (the caller's
+strings, e.g. database id, collection and model); `load` checks it against what the caller
+expects. Files are private (0600) and written atomically (`kao.gallery.files`); a truncated,
+corrupt or incompatible file, or one holding other contents, raises `IndexFileError` (a
+`KaoError`) and the caller rebuilds from its database.
 
 Determinism: the exact index is deterministic. The approximate index inserts on one thread by
 default (`threads=1`), which makes its graph, and so every result, a function of the inserted
@@ -47,10 +49,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import struct
-import tempfile
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -58,12 +59,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import numpy as np
 
 from kao.errors import KaoError
+from kao.gallery.files import replace_atomically
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
 MAGIC = b"KAOINDEX"
-FORMAT = 1
+FORMAT = 2
+"""Version 2 added `contents`."""
 EXACT_LIMIT = 100_000
 """Collections of fewer 128-d faces use `ExactIndex`, larger ones `ApproximateIndex` (see
 `choose_index` for the measurement)."""
@@ -120,10 +123,12 @@ class VectorIndex(Protocol):
     @property
     def nbytes(self) -> int: ...
 
-    def save(self, path: Path, revision: int) -> None: ...
+    def save(
+        self, path: Path, revision: int, contents: Mapping[str, str] | None = None
+    ) -> None: ...
 
     @classmethod
-    def load(cls, path: Path) -> tuple[Self, int]: ...
+    def load(cls, path: Path, contents: Mapping[str, str] | None = None) -> tuple[Self, int]: ...
 
 
 class _Index:
@@ -187,17 +192,21 @@ class _Index:
             self._search(queries, int(k), ids, similarities)
         return ids, similarities
 
-    def save(self, path: Path, revision: int) -> None:
-        """Write the index to `path` with the database `revision` it reflects: into a temporary
-        file beside it, flushed to disk, then moved into place with `os.replace`."""
+    def save(self, path: Path, revision: int, contents: Mapping[str, str] | None = None) -> None:
+        """Write the index to `path` (mode 0600, atomically) with the database `revision` it
+        reflects and its `contents`: what it holds, as strings, for `load` to check."""
         if isinstance(revision, bool) or not isinstance(revision, (int, np.integer)):
             raise KaoError(f"revision must be an integer, got {revision!r}")
+        contents = dict(contents or {})
+        if not all(isinstance(v, str) for v in [*contents, *contents.values()]):
+            raise KaoError(f"index contents must map strings to strings, got {contents!r}")
         path = Path(path)
         payload = self._payload()
         header = {
             "format": FORMAT,
             "kind": self.kind,
             "revision": int(revision),
+            "contents": contents,
             "dim": self.dim,
             "count": len(self),
             "library": self.library,
@@ -208,23 +217,16 @@ class _Index:
         }
         head = json.dumps(header, sort_keys=True).encode()
         head += struct.pack("<I", zlib.crc32(head))
-        handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                stream.write(MAGIC + struct.pack("<I", len(head)) + head)
-                stream.write(payload)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            Path(temp).unlink(missing_ok=True)
-            raise
+        with replace_atomically(path) as stream:
+            stream.write(MAGIC + struct.pack("<I", len(head)) + head)
+            stream.write(payload)
 
     @classmethod
-    def load(cls, path: Path) -> tuple[Self, int]:
+    def load(cls, path: Path, contents: Mapping[str, str] | None = None) -> tuple[Self, int]:
         """The index saved at `path` and its revision. Raises IndexFileError when the file is
-        unreadable, truncated, corrupt, of another kind or written by an incompatible library."""
-        header, payload = _read(Path(path))
+        unreadable, truncated, corrupt, of another kind, written by an incompatible library, or
+        holds other `contents` than those given (None: any)."""
+        header, payload = _read(Path(path), contents)
         if header["kind"] != cls.kind:
             raise IndexFileError(f"{path}: holds an {header['kind']} index, not an {cls.kind} one")
         return cls._open(Path(path), header, payload), header["revision"]
@@ -547,10 +549,12 @@ def choose_index(count: int, dim: int = 128) -> type[ExactIndex] | type[Approxim
     return ExactIndex if count < EXACT_LIMIT * math.sqrt(128 / dim) else ApproximateIndex
 
 
-def load_index(path: Path) -> tuple[ExactIndex | ApproximateIndex, int]:
+def load_index(
+    path: Path, contents: Mapping[str, str] | None = None
+) -> tuple[ExactIndex | ApproximateIndex, int]:
     """The index saved at `path`, of whichever kind, and its revision; raises IndexFileError
     like `load`."""
-    header, payload = _read(Path(path))
+    header, payload = _read(Path(path), contents)
     kind = ExactIndex if header["kind"] == ExactIndex.kind else ApproximateIndex
     return kind._open(Path(path), header, payload), header["revision"]
 
@@ -558,6 +562,7 @@ def load_index(path: Path) -> tuple[ExactIndex | ApproximateIndex, int]:
 _HEADER_TYPES: dict[str, type | tuple[type, ...]] = {
     "kind": str,
     "revision": int,
+    "contents": dict,
     "dim": int,
     "count": int,
     "library_version": str,
@@ -567,8 +572,11 @@ _HEADER_TYPES: dict[str, type | tuple[type, ...]] = {
 }
 
 
-def _read(path: Path) -> tuple[dict[str, Any], memoryview]:
-    """The header and payload of an index file, checked for truncation and corruption."""
+def _read(
+    path: Path, contents: Mapping[str, str] | None = None
+) -> tuple[dict[str, Any], memoryview]:
+    """The header and payload of an index file, checked for truncation and corruption, and that
+    it holds `contents` unless that is None."""
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -598,6 +606,8 @@ def _read(path: Path) -> tuple[dict[str, Any], memoryview]:
             raise ValueError(f"{header['count']} vectors of dimension {header['dim']}")
     except (ValueError, UnicodeDecodeError) as error:
         raise IndexFileError(f"{path}: corrupt index header ({error})") from error
+    if contents is not None and header["contents"] != dict(contents):
+        raise IndexFileError(f"{path}: holds {header['contents']}, not {dict(contents)}")
     payload = memoryview(data)[start + length :]
     if len(payload) != header["payload_bytes"]:
         raise IndexFileError(

@@ -5,7 +5,9 @@ and logic; `kao.gallery.sqlite` and `kao.gallery.postgres` add only the dialect:
 transactions, column types, where revisions come from.
 
 Tables (prefixed ``kao_`` so that a PostgreSQL database can be shared with other software):
-``kao_meta`` (schema_version), ``kao_collections``, ``kao_persons``, ``kao_faces``. Every write
+``kao_meta`` (schema_version; database_id, a random id given to the database when it is created,
+so that copies of its data kept elsewhere, like index caches, can tell it from another database
+at the same path or URL), ``kao_collections``, ``kao_persons``, ``kao_faces``. Every write
 runs in one transaction that first locks its collection, so writers of one collection take turns
 and each sees what the previous one committed. A collection's revision is raised on every change
 from a counter that never goes back, not even when a collection is deleted and made again.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -183,28 +186,39 @@ class Gallery(ABC):
         return cur
 
     def _ensure_schema(self) -> None:
-        """Create the tables unless they exist; refuse a schema this version does not know.
-        Safe when several processes open a new database at once."""
+        """Create the tables unless they exist and give the database its id unless it has one
+        (databases made before ids existed); refuse a schema this version does not know. Safe
+        when several processes open a new database at once."""
         with self._tx(write=False) as cur:
             version = self._schema_version(cur)
-        if version is None:
+            identified = version is not None and self._database_id(cur) is not None
+        if not identified:
             with self._tx(write=True) as cur:
                 self._lock_schema(cur)
                 version = self._schema_version(cur)
                 if version is None:
                     self._create_schema(cur)
-                    self._run(
-                        cur,
-                        "INSERT INTO kao_meta (key, value) VALUES ('schema_version', ?) "
-                        "ON CONFLICT (key) DO NOTHING",
-                        (str(SCHEMA_VERSION),),
-                    )
+                    self._add_meta(cur, "schema_version", str(SCHEMA_VERSION))
                     version = self._schema_version(cur)
+                if version == SCHEMA_VERSION:
+                    self._add_meta(cur, "database_id", uuid.uuid4().hex)
         if version != SCHEMA_VERSION:
             raise GalleryError(
                 f"{self.url}: the gallery has schema version {version}; this kao reads version "
                 f"{SCHEMA_VERSION} (a newer kao made it?)"
             )
+
+    def _add_meta(self, cur: Cursor, key: str, value: str) -> None:
+        """Store `value` under `key` in kao_meta unless the key is there (then it is kept)."""
+        self._run(
+            cur,
+            "INSERT INTO kao_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+            (key, value),
+        )
+
+    def _database_id(self, cur: Cursor) -> str | None:
+        row = self._run(cur, "SELECT value FROM kao_meta WHERE key = 'database_id'").fetchone()
+        return None if row is None else str(row[0])
 
     def _schema_version(self, cur: Cursor) -> int | None:
         if not self._schema_exists(cur):
@@ -383,16 +397,28 @@ class Gallery(ABC):
     def revision(self, collection: str) -> int:
         """The collection's revision: it rises with every change to the collection (faces
         added, deleted or imported, persons deleted or renamed) and stays put on reads. It never
-        repeats, even across a deleted and re-created collection. To keep a copy (an index) in
-        sync, read it *before* `embeddings`: the data is then at least as new as the revision."""
+        repeats within the database, even across a deleted and re-created collection; another
+        database (or this one deleted and made again) counts from the start, so copies kept
+        outside the database use `version`."""
+        return self.version(collection)[1]
+
+    def version(self, collection: str) -> tuple[str, int]:
+        """(database id, revision of the collection), read together: one state of the
+        collection, never named the same by another database or by this database deleted and
+        made again (a byte-for-byte copy of the database file is the exception: it keeps the
+        id). To keep a copy (an index) in sync, read it *before* `embeddings`: the data is then
+        at least as new as the version."""
         name = check_name(collection, "collection")
         with self._tx(write=False) as cur:
             row = self._run(
                 cur, "SELECT revision FROM kao_collections WHERE name = ?", (name,)
             ).fetchone()
+            database = self._database_id(cur)
         if row is None:
             raise NotFoundError(f"{self.url}: there is no collection {name!r}")
-        return int(row[0])
+        if database is None:
+            raise DatabaseError(f"{self.url}: kao_meta has no database_id")
+        return database, int(row[0])
 
     # -- persons and faces ---------------------------------------------------------------------
 
