@@ -35,6 +35,7 @@ from kao.gallery import (
 
 WORKER = Path(__file__).with_name("gallery_worker.py")
 MODEL = "test_model"
+DLIB = "dlib_resnet_v1"
 
 
 def unit(seed: int, dim: int = 8) -> np.ndarray:
@@ -372,6 +373,21 @@ def test_malformed_import_writes_nothing(gallery: Gallery, tmp_path: Path) -> No
     assert [c.name for c in gallery.list_collections()] == ["c"]
     path.write_text(f"{GOOD}\n\n{GOOD}\n", encoding="utf-8")
     assert gallery.import_("new", path) == 2
+
+
+def test_known_models_must_have_their_dimension(gallery: Gallery, tmp_path: Path) -> None:
+    """An import of 64-d "dlib_resnet_v1" vectors would make every real (128-d) enrolment of the
+    collection fail afterwards: it is refused, and so is such a face given to add_faces."""
+    poisoned = tmp_path / "poisoned.jsonl"
+    line = {"person": "p", "model": DLIB, "source": "s", "embedding": unit(1, 64).tolist()}
+    poisoned.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    with pytest.raises(GalleryError, match=r"poisoned\.jsonl:1: .*'dlib_resnet_v1'.*128-dim.*64"):
+        gallery.import_("c", poisoned)
+    with pytest.raises(GalleryError, match=r"128-dimensional.*64 values"):
+        gallery.add_faces("c", "p", [face(1, 64, DLIB)])
+    assert gallery.list_collections() == []
+    gallery.add_faces("c", "real", [face(2, 128, DLIB)])
+    assert gallery.embeddings("c", DLIB)[2].shape == (1, 128)
 
 
 def test_import_errors(gallery: Gallery, tmp_path: Path) -> None:

@@ -17,11 +17,18 @@ from typing import Any
 import numpy as np
 
 from kao.errors import GalleryError
+from kao.recognition.dlib_resnet import DIMENSION as DLIB_DIMENSION
+from kao.recognition.dlib_resnet import MODEL_NAME as DLIB_MODEL
 
 MAX_NAME = 200
 MAX_DIM = 65536
 NORM_TOLERANCE = 1e-3
 Box = tuple[float, float, float, float]
+
+MODEL_DIMENSIONS: dict[str, int] = {DLIB_MODEL: DLIB_DIMENSION}
+"""The recognition models kao computes embeddings with, and their embeddings' length: every face
+stored under one of these names, enrolled or imported, must have that many values. Faces of
+other models (any name) are stored too, but never take part in identification."""
 
 
 def check_name(value: object, what: str = "name") -> str:
@@ -78,6 +85,16 @@ def check_embedding(value: object) -> np.ndarray:
     return vector
 
 
+def check_model_dimension(model: str, dim: int) -> None:
+    """GalleryError unless an embedding of `dim` values fits `model`: a model of
+    `MODEL_DIMENSIONS` has exactly its dimension."""
+    expected = MODEL_DIMENSIONS.get(model)
+    if expected is not None and dim != expected:
+        raise GalleryError(
+            f"model {model!r} makes {expected}-dimensional embeddings; this one has {dim} values"
+        )
+
+
 def check_box(value: object) -> Box | None:
     """`value` as a box ``(x1, y1, x2, y2)`` of finite floats (pixels, x1 <= x2, y1 <= y2), or
     None; GalleryError otherwise."""
@@ -111,7 +128,8 @@ def embedding_from_bytes(data: bytes) -> np.ndarray:
 
 @dataclass(frozen=True)
 class NewFace:
-    """One photo's face to enrol. Checked on construction (GalleryError when invalid).
+    """One photo's face to enrol (or import). Checked on construction (GalleryError when
+    invalid): among others, a model of `MODEL_DIMENSIONS` must have its dimension.
 
     Attributes:
         embedding: float32 array of shape (D,), L2-normalised.
@@ -128,6 +146,7 @@ class NewFace:
     def __post_init__(self) -> None:
         object.__setattr__(self, "embedding", check_embedding(self.embedding))
         object.__setattr__(self, "model", check_name(self.model, "model"))
+        check_model_dimension(self.model, self.dim)
         if not isinstance(self.source, str):
             raise GalleryError(f"source must be a string, not {type(self.source).__name__}")
         _check_text(self.source, "source")
