@@ -356,6 +356,17 @@ MALFORMED = [
     (GOOD[:-1] + ', "box": [1, 2]}', "box"),
     (GOOD[:-1] + ', "box": "1234"}', "box"),
     (GOOD[:-1] + ', "created": "yesterday"}', "ISO 8601"),
+    # what a hostile file holds: numbers too long to convert, impossible dates, deep nesting
+    (GOOD.replace("[", "[" + "1" * 5000 + ", ", 1), "too large for float32"),
+    (GOOD[:-1] + ', "box": [1, 2, 3, ' + "9" * 5000 + "]}", "box must be 4 finite"),
+    (GOOD.replace("[", "[NaN, ", 1), "NaN or infinity"),
+    (GOOD[:-1] + ', "created": "99999-01-01T00:00:00"}', "ISO 8601"),
+    (GOOD[:-1] + ', "created": "0000-01-01"}', "years 1 to 9999"),
+    (GOOD[:-1] + ', "created": "9999-12-31T23:59:59-01:00"}', "years 1 to 9999"),
+    (GOOD[:-1] + ', "created": "0001-01-01T00:00:00+01:00"}', "years 1 to 9999"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ('{"person": ' * 100_000 + "1" + "}" * 100_000, "nested too deeply"),
+    ("\x00" * 100, "not valid JSON"),
 ]
 
 
@@ -394,10 +405,48 @@ def test_import_errors(gallery: Gallery, tmp_path: Path) -> None:
     with pytest.raises(GalleryError, match="cannot read"):
         gallery.import_("c", tmp_path / "missing.jsonl")
     binary = tmp_path / "binary.jsonl"
-    binary.write_bytes(b"\xff\xfe\x00garbage")
-    with pytest.raises(GalleryError, match="not UTF-8"):
+    binary.write_bytes(GOOD.encode() + b"\n\xff\xfe\x00garbage")
+    with pytest.raises(GalleryError, match=r"binary\.jsonl:2: not UTF-8"):
         gallery.import_("c", binary)
+    endless = tmp_path / "endless.jsonl"  # one line of 3 MiB, as /dev/zero would give
+    endless.write_bytes(GOOD.encode() + b"\n" + b"\x00" * (3 << 20))
+    with pytest.raises(GalleryError, match=r"endless\.jsonl:2: line longer than 2097152 bytes"):
+        gallery.import_("c", endless)
+    with pytest.raises(GalleryError, match="/dev/zero: not a regular file"):
+        gallery.import_("c", "/dev/zero")
+    (tmp_path / "folder.jsonl").mkdir()
+    with pytest.raises(GalleryError, match=r"folder\.jsonl: a folder"):
+        gallery.import_("c", tmp_path / "folder.jsonl")
     assert gallery.list_collections() == []
+
+
+def test_cli_import_refuses_a_fifo_without_waiting(tmp_path: Path) -> None:
+    """A FIFO with no writer used to hang `kao db import` forever."""
+    fifo = tmp_path / "faces.jsonl"
+    os.mkfifo(fifo)
+    db = tmp_path / "faces.db"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "kao",
+            "db",
+            "import",
+            "--db",
+            str(db),
+            "--collection",
+            "c",
+            str(fifo),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().endswith(
+        "faces.jsonl: not a regular file (an export file is needed)"
+    )
+    assert "Traceback" not in done.stderr
 
 
 def test_unknowns_are_errors(gallery: Gallery, tmp_path: Path) -> None:
