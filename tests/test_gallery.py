@@ -32,6 +32,7 @@ from kao.gallery import (
     PersonInfo,
     open_gallery,
 )
+from tests.test_index import dead_pid
 
 WORKER = Path(__file__).with_name("gallery_worker.py")
 MODEL = "test_model"
@@ -340,6 +341,31 @@ def test_export_import_round_trip(gallery: Gallery, tmp_path: Path) -> None:
     assert gallery.export("none", empty) == 0 and empty.read_text() == ""
     with pytest.raises(GalleryError, match="does not exist"):
         gallery.export("src", tmp_path / "missing" / "x.jsonl")
+
+
+def test_files_are_private(tmp_path: Path) -> None:
+    """Faces are personal data: the database, its -wal and -shm files and exports are 0600
+    whatever the umask lets through; part files of killed exports are cleaned up."""
+    previous = os.umask(0o022)
+    try:
+        path = tmp_path / "faces.db"
+        with open_gallery(path) as gallery:
+            gallery.add_faces("c", "ann", [face(1)])
+            stale = tmp_path / f".c.jsonl.{dead_pid()}.0a1b2c.part"
+            live = tmp_path / f".c.jsonl.{os.getppid()}.0a1b2c.part"
+            for part in (stale, live):
+                part.write_text("half an export")
+            gallery.export("c", tmp_path / "c.jsonl")
+            modes = {p.name: p.stat().st_mode & 0o777 for p in tmp_path.iterdir()}
+    finally:
+        os.umask(previous)
+    assert modes == {
+        "faces.db": 0o600,
+        "faces.db-wal": 0o600,
+        "faces.db-shm": 0o600,
+        "c.jsonl": 0o600,
+        live.name: 0o644,  # another writer's, still running: kept
+    }
 
 
 GOOD = json.dumps({"person": "p", "model": MODEL, "source": "s", "embedding": unit(1).tolist()})

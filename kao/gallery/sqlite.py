@@ -1,5 +1,8 @@
 """The SQLite dialect of the gallery: one file, WAL mode, writers take turns.
 
+A new database file is created readable by its owner only (0600), and SQLite gives its -wal and
+-shm files the same mode; an existing file keeps the mode it has.
+
 Connections use WAL (readers never wait for the writer), a 30 s busy timeout (a writer waits for
 another process's write to finish), foreign keys on, and ``BEGIN IMMEDIATE`` for writes (the
 write lock is taken first, so two writers never deadlock). Revisions come from a counter in
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kao.errors import GalleryError
+from kao.gallery.files import create_private
 from kao.gallery.store import Gallery
 
 BUSY_TIMEOUT = 30.0
@@ -42,9 +46,12 @@ class SQLiteGallery(Gallery):
         if not path.parent.is_dir():
             raise GalleryError(f"{path}: the folder {path.parent} does not exist")
         try:
+            create_private(path)
             self._conn = sqlite3.connect(
                 path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
             )
+        except OSError as error:
+            raise GalleryError(f"{path}: cannot create: {error.strerror or error}") from error
         except sqlite3.Error as error:
             raise GalleryError(f"{path}: cannot open: {error}") from error
         try:
