@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from kao.evaluation.loadtest import Server
 
@@ -19,3 +21,13 @@ def kao_serve(
     database = db or str(folder / "faces.db")
     with Server(database, folder / "serve.log", *options, env=env) as server:
         yield server.base
+
+
+def local_client(app: Any) -> Any:
+    """FastAPI's TestClient for `app`, its requests sent to the loopback name 127.0.0.1 (the
+    Host a loopback server answers to); use it as a context manager."""
+    with warnings.catch_warnings():  # Starlette prefers httpx2 for its TestClient; httpx works
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    return TestClient(app, base_url="http://127.0.0.1")

@@ -21,6 +21,7 @@ with warnings.catch_warnings():  # Starlette prefers httpx2 for its TestClient; 
 from kao.server.app import create_app
 from kao.server.settings import Settings
 from tests.conftest import shared_file
+from tests.serving import local_client
 
 GROUP = "data/widerface_val_subset/images/0_Parade_Parade_0_194.jpg"  # 5 faces, 416 x 416
 
@@ -53,7 +54,7 @@ def check_error(response, status: int, *words: str) -> None:  # type: ignore[no-
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """One app for the module (models load once), on a fresh SQLite file, no keys (loopback)."""
     db = tmp_path_factory.mktemp("server") / "faces.db"
-    with TestClient(create_app(Settings(db=str(db)))) as test_client:
+    with local_client(create_app(Settings(db=str(db)))) as test_client:
         yield test_client
 
 
@@ -109,7 +110,7 @@ def test_pixel_limit_is_413(client: TestClient, monkeypatch: pytest.MonkeyPatch)
 def test_upload_limit_is_413_announced_or_streamed(tmp_path: Path) -> None:
     data = shared_file(GROUP).read_bytes()
     settings = Settings(db=str(tmp_path / "faces.db"), max_upload=len(data) // 2, analysis=False)
-    with TestClient(create_app(settings)) as small:
+    with local_client(create_app(settings)) as small:
         announced = small.post("/v1/detect", files=upload("image", "g.jpg", data))
         check_error(announced, 413, f"limit of {len(data) // 2} bytes")
 
@@ -136,7 +137,7 @@ def test_slow_request_gets_503_not_a_hung_worker(tmp_path: Path) -> None:
     images = [
         ("images", (f"{i}.jpg", shared_file(GROUP).read_bytes(), "image/jpeg")) for i in range(4)
     ]
-    with TestClient(create_app(settings)) as hurried:
+    with local_client(create_app(settings)) as hurried:
         response = hurried.post("/v1/group", files=images)
         check_error(response, 503, "longer than", "0.05 s")
         assert response.headers["retry-after"] == "5"
@@ -215,7 +216,7 @@ def test_analyze(client: TestClient) -> None:
 
 def test_collections_enroll_identify_delete(url: str) -> None:
     """The face database through the API, on SQLite and PostgreSQL."""
-    with TestClient(create_app(Settings(db=url, analysis=False))) as api:
+    with local_client(create_app(Settings(db=url, analysis=False))) as api:
         assert api.get("/v1/collections").json() == []
         assert api.post("/v1/collections", json={"name": "family"}).status_code == 201
         check_error(api.post("/v1/collections", json={"name": "family"}), 409, "already exists")

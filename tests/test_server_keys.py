@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import warnings
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,13 +13,9 @@ from kao.cli import main
 from kao.server.keys import KeyStore, KeyStoreError, hash_key
 from kao.server.settings import Settings, is_loopback
 from tests.conftest import shared_file
-from tests.serving import kao_serve
+from tests.serving import kao_serve, local_client
 
 httpx = pytest.importorskip("httpx")
-with warnings.catch_warnings():  # Starlette prefers httpx2 for its TestClient; httpx works
-    warnings.simplefilter("ignore")
-    from fastapi.testclient import TestClient
-
 from kao.server.app import create_app  # noqa: E402
 
 PHOTO = "data/lfw/lfw-deepfunneled/Abdoulaye_Wade/Abdoulaye_Wade_0001.jpg"
@@ -77,7 +73,7 @@ def test_keys_enforced_beyond_loopback(tmp_path: Path) -> None:
     settings = Settings(
         db=str(tmp_path / "faces.db"), host="0.0.0.0", keys=str(store.path), analysis=False
     )
-    with TestClient(create_app(settings)) as api:
+    with local_client(create_app(settings)) as api:
         missing = api.get("/v1/collections")
         assert missing.status_code == 401 and "API key is required" in missing.json()["error"]
         assert missing.headers["www-authenticate"] == "Bearer"
@@ -96,8 +92,19 @@ def test_keys_enforced_beyond_loopback(tmp_path: Path) -> None:
         store.revoke("client")  # takes effect at once, no restart
         assert api.get("/v1/collections", headers={"X-API-Key": key}).status_code == 401
         assert api.get("/v1/collections", headers={"X-API-Key": other}).status_code == 200
-        assert api.get("/health").status_code == 200  # health and docs need no key
-        assert api.get("/openapi.json").status_code == 200
+        health = api.get("/health")  # up or not, without a key; no version or details
+        assert health.status_code == 200
+        assert health.json() == {"status": "ok", "keys_required": True}
+        keyed = api.get("/health", headers={"X-API-Key": other}).json()
+        assert keyed["version"] and keyed["database"] == "ok"
+        for path in ("/docs", "/openapi.json"):  # closed beyond loopback, open with a key
+            assert api.get(path).status_code == 401
+            assert api.get(path, headers={"X-API-Key": other}).status_code == 200
+    public = dataclasses.replace(settings, public_docs=True)
+    with local_client(create_app(public)) as api:
+        assert api.get("/openapi.json").status_code == 200 and api.get("/docs").status_code == 200
+        assert api.get("/health").json()["version"]
+        assert api.get("/v1/collections").status_code == 401
 
 
 def test_two_workers_share_the_database(url: str, tmp_path: Path) -> None:

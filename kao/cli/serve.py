@@ -9,10 +9,15 @@ import sys
 from pathlib import Path
 
 from kao.errors import KaoError
+from kao.gallery.store import redact_url
 from kao.server.keys import KeyStore
 from kao.server.settings import (
     DEFAULT_DB,
+    DEFAULT_HEADER_TIMEOUT,
+    DEFAULT_KEEP_ALIVE,
+    DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_UPLOAD,
+    DEFAULT_QUEUE,
     DEFAULT_TIMEOUT,
     ENV,
     Settings,
@@ -45,6 +50,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="requests running models at once in each process (default 2)",
     )
     serve.add_argument(
+        "--queue",
+        type=int,
+        default=DEFAULT_QUEUE,
+        metavar="N",
+        help="requests that may wait for a thread in each process; more get 503 at once "
+        f"(default {DEFAULT_QUEUE})",
+    )
+    serve.add_argument(
         "--max-upload-mb",
         type=float,
         default=DEFAULT_MAX_UPLOAD / 2**20,
@@ -56,7 +69,53 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=DEFAULT_TIMEOUT,
         metavar="S",
-        help=f"seconds a request may take before it gets a 503 (default {DEFAULT_TIMEOUT:g})",
+        help=f"seconds a request may take before it gets a 503 and its work stops "
+        f"(default {DEFAULT_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--header-timeout",
+        type=float,
+        default=DEFAULT_HEADER_TIMEOUT,
+        metavar="S",
+        help="seconds a connection may take to send a request's line and headers before it is "
+        f"closed (default {DEFAULT_HEADER_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--keep-alive",
+        type=int,
+        default=DEFAULT_KEEP_ALIVE,
+        metavar="S",
+        help=f"seconds an idle keep-alive connection stays open (default {DEFAULT_KEEP_ALIVE})",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help="open connections per process; requests beyond them get 503 "
+        f"(default {DEFAULT_MAX_CONNECTIONS})",
+    )
+    serve.add_argument(
+        "--allowed-hosts",
+        nargs="+",
+        default=[],
+        metavar="NAME",
+        help="Host header names accepted (others get 400); default: on loopback 127.0.0.1, "
+        "localhost and [::1], beyond loopback any",
+    )
+    serve.add_argument(
+        "--cors-origins",
+        nargs="+",
+        default=[],
+        metavar="ORIGIN",
+        help="web origins (https://app.example) whose pages may call the API (default: none, "
+        "only the server's own page)",
+    )
+    serve.add_argument(
+        "--public-docs",
+        action="store_true",
+        help="serve /docs, /openapi.json and /health's details without a key when keys are "
+        "required (default: they need a key then)",
     )
     serve.add_argument(
         "--require-keys",
@@ -90,6 +149,8 @@ def run_serve(args: argparse.Namespace) -> int:
     """Check the settings, then run uvicorn until interrupted."""
     import uvicorn
 
+    from kao.server.connections import HeadTimeoutProtocol
+
     if args.workers < 1:
         raise KaoError(f"--workers must be at least 1, got {args.workers}")
     settings = Settings(
@@ -100,7 +161,14 @@ def run_serve(args: argparse.Namespace) -> int:
         max_upload=int(args.max_upload_mb * 2**20),
         timeout=args.timeout,
         threads=args.threads,
+        queue=args.queue,
         analysis=not args.no_analysis,
+        header_timeout=args.header_timeout,
+        keep_alive=args.keep_alive,
+        max_connections=args.max_connections,
+        allowed_hosts=tuple(args.allowed_hosts),
+        cors_origins=tuple(args.cors_origins),
+        public_docs=args.public_docs,
     )
     if settings.keys_required and KeyStore(settings.keys_path).active() == 0:
         raise KaoError(
@@ -109,13 +177,16 @@ def run_serve(args: argparse.Namespace) -> int:
         )
     os.environ[ENV] = settings.to_env()  # read by every worker (kao.server.app.app_from_env)
     keys = f"API keys required ({settings.keys_path})" if settings.keys_required else "no keys"
-    print(f"kao serve: database {args.db}; {keys}; docs at /docs", file=sys.stderr)
+    print(f"kao serve: database {redact_url(args.db)}; {keys}; docs at /docs", file=sys.stderr)
     uvicorn.run(
         "kao.server.app:app_from_env",
         factory=True,
         host=args.host,
         port=args.port,
         workers=args.workers,
+        http=HeadTimeoutProtocol,
+        timeout_keep_alive=settings.keep_alive,
+        limit_concurrency=settings.max_connections,
         timeout_graceful_shutdown=int(settings.timeout) + 1,
     )
     return 0

@@ -1,9 +1,11 @@
 """`create_app`: the FastAPI app of `kao serve`.
 
 Routes: ``/v1/...`` the JSON API (`routes_images`, `routes_gallery`; API key checked when
-required), ``/health`` (no key: is this process up), ``/docs`` and ``/openapi.json``, and the
-web page: ``/`` and its files under ``/static`` (`kao/server/static`: plain HTML, CSS and
-JavaScript that call the JSON API)."""
+required), ``/health`` (no key: are this process and its database up), ``/docs`` and
+``/openapi.json`` (a key is needed when keys are, unless `Settings.public_docs`), and the web
+page: ``/`` and its files under ``/static`` (`kao/server/static`: plain HTML, CSS and
+JavaScript that call the JSON API). Every request passes `Guard` (Host and cross-site checks),
+then CORS when `Settings.cors_origins` names origins, then `Limits` (body size, time)."""
 
 from __future__ import annotations
 
@@ -13,12 +15,17 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import FileResponse
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 import kao
+from kao.errors import KaoError
 from kao.server import errors, routes_gallery, routes_images
-from kao.server.auth import require_key, service
+from kao.server.auth import check_key, require_key, require_key_for_docs, service
+from kao.server.errors import ApiError, without_names
+from kao.server.guard import Guard
 from kao.server.limits import Limits
 from kao.server.service import Service
 from kao.server.settings import Settings
@@ -47,9 +54,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "Images go as multipart file uploads or as base64 strings in a JSON body; every error "
         'is JSON: {"error": message, "status": code}.',
         lifespan=lifespan,
+        docs_url=None,  # served below, behind require_key_for_docs
+        redoc_url=None,
+        openapi_url=None,
     )
     errors.install(app)
     app.add_middleware(Limits, max_upload=settings.max_upload, timeout=settings.timeout)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type"],
+        )
+    app.add_middleware(
+        Guard, host_names=settings.host_names, cors_origins=settings.cors_origins
+    )  # added last: runs first
     api = APIRouter(prefix="/v1", dependencies=[Depends(require_key)])
     api.include_router(routes_images.router)
     api.include_router(routes_gallery.router)
@@ -61,18 +81,48 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """The web page (no key needed: it asks for one when the API does)."""
         return FileResponse(STATIC / "index.html")
 
-    @app.get("/health", summary="Whether this server process is up")
-    async def health(request: Request) -> dict[str, Any]:
-        """{"status": "ok", "version", "analysis": whether /v1/analyze works, "keys_required"}."""
+    docs = [Depends(require_key_for_docs)]
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=docs)
+    async def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=docs)
+    async def swagger() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="kao API")
+
+    @app.get("/health", summary="Whether this server and its database answer")
+    def health(request: Request) -> JSONResponse:
+        """{"status": "ok" (200) or "unavailable" (503), "keys_required"}; with a valid key,
+        or when the docs are public, also "version", "analysis" (whether /v1/analyze works)
+        and "database" ("ok" or why not). Runs in a thread (it asks the database)."""
         svc = service(request)
-        return {
-            "status": "ok",
-            "version": kao.__version__,
-            "analysis": svc.analyzer is not None,
+        try:
+            svc.database.gallery.ping()
+            database = "ok"
+        except KaoError as error:
+            database = without_names(str(error), svc.private_names)
+        body: dict[str, Any] = {
+            "status": "ok" if database == "ok" else "unavailable",
             "keys_required": svc.settings.keys_required,
         }
+        if svc.settings.docs_public or _key_accepted(request):
+            body |= {"version": kao.__version__, "analysis": svc.analyzer is not None}
+            body["database"] = database
+        return JSONResponse(body, 200 if database == "ok" else 503)
 
     return app
+
+
+def _key_accepted(request: Request) -> bool:
+    """Whether `request` carries an active API key (X-API-Key or Authorization: Bearer)."""
+    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
+    given = request.headers.get("x-api-key") or (bearer if scheme.lower() == "bearer" else None)
+    try:
+        check_key(service(request), given)
+    except ApiError:
+        return False
+    return True
 
 
 def app_from_env() -> FastAPI:

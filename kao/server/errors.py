@@ -7,6 +7,7 @@ taken is 409, a database or model that fails is the server's (503)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -16,7 +17,6 @@ from starlette.exceptions import HTTPException
 from kao.errors import (
     ConflictError,
     DatabaseError,
-    GalleryError,
     ImageError,
     KaoError,
     ModelError,
@@ -44,31 +44,35 @@ def error_response(
     return JSONResponse({"error": message, "status": status}, status, headers=headers)
 
 
-def from_kao_error(error: KaoError, what: str | None = None) -> ApiError:
+def from_kao_error(
+    error: KaoError, what: str | None = None, private: Sequence[str] = ()
+) -> ApiError:
     """The `ApiError` for one of kao's exceptions; `what` (e.g. "image 'a' (photo.jpg)")
-    replaces an image error's source, which is only "<bytes>" or "<ndarray ...>" here."""
+    replaces an image error's source, which is only "<bytes>" or "<ndarray ...>" here;
+    `private` are names the message must not show (the database's URL and file path)."""
     if isinstance(error, ImageError):
         where = what or "image"
         status = 413 if error.reason.startswith("image too large") else 422
         return ApiError(status, f"{where}: {error.reason}")
     if isinstance(error, NoFaceError):
         return ApiError(422, f"{what}: no face found" if what else str(error))
+    message = without_names(str(error), private)
     if isinstance(error, NotFoundError):
-        return ApiError(404, _without_url(str(error)))
+        return ApiError(404, message)
     if isinstance(error, ConflictError):
-        return ApiError(409, _without_url(str(error)))
+        return ApiError(409, message)
     if isinstance(error, (DatabaseError, ModelError)):
-        return ApiError(503, f"the server cannot answer now: {error}")
-    if isinstance(error, GalleryError):
-        return ApiError(400, _without_url(str(error)))
-    return ApiError(400, str(error))
+        return ApiError(503, f"the server cannot answer now: {message}")
+    return ApiError(400, message)
 
 
-def _without_url(message: str) -> str:
-    """A gallery message without the database URL it starts with (the caller need not know
-    where the database is)."""
-    head, sep, rest = message.partition(": ")
-    return rest if sep and "://" in head else message
+def without_names(message: str, names: Sequence[str]) -> str:
+    """`message` without any of `names` (the caller need not know where the database is): a
+    name heading it ("sqlite:////srv/faces.db: database is locked") is dropped, one elsewhere
+    becomes "the face database"."""
+    for name in sorted(filter(None, names), key=len, reverse=True):
+        message = message.removeprefix(f"{name}: ").replace(name, "the face database")
+    return message
 
 
 def install(app: FastAPI) -> None:
@@ -80,7 +84,8 @@ def install(app: FastAPI) -> None:
 
     async def kao_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, KaoError)
-        return await api_error(request, from_kao_error(error))
+        private = request.app.state.service.private_names
+        return await api_error(request, from_kao_error(error, private=private))
 
     async def http_error(request: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, HTTPException)

@@ -2,8 +2,9 @@
 
 `Limits` is ASGI middleware. A body announced (Content-Length) or found while reading to be
 larger than `max_upload` bytes is refused with 413 before more of it is read; a request that
-has not answered after `timeout` seconds gets a 503 and its work is abandoned (the model
-call running in a thread finishes on its own, its result is dropped)."""
+has not answered after `timeout` seconds gets a 503, and its work is told to stop: it does
+not start if it was still waiting for a thread, and stops at its next step if it was running
+(see `kao.server.service`)."""
 
 from __future__ import annotations
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from fastapi import APIRouter, Query, Request, status
 
 from kao.recognition import NoFaceError
 from kao.server.auth import service
 from kao.server.errors import ApiError
 from kao.server.routes_images import decode
-from kao.server.service import Service
+from kao.server.service import Checked
 from kao.server.uploads import json_body, openapi_body, read_images, read_text
 
 router = APIRouter(prefix="/collections")
@@ -79,7 +78,13 @@ async def list_faces(request: Request, collection: str) -> list[dict[str, Any]]:
     """[{"id", "person", "model", "source", "box", "created"}], as `kao db list --faces`."""
     svc = service(request)
     faces = await svc.run(svc.database.gallery.faces, collection)
-    return [face.summary() for face in faces]
+    return [{**face.summary(), "source": base_name(face.source)} for face in faces]
+
+
+def base_name(source: str) -> str:
+    """A photo's source as the API shows it: a file path without its folders (the server's
+    folders are not the caller's business); other sources unchanged."""
+    return source.replace("\\", "/").rsplit("/", 1)[-1] or source
 
 
 @router.post(
@@ -99,14 +104,11 @@ async def enroll(request: Request, collection: str) -> dict[str, Any]:
 
     def work() -> dict[str, Any]:
         db.gallery.revision(collection)  # 404 unless the collection exists
-        rgbs = [decode(upload, "images") for upload in uploads]
+        photos = Checked(uploads, lambda upload: decode(upload, "images"))  # one at a time
         try:
-            ids = db.enroll(collection, person, rgbs)
+            ids = db.enroll(collection, person, photos)
         except NoFaceError:
-            blamed = next(
-                (u for u, rgb in zip(uploads, rgbs, strict=True) if not _has_face(svc, rgb)),
-                uploads[0],
-            )
+            blamed = uploads[photos.last]  # enroll embeds each photo as it reads it
             raise ApiError(
                 422, f"{blamed.label('images')}: no face found; nothing was enrolled"
             ) from None
@@ -114,10 +116,6 @@ async def enroll(request: Request, collection: str) -> dict[str, Any]:
         return {"collection": collection, "person": person, "added": ids, "faces": faces}
 
     return await svc.run(work)
-
-
-def _has_face(svc: Service, rgb: np.ndarray) -> bool:
-    return bool(svc.embedder.detector.detect(rgb))
 
 
 @router.post(

@@ -16,18 +16,22 @@ from kao.recognition import NoFaceError, verify
 from kao.recognition.cluster import GROUP_THRESHOLD, FoundFace, group_faces
 from kao.server.auth import service
 from kao.server.errors import ApiError, from_kao_error
-from kao.server.service import Service
+from kao.server.service import Service, check_cancelled
 from kao.server.uploads import Upload, openapi_body, read_images
 
 router = APIRouter()
 
 
 def decode(upload: Upload, field: str) -> np.ndarray:
-    """The upload as H x W x 3 uint8 RGB, or 422 (413 over the pixel limit) naming it."""
+    """The upload as H x W x 3 uint8 RGB, or 422 (413 over the pixel limit) naming it. Stops
+    (`Cancelled`) before and after decoding when the request has ended."""
+    check_cancelled()
     try:
-        return load_image(upload.data)
+        rgb = load_image(upload.data)
     except ImageError as error:
         raise from_kao_error(error, upload.label(field)) from None
+    check_cancelled()
+    return rgb
 
 
 def image_record(upload: Upload, rgb: np.ndarray, faces: list[dict[str, Any]]) -> dict[str, Any]:
@@ -150,10 +154,12 @@ def _group(svc: Service, uploads: list[Upload], threshold: float) -> dict[str, A
     found: list[FoundFace] = []
     errors: list[ImageError] = []
     for upload in uploads:
+        check_cancelled()
         try:
             rgb = load_image(upload.data)
         except ImageError as error:
             errors.append(ImageError(upload.name, error.reason))
             continue
+        check_cancelled()
         found.extend(FoundFace(upload.name, face) for face in svc.embedder.embed(rgb))
     return group_faces(found, len(uploads), errors, threshold).to_dict()

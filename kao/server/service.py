@@ -2,13 +2,23 @@
 
 The models (detector, embedder, analyzer) and the database are made once, when the app
 starts (its lifespan), and are safe to share between threads. Model work runs in worker
-threads, at most `Settings.threads` at once; the event loop only moves bytes."""
+threads; the event loop only moves bytes.
+
+Work is bounded where it really runs: a worker thread holds one of `Settings.threads` slots
+from before its work starts until it has really finished, even when its request has already
+been answered (a timeout), so no more than `threads` requests compute at once. At most
+`Settings.queue` more may wait for a slot; beyond that a request gets 503 at once (with
+Retry-After) instead of piling up its images in memory. When a request ends early (timeout,
+client gone), its work is told to stop: a waiting one never starts, a running one stops at
+its next `check_cancelled` (between images, and between decoding and the models)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any, TypeVar
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
+from typing import Any, TypeVar, overload
 
 import anyio
 import anyio.to_thread
@@ -23,6 +33,58 @@ from kao.server.settings import Settings
 T = TypeVar("T")
 log = logging.getLogger("kao.server")
 
+SLOT_POLL = 0.1
+"""Seconds between a waiting thread's looks at whether its request has ended."""
+
+RETRY_AFTER = "5"
+"""Seconds a client is asked to wait after a 503 (Retry-After)."""
+
+_ended: ContextVar[threading.Event | None] = ContextVar("kao_request_ended", default=None)
+"""Set when the request that the current worker thread works for has ended."""
+
+
+class Cancelled(Exception):
+    """The request ended (timed out, or its client left) before its work was done."""
+
+
+def check_cancelled() -> None:
+    """Raise `Cancelled` when the request this thread works for has ended; long work calls it
+    between its steps. Does nothing outside `Service.run`."""
+    ended = _ended.get()
+    if ended is not None and ended.is_set():
+        raise Cancelled("the request ended before its work was done")
+
+
+class Checked(Sequence[T]):
+    """`items` (each through `convert`, e.g. decoded, when given), read through
+    `check_cancelled`: a loop over it stops (`Cancelled`) before the next item once the request
+    has ended. For work the library does item by item; `last` is the index of the item handed
+    out last (the one being worked on when an error comes)."""
+
+    def __init__(self, items: Sequence[Any], convert: Callable[[Any], T] | None = None) -> None:
+        self._items = items
+        self._convert = convert
+        self.last = -1
+
+    @overload
+    def __getitem__(self, index: int) -> T: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[T]: ...
+    def __getitem__(self, index: int | slice) -> T | Sequence[T]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        check_cancelled()
+        self.last = range(len(self))[index]
+        item = self._items[index]
+        return self._convert(item) if self._convert else item
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[T]:
+        for index in range(len(self)):
+            yield self[index]
+
 
 class Service:
     """The models, the database and the API keys of one server process."""
@@ -32,11 +94,18 @@ class Service:
         self.embedder: FaceEmbedder = default_embedder()
         self.database = FaceDatabase(settings.db, self.embedder)
         self.keys = KeyStore(settings.keys_path)
+        gallery = self.database.gallery
+        self.private_names = (settings.db, gallery.url, str(getattr(gallery, "path", "")))
+        """What error messages must not show: the database's URL and file path."""
         self.analyzer: Any = None
         self.analysis_error = "the analysis models are turned off on this server"
         if settings.analysis:
             self._load_analyzer()
-        self._limiter = anyio.CapacityLimiter(settings.threads)
+        self._slots = threading.BoundedSemaphore(settings.threads)
+        self._admitted = 0
+        """Requests whose work is running or waiting for a slot (their threads included)."""
+        self._admit_lock = threading.Lock()
+        self._threads = anyio.CapacityLimiter(settings.threads + settings.queue)
 
     def _load_analyzer(self) -> None:
         from kao.analysis import FaceAnalyzer
@@ -51,11 +120,45 @@ class Service:
         self.database.close()
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
-        """`work(*args)` in a worker thread; abandoned (left to finish alone) when the request
-        times out."""
-        return await anyio.to_thread.run_sync(
-            work, *args, limiter=self._limiter, abandon_on_cancel=True
-        )
+        """`work(*args)` in a worker thread once a slot is free; 503 at once when `threads`
+        requests run and `queue` wait already. When the request ends first, the thread is told
+        to stop (see the module's docstring) and its result is dropped."""
+        with self._admit_lock:
+            if self._admitted >= self.settings.threads + self.settings.queue:
+                raise ApiError(
+                    503,
+                    f"the server is busy ({self.settings.threads} requests running and "
+                    f"{self.settings.queue} waiting); retry later",
+                    {"Retry-After": RETRY_AFTER},
+                )
+            self._admitted += 1
+        ended = threading.Event()
+        try:
+            return await anyio.to_thread.run_sync(
+                self._in_slot, ended, work, args, limiter=self._threads, abandon_on_cancel=True
+            )
+        finally:
+            ended.set()
+
+    def _in_slot(self, ended: threading.Event, work: Callable[..., T], args: tuple) -> T:
+        """`work(*args)` in this worker thread, holding a slot until it returns; `Cancelled`
+        without starting it when the request ends while it waits."""
+        try:
+            while not self._slots.acquire(timeout=SLOT_POLL):
+                if ended.is_set():
+                    raise Cancelled("the request ended while it waited for a thread")
+            try:
+                token = _ended.set(ended)
+                try:
+                    check_cancelled()
+                    return work(*args)
+                finally:
+                    _ended.reset(token)
+            finally:
+                self._slots.release()
+        finally:
+            with self._admit_lock:
+                self._admitted -= 1
 
     def require_analyzer(self) -> Any:
         """The `FaceAnalyzer`, or 503 saying why there is none."""

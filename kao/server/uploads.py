@@ -42,11 +42,14 @@ def media_type(request: Request) -> str:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object, or 400 saying what is wrong with it."""
+    """The request's JSON object, or 400 saying what is wrong with it (the API's bodies are
+    flat: one object whose values are strings or lists of strings)."""
     try:
         body = json.loads(await request.body())
     except (ValueError, UnicodeDecodeError) as error:
         raise ApiError(400, f"the body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise ApiError(400, "the JSON body is nested too deeply") from None
     if not isinstance(body, dict):
         raise ApiError(400, f"the JSON body must be an object, not {type(body).__name__}")
     return body

@@ -1,0 +1,96 @@
+"""A real `kao serve` process against clients that hold connections open without finishing a
+request, and against large uploads that run past the request timeout; `kao serve`'s start-up
+line."""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from kao.cli import main
+from kao.evaluation.loadtest import Server
+from kao.server.connections import HeadTimeoutProtocol
+from tests.conftest import shared_file
+
+httpx = pytest.importorskip("httpx")
+
+GROUP = "data/widerface_val_subset/images/0_Parade_Parade_0_194.jpg"  # 5 faces, 416 x 416
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process `pid`, all its threads, in seconds (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_unfinished_request_heads_are_closed(tmp_path: Path) -> None:
+    """60 connections that send half a request head are closed after --header-timeout; a
+    normal request is answered while they are open."""
+    options = ("--header-timeout", "2", "--no-analysis")
+    with Server(str(tmp_path / "faces.db"), tmp_path / "serve.log", *options) as server:
+        port = int(server.base.rsplit(":", 1)[1])
+        idle = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(60)]
+        try:
+            for sock in idle:
+                sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            opened = time.monotonic()
+            with httpx.Client(base_url=server.base, timeout=5, trust_env=False) as client:
+                assert client.get("/health").status_code == 200
+            for sock in idle:
+                assert sock.recv(1024) == b""  # closed by the server (a timeout raises)
+            assert 1.5 < time.monotonic() - opened < 8
+        finally:
+            for sock in idle:
+                sock.close()
+
+
+def test_timed_out_uploads_stop_computing(tmp_path: Path) -> None:
+    """Four group requests of 16 large photos each, --timeout 1, one thread: all answer 503
+    within seconds, and then the server's CPU goes quiet (without the stop it would work on
+    for tens of seconds)."""
+    stream = io.BytesIO()
+    large = Image.open(shared_file(GROUP)).convert("RGB").resize((1600, 1600))
+    large.save(stream, "JPEG", quality=80)
+    images = [("images", (f"{i}.jpg", stream.getvalue(), "image/jpeg")) for i in range(16)]
+    options = ("--timeout", "1", "--threads", "1", "--no-analysis")
+    with (
+        Server(str(tmp_path / "faces.db"), tmp_path / "serve.log", *options) as server,
+        httpx.Client(base_url=server.base, timeout=30, trust_env=False) as client,
+    ):
+
+        def send(_: int) -> int:
+            return client.post("/v1/group", files=images).status_code
+
+        start = time.monotonic()
+        with ThreadPoolExecutor(4) as pool:
+            statuses = list(pool.map(send, range(4)))
+        assert statuses == [503] * 4 and time.monotonic() - start < 10
+        time.sleep(2.0)  # at most one image's work may still finish
+        before = cpu_seconds(server.process.pid)
+        time.sleep(2.0)
+        assert cpu_seconds(server.process.pid) - before < 0.5
+        health = client.get("/health")
+        assert health.status_code == 200 and health.elapsed.total_seconds() < 1
+
+
+def test_serve_start_line_hides_the_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import uvicorn
+
+    calls: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append(options))
+    url = "postgresql://kao:s3cret-pass@127.0.0.1:5432/faces"
+    assert main(["serve", "--db", url, "--header-timeout", "3", "--max-connections", "50"]) == 0
+    line = capsys.readouterr().err
+    assert "s3cret-pass" not in line and "postgresql://kao:***@127.0.0.1:5432/faces" in line
+    (options,) = calls
+    assert options["http"] is HeadTimeoutProtocol and options["limit_concurrency"] == 50
+    assert options["timeout_keep_alive"] == 5
