@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import signal
 import sqlite3
 import subprocess
@@ -201,6 +202,60 @@ def test_bad_names_are_refused(gallery: Gallery) -> None:
     with pytest.raises(GalleryError, match="must be a string"):
         gallery.persons(None)  # type: ignore[arg-type]
     assert gallery.list_collections() == [CollectionInfo("c", 1, 1)]
+
+
+HIDDEN = {
+    "\u202e": "U+202E RIGHT-TO-LEFT OVERRIDE, a format character",
+    "\u202a": "U+202A LEFT-TO-RIGHT EMBEDDING",
+    "\u2066": "U+2066 LEFT-TO-RIGHT ISOLATE",
+    "\u2069": "U+2069 POP DIRECTIONAL ISOLATE",
+    "\u200e": "U+200E LEFT-TO-RIGHT MARK",
+    "\u200f": "U+200F RIGHT-TO-LEFT MARK",
+    "\u061c": "U+061C ARABIC LETTER MARK",
+    "\u200b": "U+200B ZERO WIDTH SPACE",
+    "\u200c": "U+200C ZERO WIDTH NON-JOINER",
+    "\u200d": "U+200D ZERO WIDTH JOINER",
+    "\u2060": "U+2060 WORD JOINER",
+    "\ufeff": "U+FEFF ZERO WIDTH NO-BREAK SPACE",
+    "\u00ad": "U+00AD SOFT HYPHEN",
+    "\u2028": "U+2028 LINE SEPARATOR, a line separator",
+    "\u3164": "U+3164 HANGUL FILLER, a character shown as nothing",
+    "\x1b": "U+001B, a control character",
+    "\x85": "U+0085, a control character",
+}
+
+
+@pytest.mark.parametrize("char", HIDDEN)
+def test_invisible_and_reordering_characters_are_refused(gallery: Gallery, char: str) -> None:
+    """Names that show as another name (an admin would read 'evil' for 'live', or two names
+    that look alike) are refused in every kind of name, with the character named."""
+    name = f"ev{char}il"
+    message = re.escape(HIDDEN[char])
+    with pytest.raises(GalleryError, match=f"collection name .*{message}"):
+        gallery.create_collection(name)
+    with pytest.raises(GalleryError, match=f"person name .*{message}"):
+        gallery.add_faces("c", name, [face(1)])
+    with pytest.raises(GalleryError, match=f"model name .*{message}"):
+        face(1, model=name)
+    assert gallery.list_collections() == []
+
+
+def test_names_that_urls_cannot_reach_are_refused(gallery: Gallery) -> None:
+    for name in ["a/b", "/", ".", "..", "a/"]:
+        with pytest.raises(GalleryError, match=r"collection name .*'/' or is '\.' or '\.\.'"):
+            gallery.create_collection(name)
+        with pytest.raises(GalleryError, match="collection name"):
+            gallery.add_faces(name, "ann", [face(1)])
+    for name in ["/", ".", "..", "a/", "/a", "a//b", "a/./b", "a/../b", "../a"]:
+        with pytest.raises(GalleryError, match=r"person name .*empty, '\.' or '\.\.' part"):
+            gallery.add_faces("c", name, [face(1)])
+    for name in ["a b", "a/b", "-x", ".x", "é", "a:b"]:
+        with pytest.raises(GalleryError, match=r"model name .*letters, digits"):
+            face(1, model=name)
+    assert gallery.list_collections() == []
+    ids = gallery.add_faces("c", "AC/DC", [face(1, model="Model-2.1_x")])
+    assert gallery.faces("c", "AC/DC")[0].id == ids[0]
+    assert [c.name for c in gallery.list_collections()] == ["c"]
 
 
 def test_good_names(gallery: Gallery) -> None:

@@ -1,14 +1,14 @@
 """The gallery's records and the checks on what goes in.
 
-Names (collections, persons, models) are NFC-normalised Unicode strings of 1 to 200 characters,
-without control characters and without leading or trailing white space. Embeddings are float32
-vectors of shape (D,), finite and L2-normalised (norm 1 within 1e-3), stored as D * 4 bytes
-little-endian.
+Names (collections, persons, models) follow the rules of `check_name`, the one place every
+interface (library, CLI, HTTP API) checks them. Embeddings are float32 vectors of shape (D,),
+finite and L2-normalised (norm 1 within 1e-3), stored as D * 4 bytes little-endian.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,24 +31,75 @@ stored under one of these names, enrolled or imported, must have that many value
 other models (any name) are stored too, but never take part in identification."""
 
 
+HIDDEN_CATEGORIES = {
+    "Cc": "a control character",
+    "Cf": "a format character (invisible, or reorders the text around it)",
+    "Zl": "a line separator",
+    "Zp": "a paragraph separator",
+}
+"""Unicode categories refused in names: Cf holds the bidi controls (U+202A-202E, U+2066-2069,
+U+200E, U+200F, U+061C), the zero-width characters (U+200B-200D, U+2060, U+FEFF) and the soft
+hyphen (U+00AD), among others."""
+BLANK_LETTERS = frozenset("\u034f\u115f\u1160\u3164\uffa0")
+"""Characters shown as nothing that Unicode files as letters or marks, also refused."""
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*")
+
+
 def check_name(value: object, what: str = "name") -> str:
-    """`value` as a valid name (NFC-normalised), or GalleryError saying what is wrong with it;
-    `what` ("person", "collection", "model") starts the message."""
+    """`value` as a valid name, or GalleryError saying what is wrong with it; `what`
+    ("collection", "person", "model", or e.g. "key": collection rules) starts the message.
+
+    Every name is normalised to NFC (a name typed decomposed is the same name) and then must:
+        - have 1 to 200 characters, and no white space at either end;
+        - hold no character that is invisible or changes how the text around it is shown:
+          control, format (bidi controls such as U+202E RIGHT-TO-LEFT OVERRIDE, zero-width
+          spaces and joiners, the soft hyphen), line or paragraph separators (see
+          `HIDDEN_CATEGORIES`), `BLANK_LETTERS`, NUL or lone surrogates;
+        - collection names: hold no "/" and not be "." or "..", since each is one part of a URL
+          path;
+        - person names may hold "/" (the person is the last part of its URL), but no part between
+          slashes may be empty, "." or "..";
+        - model names: letters, digits, "_", "-" and ".", starting with a letter or a digit.
+    """
     if not isinstance(value, str):
         raise GalleryError(f"{what} name must be a string, not {type(value).__name__}")
-    name = unicodedata.normalize("NFC", _check_text(value, f"{what} name"))
+    label = f"{what} name"
+    name = unicodedata.normalize("NFC", _check_text(value, label))
     if not name.strip():
-        raise GalleryError(f"{what} name {value!r} is empty")
+        raise GalleryError(f"{label} {value!r} is empty")
     if len(name) > MAX_NAME:
-        raise GalleryError(
-            f"{what} name {name[:40]!r}... has {len(name)} characters (max {MAX_NAME})"
-        )
-    bad = next((char for char in name if unicodedata.category(char) == "Cc"), None)
-    if bad is not None:
-        raise GalleryError(f"{what} name {name!r} contains the control character {bad!r}")
+        raise GalleryError(f"{label} {name[:40]!r}... has {len(name)} characters (max {MAX_NAME})")
+    for char in name:
+        kind = HIDDEN_CATEGORIES.get(unicodedata.category(char))
+        if kind is None and char in BLANK_LETTERS:
+            kind = "a character shown as nothing"
+        if kind is not None:
+            raise GalleryError(f"{label} {name!r} contains {_code_point(char)}, {kind}")
     if name != name.strip():
-        raise GalleryError(f"{what} name {name!r} starts or ends with white space")
+        raise GalleryError(f"{label} {name!r} starts or ends with white space")
+    if what == "model":
+        if not MODEL_NAME.fullmatch(name):
+            raise GalleryError(
+                f"{label} {name!r} must be letters, digits, '_', '-' and '.', starting with a "
+                "letter or a digit"
+            )
+    elif what == "person":
+        if any(part in ("", ".", "..") for part in name.split("/")):
+            raise GalleryError(
+                f"{label} {name!r} has an empty, '.' or '..' part between slashes (it could not "
+                "be reached by URL)"
+            )
+    elif "/" in name or name in (".", ".."):
+        raise GalleryError(
+            f"{label} {name!r} holds '/' or is '.' or '..' (it could not be reached by URL)"
+        )
     return name
+
+
+def _code_point(char: str) -> str:
+    """E.g. "U+202E RIGHT-TO-LEFT OVERRIDE"."""
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X}" + (f" {name}" if name else "")
 
 
 def _check_text(value: str, what: str) -> str:
