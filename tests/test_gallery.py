@@ -680,6 +680,43 @@ def test_unreachable_postgres_names_server_not_password() -> None:
         open_gallery("postgres://kao:pa55-secret@127.0.0.1:1/faces?connect_timeout=5&bad=1")
 
 
+def test_libpq_keyword_strings_open_postgresql(url: str) -> None:
+    if url.startswith("sqlite:///"):
+        pytest.skip("PostgreSQL only")
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    keywords = make_conninfo(**conninfo_to_dict(url), password="pa55 secret")
+    assert keywords.startswith("host=") or "dbname=" in keywords
+    with open_gallery(keywords) as gallery:
+        gallery.add_faces("c", "ann", [face(1)])
+        assert "pa55" not in gallery.url and "pa55" not in repr(gallery)
+        assert "password=***" in gallery.url
+    with open_gallery(url) as gallery:
+        assert gallery.persons("c") == [PersonInfo("ann", 1)]
+
+
+def test_libpq_keyword_strings_are_never_file_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """They used to create an SQLite file whose name held the password."""
+    monkeypatch.chdir(tmp_path)
+    for keywords in [
+        "host=127.0.0.1 port=1 dbname=faces user=kao password=pa55-secret connect_timeout=5",
+        "host = 127.0.0.1 port=1 password = 'pa55 secret' connect_timeout=5",
+    ]:
+        with pytest.raises(GalleryError, match=r"cannot connect to .*127\.0\.0\.1:1") as caught:
+            open_gallery(keywords)
+        assert "pa55" not in str(caught.value)
+    with pytest.raises(GalleryError, match="names no server or database"):
+        open_gallery("sslmode=disable password=pa55-secret")
+    with pytest.raises(GalleryError, match=r"invalid connection option.*sqlite:///NAME"):
+        open_gallery("faces=1.db")
+    assert list(tmp_path.iterdir()) == []
+    with open_gallery("sqlite:///faces=1.db") as gallery:  # the way to name such a file
+        gallery.create_collection("c")
+    assert [p.name for p in tmp_path.iterdir()] == ["faces=1.db"]
+
+
 # -- several processes -------------------------------------------------------------------------
 
 

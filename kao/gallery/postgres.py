@@ -26,6 +26,9 @@ except ImportError as error:  # pragma: no cover - depends on the installation
         "PostgreSQL galleries need psycopg 3: pip install 'psycopg[binary]>=3.2'"
     ) from error
 
+SERVER_KEYWORDS = frozenset({"host", "hostaddr", "port", "dbname", "user", "service"})
+"""A keyword/value connection string must name at least one of these."""
+
 CONNECT_TIMEOUT = 10
 """Seconds to wait for the server, unless the URL says otherwise (connect_timeout=...)."""
 
@@ -43,7 +46,16 @@ class PostgresGallery(Gallery):
         try:
             params = conninfo_to_dict(url)
         except psycopg.Error as error:
-            raise GalleryError(f"bad PostgreSQL URL {self.url!r}: {error}") from None
+            reason = " ".join(str(error).split())
+            raise GalleryError(
+                f"bad PostgreSQL URL or connection string {self.url!r}: {reason} (a file name "
+                "that contains '=' is written sqlite:///NAME)"
+            ) from None
+        if "://" not in url and not SERVER_KEYWORDS & params.keys():
+            raise GalleryError(
+                f"PostgreSQL connection string {self.url!r} names no server or database: give "
+                f"at least one of {', '.join(sorted(SERVER_KEYWORDS))}"
+            )
         self._password = str(params.get("password") or "")
         host = params.get("host") or "the local socket"
         port = params.get("port") or "5432"

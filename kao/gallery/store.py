@@ -45,8 +45,11 @@ SCHEMA_VERSION = 1
 
 URL_FORMS = (
     "sqlite:///relative/path.db, sqlite:////absolute/path.db, a bare file path (faces.db), "
-    "postgresql://user[:password]@host[:port]/database (or postgres://...)"
+    "postgresql://user[:password]@host[:port]/database (or postgres://...), "
+    "libpq keywords (host=... dbname=... user=...)"
 )
+LIBPQ_KEYWORDS = re.compile(r"\s*[A-Za-z_]+\s*=")
+"""How a libpq keyword/value connection string starts ("host=db dbname=faces ...")."""
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS kao_meta (
@@ -630,8 +633,11 @@ def open_gallery(url: str | os.PathLike[str]) -> Gallery:
           SQLAlchemy, or a bare path (``faces.db``, a `Path`): an SQLite file, created on first
           use in a folder that must exist;
         - ``postgresql://user:password@host:port/database`` (or ``postgres://``), any libpq URL
-          (e.g. ``?options=-csearch_path%3Dfaces`` for the tables in the schema "faces"):
-          PostgreSQL through psycopg 3.
+          (e.g. ``?options=-csearch_path%3Dfaces`` for the tables in the schema "faces"), or a
+          libpq keyword/value string (``host=db dbname=faces user=kao password=...``, naming at
+          least one of host, hostaddr, port, dbname, user or service): PostgreSQL through
+          psycopg 3. Anything that starts like ``word=`` is such a string, never a file name
+          (write a file named so as ``sqlite:///word=...``).
 
     Raises GalleryError for any other form, a file that is not an SQLite database, or a server
     that cannot be reached (the message names host and port, never the password).
@@ -641,7 +647,7 @@ def open_gallery(url: str | os.PathLike[str]) -> Gallery:
     if not isinstance(url, str):
         raise GalleryError(f"gallery URL must be a string or a path, not {type(url).__name__}")
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if scheme in ("postgresql", "postgres"):
+    if scheme in ("postgresql", "postgres") or LIBPQ_KEYWORDS.match(url):
         from kao.gallery.postgres import PostgresGallery
 
         return PostgresGallery(url)
@@ -659,6 +665,7 @@ def open_gallery(url: str | os.PathLike[str]) -> Gallery:
 
 
 def redact_url(url: str) -> str:
-    """`url` with the password (``user:password@`` or ``password=...``) replaced by ***."""
+    """`url` with the password (``user:password@``, ``password=...`` as a URL parameter or a
+    keyword, quoted or not) replaced by ***."""
     url = re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
-    return re.sub(r"(password=)[^&\s]*", r"\1***", url)
+    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'?|[^&\s]*)", r"\1***", url)
