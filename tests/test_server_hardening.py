@@ -130,7 +130,7 @@ def test_timed_out_work_stops_and_threads_bound_it(
             statuses = list(pool.map(send, range(6)))
         time.sleep(1.5)  # the running call ends; nothing else may start
         assert statuses == [503] * 6
-        assert slow.peak == 1 and slow.calls == 1
+        assert slow.peak <= 1 and slow.calls <= 1  # old: 4 at once, all 6 ran
 
 
 def test_group_stops_between_images(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,14 +140,14 @@ def test_group_stops_between_images(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         monkeypatch.setattr(embedder, "embed", slow)
         images = files("images", *[(f"{i}.jpg", photo()) for i in range(10)])
         assert "longer than" in error_of(client.post("/v1/group", files=images), 503)
-        time.sleep(1.0)
-        assert slow.calls <= 3  # 10 without the stop: 3 s of work after the 503
+        time.sleep(1.5)
+        assert slow.calls <= 3  # without the stop: all 10, 3 s of work after the 503
 
 
 def test_full_queue_is_503_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with slow_app(tmp_path, threads=1, queue=1, timeout=30) as client:
         detector = client.app.state.service.embedder.detector
-        slow = SlowCalls(detector.detect, 1.0)
+        slow = SlowCalls(detector.detect, 2.0)
         monkeypatch.setattr(detector, "detect", slow)
 
         def send() -> Any:
@@ -157,10 +157,10 @@ def test_full_queue_is_503_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPat
             running = pool.submit(send)
             assert slow.started.wait(10)
             waiting = pool.submit(send)
-            time.sleep(0.3)  # the second is in the queue now
+            time.sleep(0.5)  # the second is in the queue now
             start = time.monotonic()
             refused = send()
-            assert time.monotonic() - start < 0.5
+            assert time.monotonic() - start < 1.0  # not after the 2 s of the one running
             assert "busy" in error_of(refused, 503) and refused.headers["retry-after"]
             assert running.result().status_code == waiting.result().status_code == 200
         assert slow.peak == 1
@@ -311,7 +311,7 @@ def test_a_photo_without_a_face_is_an_ordinary_answer(api: Any) -> None:
 
 
 def test_collection_names_that_urls_cannot_reach_are_400(api: Any) -> None:
-    for name in ("a/b", ".", ".."):
+    for name in ("a/b", ".", "..", "a\u202eb", "a\u200bb"):
         message = error_of(api.post("/v1/collections", json={"name": name}), 400)
         assert repr(name) in message
     assert not any("/" in c["collection"] for c in api.get("/v1/collections").json())

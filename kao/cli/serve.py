@@ -100,8 +100,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         default=[],
         metavar="NAME",
-        help="Host header names accepted (others get 400); default: on loopback 127.0.0.1, "
-        "localhost and [::1], beyond loopback any",
+        help="Host header names accepted (others get 400): on loopback these and 127.0.0.1, "
+        "localhost and [::1] (e.g. the public name a reverse proxy forwards); beyond loopback "
+        "only these (default there: any)",
     )
     serve.add_argument(
         "--cors-origins",
