@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -23,8 +23,8 @@ from fastapi.staticfiles import StaticFiles
 import kao
 from kao.errors import KaoError
 from kao.server import errors, routes_gallery, routes_images
-from kao.server.auth import check_key, require_key, require_key_for_docs, service
-from kao.server.errors import ApiError, without_names
+from kao.server.auth import key_accepted, require_key, require_key_for_docs, service
+from kao.server.errors import without_names
 from kao.server.guard import Guard
 from kao.server.limits import Limits
 from kao.server.service import Service
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return get_swagger_ui_html(openapi_url="/openapi.json", title="kao API")
 
     @app.get("/health", summary="Whether this server and its database answer")
-    def health(request: Request) -> JSONResponse:
+    def health(request: Request, keyed: Annotated[bool, Depends(key_accepted)]) -> JSONResponse:
         """{"status": "ok" (200) or "unavailable" (503), "keys_required"}; with a valid key,
         or when the docs are public, also "version", "analysis" (whether /v1/analyze works)
         and "database" ("ok" or why not). Runs in a thread (it asks the database)."""
@@ -106,23 +106,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "status": "ok" if database == "ok" else "unavailable",
             "keys_required": svc.settings.keys_required,
         }
-        if svc.settings.docs_public or _key_accepted(request):
+        if svc.settings.docs_public or keyed:
             body |= {"version": kao.__version__, "analysis": svc.analyzer is not None}
             body["database"] = database
         return JSONResponse(body, 200 if database == "ok" else 503)
 
     return app
-
-
-def _key_accepted(request: Request) -> bool:
-    """Whether `request` carries an active API key (X-API-Key or Authorization: Bearer)."""
-    scheme, _, bearer = request.headers.get("authorization", "").partition(" ")
-    given = request.headers.get("x-api-key") or (bearer if scheme.lower() == "bearer" else None)
-    try:
-        check_key(service(request), given)
-    except ApiError:
-        return False
-    return True
 
 
 def app_from_env() -> FastAPI:

@@ -49,22 +49,33 @@ def check_key(svc: Service, given: str | None) -> None:
         raise ApiError(401, "the API key is unknown or has been revoked", _CHALLENGE)
 
 
-def require_key(
-    request: Request,
+def given_key(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     header: Annotated[str | None, Depends(_header)],
-) -> None:
+) -> str | None:
+    """The key the request sent (X-API-Key, else Authorization: Bearer), or None."""
+    return header or (bearer.credentials if bearer else None)
+
+
+def require_key(request: Request, given: Annotated[str | None, Depends(given_key)]) -> None:
     """Nothing when the request may go on, else `check_key`'s error. Runs in a thread."""
     svc = service(request)
     if svc.settings.keys_required:
-        check_key(svc, header or (bearer.credentials if bearer else None))
+        check_key(svc, given)
+
+
+def key_accepted(request: Request, given: Annotated[str | None, Depends(given_key)]) -> bool:
+    """Whether the request sent an active key (False, not an error, when it did not)."""
+    try:
+        check_key(service(request), given)
+    except ApiError:
+        return False
+    return True
 
 
 def require_key_for_docs(
-    request: Request,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    header: Annotated[str | None, Depends(_header)],
+    request: Request, given: Annotated[str | None, Depends(given_key)]
 ) -> None:
     """`require_key`, unless the settings make the docs public (`Settings.docs_public`)."""
     if not service(request).settings.docs_public:
-        require_key(request, bearer, header)
+        require_key(request, given)
