@@ -5,6 +5,8 @@
 #   bash scripts/postgres.sh url     prints the URL (postgresql://postgres@127.0.0.1:54329/kao_test)
 #   bash scripts/postgres.sh status  exit code 0 when the test cluster is running
 #   bash scripts/postgres.sh stop    stops the test cluster (its data stays in $KAO_PG_DIR)
+#   bash scripts/postgres.sh restart stops and starts the running test cluster (fast shutdown:
+#                                    every connection is cut), as after a server crash or upgrade
 # Only the URL goes to stdout, so `export KAO_TEST_POSTGRES_URL=$(bash scripts/postgres.sh start)`
 # works; progress and errors go to stderr. `start` is idempotent. Authentication is "trust" for
 # loopback connections: never use this cluster for real data.
@@ -133,6 +135,15 @@ stop() {
   fi
 }
 
+restart() {
+  BIN=$(find_bin)
+  running || die "the test cluster is not running (bash scripts/postgres.sh start)"
+  as_owner "$BIN/pg_ctl" restart -D "$DATA" -l "$LOG" -m fast -w -t 60 >/dev/null 9>&- ||
+    die "the server did not restart; the end of $LOG:
+$(tail -n 20 "$LOG" 2>/dev/null)"
+  say "restarted the test cluster on port $PORT"
+}
+
 mkdir -p "$(dirname "$BASE")"
 case "${1:-}" in
   start)
@@ -146,13 +157,18 @@ case "${1:-}" in
     flock 9
     stop
     ;;
+  restart)
+    exec 9>"$BASE.lock"
+    flock 9
+    restart
+    ;;
   url) echo "$URL" ;;
   status)
     BIN=$(find_bin)
     running
     ;;
   *)
-    echo "usage: bash scripts/postgres.sh start|stop|url|status" >&2
+    echo "usage: bash scripts/postgres.sh start|stop|restart|url|status" >&2
     exit 2
     ;;
 esac

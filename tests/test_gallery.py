@@ -7,17 +7,22 @@ where they fail. Each PostgreSQL case gets a fresh schema, dropped afterwards.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import queue
 import re
+import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
+import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -25,7 +30,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from kao.errors import GalleryError, KaoError
+from kao.errors import DatabaseError, GalleryError, KaoError
 from kao.gallery import (
     CollectionInfo,
     Gallery,
@@ -36,6 +41,7 @@ from kao.gallery import (
 from tests.test_index import dead_pid
 
 WORKER = Path(__file__).with_name("gallery_worker.py")
+POSTGRES_SH = Path(__file__).parents[1] / "scripts" / "postgres.sh"
 MODEL = "test_model"
 DLIB = "dlib_resnet_v1"
 
@@ -715,6 +721,62 @@ def test_libpq_keyword_strings_are_never_file_names(
     with open_gallery("sqlite:///faces=1.db") as gallery:  # the way to name such a file
         gallery.create_collection("c")
     assert [p.name for p in tmp_path.iterdir()] == ["faces=1.db"]
+
+
+@pytest.fixture
+def own_postgres(postgres_url: str) -> Iterator[tuple[str, Callable[[str], None]]]:
+    """A PostgreSQL server of this test's own, made by scripts/postgres.sh on a free port, so
+    that stopping and restarting it disturbs no other test -> (its URL, a function that runs
+    postgres.sh with an action on it). Stopped and deleted at the end, however the test ends."""
+    if not glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"):
+        pytest.skip("no PostgreSQL server installed here to start and restart")
+    base = Path(tempfile.mkdtemp(prefix="kao-restart-"))
+    base.chmod(0o755)  # the server may run as the postgres user
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "KAO_PG_PORT": str(port), "KAO_PG_DIR": str(base / "pg")}
+
+    def postgres(action: str) -> str:
+        done = subprocess.run(
+            ["bash", str(POSTGRES_SH), action], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    url = postgres("start")
+    try:
+        yield f"{url}?connect_timeout=2", postgres
+    finally:
+        postgres("stop")
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_gallery_reconnects_after_the_server_restarts(
+    own_postgres: tuple[str, Callable[[str], None]],
+) -> None:
+    url, postgres = own_postgres
+    with open_gallery(url) as gallery:
+        gallery.add_faces("c", "ann", [face(1)])
+        postgres("restart")  # every connection is cut
+        gallery.ping()
+        assert gallery.persons("c") == [PersonInfo("ann", 1)]
+        gallery.add_faces("c", "ben", [face(2)])
+
+        gallery._before_commit = lambda: postgres("restart")  # cut off right before COMMIT
+        with pytest.raises(DatabaseError, match=r"127\.0\.0\.1"):
+            gallery.add_faces("c", "cut", [face(3), face(4)])
+        gallery._before_commit = None
+        assert gallery.persons("c") == [PersonInfo("ann", 1), PersonInfo("ben", 1)]
+
+        postgres("stop")  # down for a while: calls fail, /health can tell
+        started = time.monotonic()
+        with pytest.raises(DatabaseError):
+            gallery.ping()
+        assert time.monotonic() - started < 10
+        postgres("start")
+        gallery.ping()
+        assert [p.person for p in gallery.persons("c")] == ["ann", "ben"]
 
 
 # -- several processes -------------------------------------------------------------------------

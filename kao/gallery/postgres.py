@@ -5,6 +5,12 @@ of one collection take turns on a row lock (``SELECT ... FOR UPDATE``) of its ka
 row; reads run in REPEATABLE READ snapshots. The tables are created under a transaction-scoped
 advisory lock, so several processes may open a new database at once. Revisions come from the
 sequence kao_revision.
+
+Connections come from a small psycopg pool that checks each one before handing it out and
+replaces a broken one, so a gallery keeps working after the server restarts or a connection
+drops: the call that finds the server gone fails (DatabaseError, after waiting up to the
+connect timeout for it to come back), the next ones reconnect. Each call is one transaction on
+one connection; a write cut off before its commit was rolled back by the server.
 """
 
 from __future__ import annotations
@@ -21,16 +27,24 @@ from kao.gallery.store import Gallery, redact_url
 try:
     import psycopg
     from psycopg.conninfo import conninfo_to_dict
+    from psycopg_pool import ConnectionPool
 except ImportError as error:  # pragma: no cover - depends on the installation
     raise GalleryError(
-        "PostgreSQL galleries need psycopg 3: pip install 'psycopg[binary]>=3.2'"
+        "PostgreSQL galleries need psycopg 3 and its pool: "
+        "pip install 'psycopg[binary]>=3.2' 'psycopg-pool>=3.2'"
     ) from error
 
 SERVER_KEYWORDS = frozenset({"host", "hostaddr", "port", "dbname", "user", "service"})
 """A keyword/value connection string must name at least one of these."""
 
 CONNECT_TIMEOUT = 10
-"""Seconds to wait for the server, unless the URL says otherwise (connect_timeout=...)."""
+"""Seconds to wait for the server, unless the URL says otherwise (connect_timeout=...); also how
+long a call waits for a connection, and how long the pool tries to replace a broken one before
+it waits for the next call to try again."""
+
+POOL_SIZE = 2
+"""Connections a gallery keeps at most: calls take turns (see `Gallery`), so one is in use and
+one may be on its way in to replace a broken one."""
 
 SCHEMA_LOCK = 0x6B616F5F67616C  # "kao_gal": the advisory lock held while tables are created
 
@@ -66,14 +80,28 @@ class PostgresGallery(Gallery):
         options: dict[str, Any] = {"autocommit": True}
         if "connect_timeout" not in params:
             options["connect_timeout"] = CONNECT_TIMEOUT
-        try:
-            self._conn = psycopg.connect(url, **options)
+        timeout = float(params.get("connect_timeout") or CONNECT_TIMEOUT)
+        try:  # one connection first, so that an unreachable server is reported with its reason
+            psycopg.connect(url, **options).close()
         except psycopg.Error as error:
             raise GalleryError(f"cannot connect to {where}: {self._explain(error)}") from None
+        self._pool = ConnectionPool(
+            url,
+            kwargs=options,
+            min_size=1,
+            max_size=POOL_SIZE,
+            open=False,
+            check=ConnectionPool.check_connection,
+            timeout=timeout,
+            reconnect_timeout=timeout,
+            num_workers=1,
+            name="kao-gallery",
+        )
         try:
+            self._pool.open()
             self._ensure_schema()
         except BaseException:
-            self._conn.close()
+            self._pool.close()
             raise
 
     def _explain(self, error: BaseException) -> str:
@@ -84,7 +112,7 @@ class PostgresGallery(Gallery):
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[psycopg.Cursor[Any]]:
-        with self._conn.transaction(), self._conn.cursor() as cur:
+        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
             if not write:
                 cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield cur
@@ -128,7 +156,7 @@ class PostgresGallery(Gallery):
         return value.astimezone(timezone.utc)
 
     def _close(self) -> None:
-        self._conn.close()
+        self._pool.close()
 
 
 @lru_cache(maxsize=256)
