@@ -17,6 +17,7 @@ from PIL import Image
 from kao.cli import main
 from kao.evaluation.loadtest import Server
 from kao.server.connections import HeadTimeoutProtocol
+from kao.server.settings import ENV, Settings
 from tests.conftest import shared_file
 
 httpx = pytest.importorskip("httpx")
@@ -87,10 +88,17 @@ def test_serve_start_line_hides_the_password(
 
     calls: list[dict] = []
     monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append(options))
+    monkeypatch.setenv(ENV, "")  # restored after the test: kao serve sets it for its workers
+    keywords = "host=127.0.0.1 user=kao password=s3cret-pass dbname=faces"  # libpq's form
+    assert main(["serve", "--db", keywords]) == 0
+    assert "password=*** dbname=faces" in capsys.readouterr().err
     url = "postgresql://kao:s3cret-pass@127.0.0.1:5432/faces"
-    assert main(["serve", "--db", url, "--header-timeout", "3", "--max-connections", "50"]) == 0
+    options = ["--header-timeout", "3", "--max-connections", "50", "--allowed-hosts", "a.example"]
+    assert main(["serve", "--db", url, *options]) == 0
     line = capsys.readouterr().err
     assert "s3cret-pass" not in line and "postgresql://kao:***@127.0.0.1:5432/faces" in line
-    (options,) = calls
-    assert options["http"] is HeadTimeoutProtocol and options["limit_concurrency"] == 50
-    assert options["timeout_keep_alive"] == 5
+    given = calls[-1]
+    assert given["http"] is HeadTimeoutProtocol and given["limit_concurrency"] == 50
+    assert given["timeout_keep_alive"] == 5
+    workers = Settings.from_env()  # what each worker process reads
+    assert workers.header_timeout == 3 and workers.allowed_hosts == ("a.example",)
