@@ -28,6 +28,7 @@ FACES_PER_IDENTITY = 5
 SAME_PERSON_COSINE = 0.9  # typical cosine of two embeddings of one person (dlib model)
 BLOCK = 10_000  # faces generated and inserted at a time
 EXACT_LATENCY_QUERIES = 100  # single exact queries timed (each scans the whole collection)
+MIXED_MEMORY_CEILING_MIB = 3072  # kao bench serve --mixed-seconds: 2 workers and their uploads
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -137,7 +138,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Start `kao serve --workers N` on 127.0.0.1, send 640x480 photos to "
         "/v1/detect from --clients threads for --seconds, then photos to /v1/.../identify for "
         "--identify-seconds; report requests/s, p50/p99 latency and the server's memory (all "
-        "its processes) sampled every second. Bounded in time and count; local traffic only.",
+        "its processes) sampled every second. With --mixed-seconds, then a mixed phase: the "
+        "same detect requests from --clients threads while --bad-clients threads send bad, "
+        "face-less and oversized uploads to /v1/detect and /v1/analyze and "
+        "--idle-connections connections stay open without finishing a request; every good "
+        "request must be answered 200, no bad one 5xx (503, overload, counted apart) and the "
+        "server's memory must stay under --memory-ceiling-mib (exit code 1 otherwise). "
+        "Bounded in time and count; local traffic only.",
     )
     serve.add_argument("--data", type=Path, default=DEFAULT_PHOTOS, help="folder of photos")
     serve.add_argument("--faces", type=Path, default=DEFAULT_FACES, help="LFW folder to enrol")
@@ -146,6 +153,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--seconds", type=_positive, default=300, help="detect phase length")
     serve.add_argument("--identify-seconds", type=_positive, default=60, help="identify phase")
     serve.add_argument("--max-requests", type=_positive, default=200_000, help="per phase")
+    serve.add_argument(
+        "--mixed-seconds", type=int, default=0, help="mixed phase length (default 0: none)"
+    )
+    serve.add_argument("--bad-clients", type=_positive, default=2, help="mixed: bad uploaders")
+    serve.add_argument(
+        "--idle-connections", type=int, default=64, help="mixed: connections held idle"
+    )
+    serve.add_argument(
+        "--memory-ceiling-mib",
+        type=_positive,
+        default=MIXED_MEMORY_CEILING_MIB,
+        help=f"mixed: most server memory, MiB (default {MIXED_MEMORY_CEILING_MIB})",
+    )
     serve.add_argument("--json", action="store_true", help="print JSON")
     serve.set_defaults(run=run_serve)
 
@@ -154,7 +174,8 @@ def run_serve(args: argparse.Namespace) -> int:
     """Load-test a real `kao serve` (see the sub-command's description)."""
     import tempfile
 
-    from kao.evaluation.loadtest import Server, hammer, tree_rss_mib
+    from kao.evaluation.loadtest import Server, bad_requests, hammer, mixed, tree_rss_mib
+    from kao.server.settings import DEFAULT_MAX_UPLOAD
 
     photos = find_images([args.data])[:20]
     people = (
@@ -218,6 +239,18 @@ def run_serve(args: argparse.Namespace) -> int:
                 sample,
             ),
         ]
+        if args.mixed_seconds > 0:
+            clients = (args.clients, args.bad_clients, args.idle_connections)
+            bad = bad_requests(["/v1/detect", "/v1/analyze"], DEFAULT_MAX_UPLOAD)
+            under_attack = mixed(
+                server,
+                detect,
+                bad,
+                args.mixed_seconds,
+                clients,
+                args.memory_ceiling_mib,
+                args.max_requests,
+            )
     detect_memory = [rss for t, rss in memory if t <= args.seconds + 5]
     minute = max(1, len(detect_memory) // max(1, args.seconds // 60))
     report: dict[str, Any] = {
@@ -234,9 +267,12 @@ def run_serve(args: argparse.Namespace) -> int:
         },
         "machine": {"cpus": os.cpu_count(), "load_average_after": os.getloadavg()[0]},
     }
+    if args.mixed_seconds > 0:
+        report["mixed"] = under_attack
+    failed = int(bool(args.mixed_seconds > 0 and under_attack["problems"]))
     if args.json:
         print(json.dumps(report, indent=2))
-        return 0
+        return failed
     for phase in phases:
         r = phase.report()
         print(
@@ -248,7 +284,23 @@ def run_serve(args: argparse.Namespace) -> int:
         f"memory: {m['first_minute_median']} MiB in the first minute, "
         f"{m['last_minute_median']} in the last, peak {m['peak']}"
     )
-    return 0
+    if args.mixed_seconds > 0:
+        _print_mixed(under_attack)
+    return failed
+
+
+def _print_mixed(report: dict[str, Any]) -> None:
+    """The mixed phase of `kao bench serve` as text."""
+    good, bad, idle, memory = (report[k] for k in ("good", "bad", "idle", "memory_mib"))
+    print(
+        f"mixed {report['seconds']} s: good {good['requests']} ok, {good['failures']} failed, "
+        f"p50 {good['p50_ms']} ms, p99 {good['p99_ms']} ms; bad {bad['requests']} "
+        f"{bad['by_status']}; idle {idle['opened']} opened, {idle['ended_by_server']} ended by "
+        f"the server {idle['ended_by_status']}; memory {memory['start']} -> max "
+        f"{memory['max']} -> {memory['end']} MiB (ceiling {memory['ceiling']})"
+    )
+    for problem in report["problems"]:
+        print(f"problem: {problem}")
 
 
 def _positive(text: str) -> int:

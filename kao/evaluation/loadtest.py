@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,18 +28,34 @@ Request = Callable[[Any], Any]
 
 @dataclass
 class Phase:
-    """Latencies (seconds) and failures of one endpoint under load."""
+    """Latencies (seconds) of the answered requests (HTTP 200) of one endpoint under load, and
+    the others by status ("transport" for no answer)."""
 
     name: str
     seconds: float
     latencies: list[float] = field(default_factory=list)
-    failures: int = 0
+    failed: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def failures(self) -> int:
+        return sum(self.failed.values())
+
+    def record(self, status: int | None, seconds: float) -> int:
+        """Count one request (its status, None for no answer); returns the requests so far."""
+        with self.lock:
+            if status == 200:
+                self.latencies.append(seconds)
+            else:
+                self.failed["transport" if status is None else str(status)] += 1
+            return len(self.latencies) + self.failures
 
     def report(self) -> dict[str, Any]:
         ordered = sorted(self.latencies) or [float("nan")]
         return {
             "requests": len(self.latencies),
             "failures": self.failures,
+            **({"failed_by_status": dict(sorted(self.failed.items()))} if self.failed else {}),
             "requests_per_s": round(len(self.latencies) / self.seconds, 1),
             "p50_ms": round(1000 * statistics.median(ordered), 1),
             "p99_ms": round(1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], 1),
@@ -140,30 +157,46 @@ def hammer(
 ) -> Phase:
     """`clients` threads each sending `send` requests back to back to `base` for `seconds`
     (and `max_requests` in all at most); `on_tick` runs about once a second meanwhile."""
-    import httpx
-
     phase = Phase(name, seconds)
-    lock = threading.Lock()
     deadline = time.monotonic() + seconds
+    loops = [_Loop(base, send, deadline, max_requests, phase.record) for _ in range(clients)]
+    _run_threads([loop.run for loop in loops], on_tick)
+    return phase
 
-    def client_loop() -> None:
-        with httpx.Client(base_url=base, timeout=60, trust_env=False) as client:
-            while time.monotonic() < deadline:
-                with lock:
-                    if len(phase.latencies) + phase.failures >= max_requests:
-                        return
+
+class _Loop:
+    """One client thread's requests: `send` back to back to `base` until `deadline` or until
+    `max_requests` were sent by all loops sharing `record`, each answer given to `record`
+    (status, or None for a transport error; seconds)."""
+
+    def __init__(
+        self,
+        base: str,
+        send: Request,
+        deadline: float,
+        max_requests: int,
+        record: Callable[[int | None, float], int],
+    ) -> None:
+        self.base, self.send, self.deadline = base, send, deadline
+        self.max_requests, self.record = max_requests, record
+
+    def run(self) -> None:
+        import httpx
+
+        with httpx.Client(base_url=self.base, timeout=60, trust_env=False) as client:
+            while time.monotonic() < self.deadline:
                 start = time.perf_counter()
                 try:
-                    ok = send(client).status_code == 200
+                    status: int | None = self.send(client).status_code
                 except httpx.HTTPError:
-                    ok = False
-                with lock:
-                    if ok:
-                        phase.latencies.append(time.perf_counter() - start)
-                    else:
-                        phase.failures += 1
+                    status = None
+                if self.record(status, time.perf_counter() - start) >= self.max_requests:
+                    return
 
-    threads = [threading.Thread(target=client_loop) for _ in range(clients)]
+
+def _run_threads(targets: list[Callable[[], None]], on_tick: Callable[[], None] | None) -> None:
+    """Run each of `targets` in a thread until all end; `on_tick` about once a second."""
+    threads = [threading.Thread(target=target) for target in targets]
     for thread in threads:
         thread.start()
     while any(thread.is_alive() for thread in threads):
@@ -172,4 +205,161 @@ def hammer(
         time.sleep(1.0)
     for thread in threads:
         thread.join()
-    return phase
+
+
+IDLE_OPENINGS = (
+    b"",
+    b"POST /v1/detect HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le",
+    b"POST /v1/detect HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; "
+    b"boundary=x\r\nContent-Length: 100000\r\n\r\n--x\r\n",
+)
+"""What an idle connection sends before it goes quiet: nothing, half a request head, a whole
+head whose body never comes."""
+
+
+@dataclass
+class Idle:
+    """Connections held open without finishing a request: how many were opened (or refused),
+    how the server ended them (the status it answered, or "closed" without one) and after how
+    many seconds."""
+
+    opened: int = 0
+    refused: int = 0
+    ended: Counter[str] = field(default_factory=Counter)
+    lifetimes: list[float] = field(default_factory=list)
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "opened": self.opened,
+            "refused": self.refused,
+            "ended_by_server": sum(self.ended.values()),
+            "ended_by_status": dict(sorted(self.ended.items())),
+            "median_lifetime_s": round(statistics.median(self.lifetimes), 1)
+            if self.lifetimes
+            else None,
+        }
+
+
+def hold_idle(port: int, count: int, deadline: float, idle: Idle) -> None:
+    """Keep `count` connections to 127.0.0.1:`port` open until `deadline`, each having sent one
+    of IDLE_OPENINGS in turn; one the server ends is recorded in `idle` and replaced."""
+    import select
+
+    held: dict[socket.socket, float] = {}
+    try:
+        while time.monotonic() < deadline:
+            while len(held) < count and time.monotonic() < deadline:
+                try:
+                    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+                    sock.sendall(IDLE_OPENINGS[idle.opened % len(IDLE_OPENINGS)])
+                except OSError:
+                    idle.refused += 1
+                    time.sleep(0.1)
+                    continue
+                idle.opened += 1
+                held[sock] = time.monotonic()
+            readable = select.select(list(held), [], [], 0.5)[0]
+            for sock in readable:
+                try:
+                    answer = sock.recv(64)
+                except OSError:
+                    answer = b""
+                status = answer.split(b" ", 2)[1].decode() if answer.startswith(b"HTTP/") else ""
+                idle.ended[status or "closed"] += 1
+                idle.lifetimes.append(time.monotonic() - held.pop(sock))
+                sock.close()
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def bad_requests(paths: list[str], max_upload: int) -> list[Request]:
+    """Requests a server must answer with a 4xx (or, for a face-less image, a 200): an upload
+    of `max_upload` + 1 MiB bytes to each of `paths`, then, in a fixed random order, every file
+    of `kao.evaluation.hostile.bad_images` as a multipart upload to each of `paths` and as base64
+    JSON to the first."""
+    import base64
+    import random
+
+    from kao.evaluation.hostile import bad_images
+
+    def upload(path: str, name: str, data: bytes) -> Request:
+        return lambda client: client.post(path, files=[("image", (name, data, "image/jpeg"))])
+
+    def encoded(path: str, data: bytes) -> Request:
+        return lambda client: client.post(path, json={"image": base64.b64encode(data).decode()})
+
+    samples = bad_images()
+    mixed = [upload(p, name, s.data) for name, s in samples.items() for p in paths]
+    mixed += [encoded(paths[0], s.data) for s in samples.values()]
+    random.Random(15).shuffle(mixed)
+    oversized = b"\xff\xd8" + bytes(max_upload + 2**20)
+    return [upload(p, "oversized.jpg", oversized) for p in paths] + mixed
+
+
+def mixed(
+    server: Server,
+    good: Request,
+    bad: list[Request],
+    seconds: float,
+    clients: tuple[int, int, int],
+    memory_ceiling_mib: float,
+    max_requests: int,
+) -> dict[str, Any]:
+    """Good requests (`good`) from clients[0] threads, the `bad` ones in turn from clients[1]
+    threads and clients[2] idle connections (`hold_idle`) at once against `server` for
+    `seconds` (and `max_requests` of each kind at most), its memory sampled every second.
+
+    The report has the good requests' latencies and failures by status, the bad ones by status
+    ("transport": no answer), the idle connections, the memory (MiB: start, max, end against
+    `memory_ceiling_mib`) and "problems": a good request not answered 200, a 5xx other than 503
+    (overload, counted apart), memory over the ceiling. Traffic goes to 127.0.0.1 only."""
+    good_clients, bad_clients, idle_count = clients
+    answered = Phase("good", seconds)
+    refused = Phase("bad", seconds)
+    idle = Idle()
+    turn = iter(range(10**12))
+
+    def send_bad(client: Any) -> Any:
+        return bad[next(turn) % len(bad)](client)
+
+    memory: list[float] = []
+    deadline = time.monotonic() + seconds
+    loops = [_Loop(server.base, good, deadline, max_requests, answered.record)] * good_clients
+    loops += [_Loop(server.base, send_bad, deadline, max_requests, refused.record)] * bad_clients
+    targets = [loop.run for loop in loops]  # each run() has its own connection
+    targets.append(lambda: hold_idle(server.port, idle_count, deadline, idle))
+    memory.append(tree_rss_mib(server.process.pid))
+    _run_threads(targets, lambda: memory.append(tree_rss_mib(server.process.pid)))
+    memory.append(tree_rss_mib(server.process.pid))
+
+    by_status = {**refused.failed, **({"200": len(refused.latencies)} if refused.latencies else {})}
+    server_errors = {k: n for k, n in by_status.items() if k.startswith("5") and k != "503"}
+    problems = []
+    if answered.failures or not answered.latencies:
+        problems.append(f"good requests not answered 200: {dict(answered.failed)}")
+    if server_errors:
+        problems.append(f"bad requests answered 5xx: {server_errors}")
+    if max(memory) > memory_ceiling_mib:
+        problems.append(f"server memory {max(memory):.0f} MiB over {memory_ceiling_mib:.0f}")
+    return {
+        "seconds": seconds,
+        "clients": {"good": good_clients, "bad": bad_clients, "idle_connections": idle_count},
+        "good": answered.report(),
+        "bad": {
+            "requests": sum(by_status.values()),
+            "by_status": dict(sorted(by_status.items())),
+            "server_errors": sum(server_errors.values()),
+            "overloaded_503": by_status.get("503", 0),
+            "no_answer": by_status.get("transport", 0),
+        },
+        "idle": idle.report(),
+        "memory_mib": {
+            "start": round(memory[0], 1),
+            "max": round(max(memory), 1),
+            "end": round(memory[-1], 1),
+            "ceiling": memory_ceiling_mib,
+            "samples": len(memory),
+        },
+        "problems": problems,
+    }
