@@ -120,6 +120,16 @@ def test_tables_made_again_under_an_open_database_are_not_confused(url: str) -> 
         assert db.identify_faces("c", [probe(vector(2))])[0].person == "bob"
 
 
+def test_the_url_kept_holds_no_password(url: str) -> None:
+    if url.startswith("sqlite:///"):
+        pytest.skip("PostgreSQL only")
+    from psycopg.conninfo import make_conninfo
+
+    with FaceDatabase(make_conninfo(url, password="pa55"), default_embedder()) as db:
+        assert "pa55" not in db.url and "pa55" not in db.gallery.url
+        assert "password=***" in db.url
+
+
 def vector(seed: int, dim: int = 128) -> np.ndarray:
     """A random float32 unit vector, the same for the same seed."""
     values = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)

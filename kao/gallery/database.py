@@ -81,8 +81,9 @@ class FaceDatabase:
     Safe to share between threads; several processes may use one database at once."""
 
     def __init__(self, url: str | Path, embedder: FaceEmbedder | None = None) -> None:
-        self.url = str(url)
         self.gallery: Gallery = open_gallery(url)
+        self.url = self.gallery.url
+        """The gallery's URL, without any password."""
         self.embedder = embedder or default_embedder()
         self._indexes: dict[tuple[str, str], _Synced] = {}
         """Indexes by (collection, model)."""
