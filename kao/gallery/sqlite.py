@@ -46,7 +46,8 @@ class SQLiteGallery(Gallery):
         if not path.parent.is_dir():
             raise GalleryError(f"{path}: the folder {path.parent} does not exist")
         try:
-            create_private(path)
+            if str(path) != ":memory:":  # SQLite's name for a database that has no file
+                create_private(path)
             self._conn = sqlite3.connect(
                 path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
             )
