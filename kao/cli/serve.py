@@ -92,8 +92,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=DEFAULT_MAX_CONNECTIONS,
         metavar="N",
-        help="open connections per process; requests beyond them get 503 "
-        f"(default {DEFAULT_MAX_CONNECTIONS})",
+        help="open connections per process: at the cap the one idle longest is closed, and "
+        f"when all have requests in progress new ones get 503 (default {DEFAULT_MAX_CONNECTIONS})",
     )
     serve.add_argument(
         "--allowed-hosts",

@@ -84,7 +84,8 @@ class Settings:
         header_timeout: seconds a connection may take to send a request's head (its line and
             headers); a slower one is closed.
         keep_alive: seconds an idle keep-alive connection stays open.
-        max_connections: open connections (and requests) at once per process; beyond it, 503.
+        max_connections: open connections (and requests) at once per process; at the cap the
+            one idle longest is closed, and with none idle a new request gets 503.
         allowed_hosts: Host header values accepted beyond loopback (empty: any); a loopback
             server answers only to `LOOPBACK_NAMES` and its own address.
         cors_origins: other web origins ("https://app.example") whose pages may call the
