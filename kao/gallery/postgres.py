@@ -112,10 +112,12 @@ class PostgresGallery(Gallery):
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[psycopg.Cursor[Any]]:
-        with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            if not write:
-                cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            yield cur
+        with self._pool.connection() as conn:
+            # Read in a snapshot; both settings go into the BEGIN statement (no extra round trip).
+            conn.isolation_level = None if write else psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = None if write else True
+            with conn.transaction(), conn.cursor() as cur:
+                yield cur
 
     def _sql(self, query: str) -> str:
         return _placeholders(query)

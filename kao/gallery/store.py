@@ -414,14 +414,16 @@ class Gallery(ABC):
         name = check_name(collection, "collection")
         with self._tx(write=False) as cur:
             row = self._run(
-                cur, "SELECT revision FROM kao_collections WHERE name = ?", (name,)
+                cur,
+                "SELECT revision, (SELECT value FROM kao_meta WHERE key = 'database_id') "
+                "FROM kao_collections WHERE name = ?",
+                (name,),
             ).fetchone()
-            database = self._database_id(cur)
         if row is None:
             raise NotFoundError(f"{self.url}: there is no collection {name!r}")
-        if database is None:
+        if row[1] is None:
             raise DatabaseError(f"{self.url}: kao_meta has no database_id")
-        return database, int(row[0])
+        return str(row[1]), int(row[0])
 
     # -- persons and faces ---------------------------------------------------------------------
 
