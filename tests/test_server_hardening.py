@@ -91,7 +91,7 @@ class SlowCalls:
         self.started = threading.Event()
         self._lock = threading.Lock()
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **options: Any) -> Any:
         with self._lock:
             self.calls += 1
             self.running += 1
@@ -99,16 +99,15 @@ class SlowCalls:
         self.started.set()
         try:
             time.sleep(self.seconds)
-            return self.real(*args)
+            return self.real(*args, **options)
         finally:
             with self._lock:
                 self.running -= 1
 
 
 def slow_app(tmp_path: Path, **settings: Any) -> Any:
-    return local_client(
-        create_app(Settings(db=str(tmp_path / "faces.db"), analysis=False, **settings))
-    )
+    options = {"analysis": False, **settings}
+    return local_client(create_app(Settings(db=str(tmp_path / "faces.db"), **options)))
 
 
 def test_timed_out_work_stops_and_threads_bound_it(
@@ -142,6 +141,20 @@ def test_group_stops_between_images(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert "longer than" in error_of(client.post("/v1/group", files=images), 503)
         time.sleep(1.5)
         assert slow.calls <= 3  # without the stop: all 10, 3 s of work after the 503
+
+
+def test_analyze_stops_between_detection_and_analysis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with slow_app(tmp_path, analysis=True, timeout=0.3) as client:
+        analyzer = client.app.state.service.analyzer
+        monkeypatch.setattr(analyzer.detector, "detect", SlowCalls(analyzer.detector.detect, 0.8))
+        analysis = SlowCalls(analyzer.analyze_faces, 0)
+        monkeypatch.setattr(analyzer, "analyze_faces", analysis)
+        response = client.post("/v1/analyze", files=files("image", ("w.jpg", photo())))
+        assert "longer than" in error_of(response, 503)
+        time.sleep(1.0)  # detection ends; the analysis models must not run
+        assert analysis.calls == 0
 
 
 def test_full_queue_is_503_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

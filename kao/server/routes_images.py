@@ -80,7 +80,9 @@ async def analyze(
 
     def work() -> dict[str, Any]:
         rgb = decode(upload, "image")
-        faces = analyzer.analyze(rgb, cropped=cropped)
+        found = [] if cropped else analyzer.detector.detect(rgb)  # as analyzer.analyze does,
+        check_cancelled()  # with a stop between detection and analysis
+        faces = analyzer.analyze_faces(rgb, found, cropped=cropped)
         return image_record(upload, rgb, [f.to_dict(mesh=mesh) for f in faces])
 
     return await svc.run(work)
