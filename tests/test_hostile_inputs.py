@@ -205,18 +205,22 @@ def test_group(corpus: tuple[Path, dict[str, Sample]]) -> None:
     report = json.loads(run.stdout)
     errors = {error["image"] for error in report["errors"]}
     grouped = {face["image"] for group in report["groups"] for face in group["faces"]}
+    wrong = []
     for name, sample in manifest.items():
         if shown(name) in errors:
-            assert ERROR in sample.expect and f"{shown(name)}: " in run.stderr, name
+            answer = ERROR if f"{shown(name)}: " in run.stderr else "error not on stderr"
         else:
-            assert (FACES if shown(name) in grouped else NO_FACES) in sample.expect, name
+            answer = FACES if shown(name) in grouped else NO_FACES
+        if answer not in sample.expect:
+            wrong.append((name, sample.what, answer))
+    assert not wrong, wrong
     assert report["people"] == 1  # every face photo is the same man
 
 
 def test_enroll_and_identify(corpus: tuple[Path, dict[str, Sample]]) -> None:
-    """Enrolment is all or nothing: the corpus is refused, naming a bad file; its face photos
-    (names that are not UTF-8 or 255 bytes long included) are enrolled; identify finds the man
-    in each, from another photo of him."""
+    """Enrolment is all or nothing: the corpus is refused, naming a bad file; identify finds the
+    man in each face photo of the corpus from another photo of him; the face photos (names that
+    are not UTF-8 or 255 bytes long included) can be enrolled."""
     folder, manifest = corpus
     (folder / "other.jpg").write_bytes(shared_file(PHOTO.format(4)).read_bytes())
     db = ["--db", str(folder / "faces.db"), "--collection", "c"]
@@ -225,6 +229,13 @@ def test_enroll_and_identify(corpus: tuple[Path, dict[str, Sample]]) -> None:
     refused = run_kao("enroll", *db, "--person", "mixed", *inputs(manifest), cwd=folder)
     refused.check(1)
     assert any(f"{shown(name)}: " in refused.stderr for name in manifest), refused.stderr
+
+    run = run_kao("identify", *db, "--json", *every_file(manifest), cwd=folder)
+    run.check(1)
+    check_records(run, manifest)
+    people = {face["person"] for r in json.loads(run.stdout) for face in r.get("faces", [])}
+    assert people == {"aaron"}
+
     faces = sorted(name for name, sample in manifest.items() if sample.expect == {FACES})
     assert {NOT_UTF8, LONG_NAME} <= set(faces)
     enrolled = run_kao("enroll", *db, "--person", "faces", "--json", *faces, cwd=folder / "corpus")
@@ -233,15 +244,6 @@ def test_enroll_and_identify(corpus: tuple[Path, dict[str, Sample]]) -> None:
     listed = run_kao("db", "list", *db, "--json", cwd=folder)
     listed.check(0)
     assert {p["person"] for p in json.loads(listed.stdout)} == {"aaron", "faces"}
-
-    run = run_kao(
-        "identify", *db[:2], "--collection", "c", "--json", *every_file(manifest), cwd=folder
-    )
-    run.check(1)
-    check_records(run, manifest)
-    for record in json.loads(run.stdout):
-        for face in record.get("faces", []):
-            assert face["person"] in ("aaron", "faces"), record
 
 
 SINGLE_IMAGE_RUNS: list[tuple[tuple[str, ...], str | None]] = [
@@ -318,6 +320,9 @@ ENDPOINTS = {
 """Endpoint -> (path, the field the corpus file goes in)."""
 NEEDS_A_FACE = ("verify", "enroll")
 """Endpoints that answer 422 "no face" for a photo without one; the others answer no faces."""
+MULTIPART_ONLY = ("solid_79mp.png", "header_8900.jpg")
+"""Files that take seconds to decode: sent in one form only (the form changes how the bytes
+arrive, not how they are decoded)."""
 
 
 @pytest.fixture(scope="module")
@@ -394,6 +399,8 @@ def test_api_answers_every_corpus_file(
     field = ENDPOINTS[endpoint][1]
     wrong = []
     for name, sample in uploads.items():
+        if form == "json" and name in MULTIPART_ONLY:
+            continue
         label = printable(name) if form == "multipart" else field
         response = send(api, endpoint, form, name, sample.data)
         said = answer(endpoint, response, label)
