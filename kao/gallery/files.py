@@ -21,24 +21,15 @@ PRIVATE = 0o600
 """The mode of every file the gallery creates."""
 
 
-def part_name(path: Path, pid: int) -> str:
-    """The name of a part file of `path` written by process `pid`."""
-    return f".{path.name}.{pid}.{secrets.token_hex(6)}.part"
-
-
-def remove_stale_parts(path: Path) -> list[Path]:
-    """Delete the part files of `path` left by processes that are no longer running; returns
-    them. Part files of running processes (this one included) are kept."""
+def remove_stale_parts(path: Path) -> None:
+    """Delete the part files of `path` left by processes that are no longer running. Part files
+    of running processes (this one included) are kept."""
     pattern = re.compile(rf"\.{re.escape(path.name)}\.(\d+)\.[0-9a-f]+\.part")
-    removed = []
     with suppress(OSError):  # an unreadable folder: nothing to clean, the write will say why
         for entry in path.parent.iterdir():
             found = pattern.fullmatch(entry.name)
             if found is not None and not _running(int(found.group(1))):
-                with suppress(FileNotFoundError):  # another writer cleaned it first
-                    entry.unlink()
-                    removed.append(entry)
-    return removed
+                entry.unlink(missing_ok=True)  # another writer may have cleaned it first
 
 
 @contextmanager
@@ -47,7 +38,7 @@ def replace_atomically(path: Path) -> Iterator[BinaryIO]:
     without an exception; on an exception `path` is left as it was and the part file removed.
     Raises OSError when the part file cannot be created or written."""
     remove_stale_parts(path)
-    temp = path.parent / part_name(path, os.getpid())
+    temp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.part"
     handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE)
     try:
         with os.fdopen(handle, "wb") as stream:
@@ -72,10 +63,8 @@ def _running(pid: int) -> bool:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):
         return False
     except PermissionError:
         return True
-    except OverflowError:
-        return False
     return True

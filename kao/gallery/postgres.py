@@ -80,11 +80,11 @@ class PostgresGallery(Gallery):
         options: dict[str, Any] = {"autocommit": True}
         if "connect_timeout" not in params:
             options["connect_timeout"] = CONNECT_TIMEOUT
-        timeout = float(params.get("connect_timeout") or CONNECT_TIMEOUT)
         try:  # one connection first, so that an unreachable server is reported with its reason
             psycopg.connect(url, **options).close()
         except psycopg.Error as error:
             raise GalleryError(f"cannot connect to {where}: {self._explain(error)}") from None
+        timeout = _timeout(params)
         self._pool = ConnectionPool(
             url,
             kwargs=options,
@@ -159,6 +159,16 @@ class PostgresGallery(Gallery):
 
     def _close(self) -> None:
         self._pool.close()
+
+
+def _timeout(params: dict[str, Any]) -> float:
+    """Seconds to wait for a connection: the connection's connect_timeout when positive (libpq
+    reads 0 or less as "for ever"), else CONNECT_TIMEOUT."""
+    try:
+        seconds = float(params.get("connect_timeout") or 0)
+    except ValueError:
+        seconds = 0.0
+    return seconds if seconds > 0 else float(CONNECT_TIMEOUT)
 
 
 @lru_cache(maxsize=256)
