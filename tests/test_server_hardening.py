@@ -143,6 +143,20 @@ def test_group_stops_between_images(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert slow.calls <= 3  # without the stop: all 10, 3 s of work after the 503
 
 
+def test_enroll_stops_between_photos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with slow_app(tmp_path, timeout=0.5) as client:
+        embedder = client.app.state.service.embedder
+        slow = SlowCalls(embedder.embed_one, 0.3)
+        monkeypatch.setattr(embedder, "embed_one", slow)
+        assert client.post("/v1/collections", json={"name": "c"}).status_code == 201
+        images = files("images", *[(f"{i}.jpg", photo()) for i in range(10)])
+        response = client.post("/v1/collections/c/enroll", files=images, data={"person": "w"})
+        assert "longer than" in error_of(response, 503)
+        time.sleep(1.5)
+        assert slow.calls <= 3  # without the stop: all 10
+        assert client.get("/v1/collections/c/faces").json() == []  # all or nothing
+
+
 def test_analyze_stops_between_detection_and_analysis(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
