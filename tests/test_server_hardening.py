@@ -171,6 +171,18 @@ def test_analyze_stops_between_detection_and_analysis(
         assert analysis.calls == 0
 
 
+def test_requests_ending_at_any_moment_give_their_place_back(tmp_path: Path) -> None:
+    """250 requests with 4 ms to live end at every stage (reading, waiting, working); once
+    their threads are done, the one place (a thread, no queue) is free again: the next
+    request is admitted and times out itself, it does not find the server "busy"."""
+    with slow_app(tmp_path, threads=1, queue=0, timeout=0.004) as client:
+        upload = files("image", ("a.jpg", photo()))
+        for _ in range(250):
+            assert client.post("/v1/detect", files=upload).status_code == 503
+        time.sleep(1.0)
+        assert "longer than" in error_of(client.post("/v1/detect", files=upload), 503)
+
+
 def test_full_queue_is_503_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with slow_app(tmp_path, threads=1, queue=1, timeout=30) as client:
         detector = client.app.state.service.embedder.detector

@@ -18,6 +18,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 import anyio
@@ -86,6 +87,17 @@ class Checked(Sequence[T]):
             yield self[index]
 
 
+@dataclass
+class _Ticket:
+    """One admitted request's place: `ended` when the request is over; `claimed` once a worker
+    thread has started on it (the thread then gives the place back when it finishes),
+    `dropped` when the request ended before that (it gave the place back itself)."""
+
+    ended: threading.Event = field(default_factory=threading.Event)
+    claimed: bool = False
+    dropped: bool = False
+
+
 class Service:
     """The models, the database and the API keys of one server process."""
 
@@ -132,23 +144,31 @@ class Service:
                     {"Retry-After": RETRY_AFTER},
                 )
             self._admitted += 1
-        ended = threading.Event()
+        ticket = _Ticket()
         try:
             return await anyio.to_thread.run_sync(
-                self._in_slot, ended, work, args, limiter=self._threads, abandon_on_cancel=True
+                self._in_slot, ticket, work, args, limiter=self._threads, abandon_on_cancel=True
             )
         finally:
-            ended.set()
+            ticket.ended.set()
+            with self._admit_lock:
+                if not ticket.claimed:  # ended before a thread took it (or was cancelled)
+                    ticket.dropped = True
+                    self._admitted -= 1
 
-    def _in_slot(self, ended: threading.Event, work: Callable[..., T], args: tuple) -> T:
+    def _in_slot(self, ticket: _Ticket, work: Callable[..., T], args: tuple) -> T:
         """`work(*args)` in this worker thread, holding a slot until it returns; `Cancelled`
-        without starting it when the request ends while it waits."""
+        without starting it when the request ends first."""
+        with self._admit_lock:
+            if ticket.dropped:
+                raise Cancelled("the request ended before a thread took it")
+            ticket.claimed = True
         try:
             while not self._slots.acquire(timeout=SLOT_POLL):
-                if ended.is_set():
+                if ticket.ended.is_set():
                     raise Cancelled("the request ended while it waited for a thread")
             try:
-                token = _ended.set(ended)
+                token = _ended.set(ticket.ended)
                 try:
                     check_cancelled()
                     return work(*args)
