@@ -118,6 +118,8 @@ class Service:
         """Requests whose work is running or waiting for a slot (their threads included)."""
         self._admit_lock = threading.Lock()
         self._threads = anyio.CapacityLimiter(settings.threads + settings.queue)
+        """anyio's worker threads for this service (it frees a token when a request is
+        cancelled, while the thread may still run: `_admitted` is the real bound)."""
 
     def _load_analyzer(self) -> None:
         from kao.analysis import FaceAnalyzer
