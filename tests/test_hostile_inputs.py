@@ -50,8 +50,8 @@ SINGLE_TIMEOUT = 30.0
 
 @dataclass(frozen=True)
 class Run:
-    """A finished `kao` process: its exit code, output, wall time (s) and peak resident memory
-    (MiB, from wait4's ru_maxrss)."""
+    """A finished `kao` process: its exit code, output, wall time (s), peak resident memory
+    (MiB, from wait4's ru_maxrss) and whether it was killed at its timeout."""
 
     args: tuple[str, ...]
     returncode: int
@@ -59,10 +59,12 @@ class Run:
     stderr: str
     seconds: float
     max_rss_mib: float
+    timed_out: bool
 
     def check(self, returncode: int) -> None:
-        """The exit code is `returncode`, no traceback was printed, memory stayed under the
-        ceiling."""
+        """It ended in time with exit code `returncode`, printed no traceback and stayed under
+        the memory ceiling."""
+        assert not self.timed_out, f"kao {' '.join(self.args)} ran past its timeout"
         assert "Traceback" not in self.stderr, self.stderr[-3000:]
         assert self.returncode == returncode, (self.args, self.returncode, self.stderr[-3000:])
         assert self.max_rss_mib <= MEMORY_CEILING_MIB, (self.args, self.max_rss_mib)
@@ -93,17 +95,18 @@ class Kao:
         self.start = time.monotonic()
 
     def wait(self) -> Run:
-        """The finished run; the test fails when it takes longer than its timeout."""
+        """The finished run, killed (with its process group) at its timeout."""
         pid = self.process.pid
+        timed_out = False
         while True:
             done, status, usage = os.wait4(pid, os.WNOHANG)
             if done:
                 break
             if time.monotonic() - self.start > self.timeout:
                 os.killpg(pid, signal.SIGKILL)
-                os.wait4(pid, 0)
-                self.process.returncode = -signal.SIGKILL
-                pytest.fail(f"kao {' '.join(self.args)} did not finish within {self.timeout} s")
+                timed_out = True
+                _, status, usage = os.wait4(pid, 0)
+                break
             time.sleep(0.02)
         self.process.returncode = os.waitstatus_to_exitcode(status)
         return Run(
@@ -113,6 +116,7 @@ class Kao:
             _read(self.stderr),
             time.monotonic() - self.start,
             usage.ru_maxrss / 1024,
+            timed_out,
         )
 
 
@@ -263,8 +267,8 @@ def test_single_image_commands(corpus: tuple[Path, dict[str, Sample]]) -> None:
     an odd form works, a face-less or unreadable one is an error naming it."""
     folder, _ = corpus
     started = [Kao(*args, cwd=folder, timeout=SINGLE_TIMEOUT) for args, _ in SINGLE_IMAGE_RUNS]
-    for kao, (_, blamed) in zip(started, SINGLE_IMAGE_RUNS, strict=True):
-        run = kao.wait()
+    runs = [kao.wait() for kao in started]
+    for run, (_, blamed) in zip(runs, SINGLE_IMAGE_RUNS, strict=True):
         run.check(0 if blamed is None else 1)
         assert blamed is None or f"{blamed}: " in run.stderr, (run.args, run.stderr)
 
@@ -295,8 +299,8 @@ def test_db_import_refuses_bad_files(tmp_path: Path) -> None:
         Kao("db", "import", *db, "--collection", "c", name, cwd=tmp_path, timeout=SINGLE_TIMEOUT)
         for name in names
     ]
-    for name, kao in zip(names, started, strict=True):
-        run = kao.wait()
+    runs = [kao.wait() for kao in started]
+    for name, run in zip(names, runs, strict=True):
         if name == "empty.jsonl":
             run.check(0)  # nothing to import is not an error
             continue
