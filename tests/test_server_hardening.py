@@ -366,7 +366,8 @@ def test_health_checks_the_database(postgres_url: str) -> None:
     with psycopg.connect(postgres_url, autocommit=True) as admin:
         admin.execute(f"CREATE DATABASE {name}")
         try:
-            settings = Settings(db=f"{base}/{name}", analysis=False)
+            url = f"{base}/{name}?connect_timeout=2"  # how long a request waits for it
+            settings = Settings(db=url, analysis=False)
             with local_client(create_app(settings)) as client:
                 health = client.get("/health")
                 assert health.status_code == 200 and health.json()["database"] == "ok"
