@@ -5,10 +5,13 @@ Every failure raises :class:`kao.errors.ImageError` naming the source and the re
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import io
 import os
+import stat
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,22 +29,33 @@ DEFAULT_MAX_PIXELS = 80_000_000
 _FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
 _OS_REASONS = {
-    FileNotFoundError: "no such file",
-    PermissionError: "permission denied",
-    IsADirectoryError: "is a directory",
+    errno.ENOENT: "no such file",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EISDIR: "is a directory",
+    errno.ELOOP: "a loop of symbolic links",
+    errno.ENAMETOOLONG: "file name too long",
 }
+_SPECIAL_FILES = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+# Opening a FIFO for reading waits for a writer unless O_NONBLOCK is given (not on Windows).
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
 _UNSUPPORTED_TYPE = "unsupported input type, expected a path, bytes, a numpy array or a PIL image"
 
 
 def describe(image: ImageInput) -> str:
     """A short label for ``image`` in messages and JSON.
 
-    The path as given for paths, ``'<bytes>'`` for bytes, ``'<ndarray HxWxC dtype>'`` (the
-    array shape) for arrays, ``'<PIL MODE WxH>'`` (width x height in pixels) for PIL images
-    and ``'<TYPE>'`` for anything else.
+    The path as given for paths (made printable: see :func:`printable`), ``'<bytes>'`` for
+    bytes, ``'<ndarray HxWxC dtype>'`` (the array shape) for arrays, ``'<PIL MODE WxH>'``
+    (width x height in pixels) for PIL images and ``'<TYPE>'`` for anything else.
     """
     if isinstance(image, (str, os.PathLike)):
-        return os.fspath(image)
+        return printable(os.fsdecode(image))
     if isinstance(image, bytes):
         return "<bytes>"
     if isinstance(image, np.ndarray):
@@ -49,6 +63,18 @@ def describe(image: ImageInput) -> str:
     if isinstance(image, Image.Image):
         return f"<PIL {image.mode} {image.width}x{image.height}>"
     return f"<{type(image).__name__}>"
+
+
+def printable(text: str) -> str:
+    """``text`` as valid UTF-8 that prints on one line: the bytes of a file name that are not
+    UTF-8 (which Python keeps as surrogate escapes) become ``\\xNN``, and control, format
+    and other unprintable characters (a newline, a right-to-left override) ``\\n``,
+    ``\\u202e``; other text is unchanged."""
+    if text.isprintable():
+        return text
+    with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate no file name holds
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
 def load_image(image: ImageInput, *, max_pixels: int | None = None) -> np.ndarray:
@@ -63,21 +89,16 @@ def load_image(image: ImageInput, *, max_pixels: int | None = None) -> np.ndarra
 
     ``max_pixels`` (width * height) defaults to the ``KAO_MAX_PIXELS`` environment variable,
     else :data:`DEFAULT_MAX_PIXELS`; files are checked from their header before decoding.
-    The result never shares memory with the input.
+    A path must name a regular file: a FIFO, a device or a socket is refused without being
+    read. The result never shares memory with the input.
     """
     source = describe(image)
     limit = _pixel_limit(source, max_pixels)
     if isinstance(image, (str, os.PathLike)):
-        try:
-            if os.path.isdir(image):
-                raise IsADirectoryError
-            with open(image, "rb") as file:
-                if os.fstat(file.fileno()).st_size == 0:
-                    raise ImageError(source, "empty file")
-                return _decode(file, source, limit)
-        except OSError as exc:
-            reason = _OS_REASONS.get(type(exc), f"cannot read: {exc.strerror or exc}")
-            raise ImageError(source, reason) from exc
+        with _open_regular(image, source) as file:
+            if os.fstat(file.fileno()).st_size == 0:
+                raise ImageError(source, "empty file")
+            return _decode(file, source, limit)
     if isinstance(image, bytes):
         if not image:
             raise ImageError(source, "empty bytes")
@@ -89,39 +110,100 @@ def load_image(image: ImageInput, *, max_pixels: int | None = None) -> np.ndarra
     raise ImageError(source, _UNSUPPORTED_TYPE)
 
 
-def find_images(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+def find_images(
+    paths: Iterable[str | os.PathLike[str]], *, errors: list[ImageError] | None = None
+) -> list[Path]:
     """Expand files and folders into a list of image files, without duplicates.
 
     A folder is walked recursively, skipping hidden files and folders (name starting with
-    '.') and keeping files whose extension, in any case, is in :data:`IMAGE_EXTENSIONS`; its
-    images are returned sorted. A file given explicitly is kept whatever its extension, so
-    that :func:`load_image` reports a clear error. A missing path, or a folder without images,
-    raises :class:`ImageError`.
+    '.') and keeping the regular files whose extension, in any case, is in
+    :data:`IMAGE_EXTENSIONS`; its images are returned sorted. A file given explicitly is kept
+    whatever its extension or kind, so that :func:`load_image` reports a clear error.
+
+    Problems raise :class:`ImageError`, or, when ``errors`` is given, are appended to it
+    while the rest is still expanded: a missing path, a folder without images, a sub-folder
+    that cannot be listed, and a file with an image extension in a folder that is not a
+    regular file (a FIFO, a device: never opened) or cannot be looked at.
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     found: list[Path] = []
     for given in paths:
         path = Path(given)
+        problems: list[ImageError] = []
         if path.is_dir():
-            images = sorted(_walk(path))
-            if not images:
+            images = sorted(_walk(path, problems))
+            if not images and not problems:
                 looked_for = ", ".join(sorted(IMAGE_EXTENSIONS))
-                raise ImageError(os.fspath(given), f"no images found (looked for {looked_for})")
+                problems.append(
+                    ImageError(describe(given), f"no images found (looked for {looked_for})")
+                )
             found.extend(images)
-        elif path.exists():
+        elif os.path.lexists(path):
             found.append(path)
         else:
-            raise ImageError(os.fspath(given), "no such file or directory")
+            problems.append(ImageError(describe(given), "no such file or directory"))
+        if problems and errors is None:
+            raise problems[0]
+        if errors is not None:
+            errors.extend(problems)
     return list(dict.fromkeys(found))
 
 
-def _walk(folder: Path) -> Iterable[Path]:
-    for root, dirs, files in os.walk(folder):
+def _walk(folder: Path, problems: list[ImageError]) -> Iterator[Path]:
+    """The regular image files under `folder`; a sub-folder that cannot be listed and an image
+    file that is not a regular file (or cannot be looked at) are appended to `problems`."""
+
+    def unlisted(exc: OSError) -> None:
+        where = describe(exc.filename or folder)
+        problems.append(ImageError(where, f"cannot read the folder ({_os_reason(exc)})"))
+
+    for root, dirs, files in os.walk(folder, onerror=unlisted):
         dirs[:] = [name for name in dirs if not name.startswith(".")]
         for name in files:
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
-                yield Path(root, name)
+            if name.startswith(".") or Path(name).suffix.lower() not in IMAGE_EXTENSIONS:
+                continue
+            path = Path(root, name)
+            try:
+                reason = _not_regular(path.stat().st_mode)
+            except OSError as exc:
+                reason = _os_reason(exc)
+            if reason is None:
+                yield path
+            else:
+                problems.append(ImageError(describe(path), reason))
+
+
+def _open_regular(path: str | os.PathLike[str], source: str) -> BinaryIO:
+    """`path` opened for reading, or ImageError when it is not a regular file. Its kind is
+    looked at before it is opened (opening a device can act on it), and again once opened
+    without blocking (a FIFO would wait for a writer), in case it was replaced meanwhile."""
+    try:
+        reason = _not_regular(os.stat(path).st_mode)
+        if reason is None:
+            file = os.fdopen(os.open(path, _OPEN_FLAGS), "rb")
+            reason = _not_regular(os.fstat(file.fileno()).st_mode)
+            if reason is None:
+                return file
+            file.close()
+    except OSError as exc:
+        raise ImageError(source, _os_reason(exc)) from exc
+    raise ImageError(source, reason)
+
+
+def _not_regular(mode: int) -> str | None:
+    """Why a file of `mode` (st_mode) cannot be read as an image, or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a directory"
+    kind = next((name for test, name in _SPECIAL_FILES if test(mode)), "a special file")
+    return f"not a regular file ({kind})"
+
+
+def _os_reason(exc: OSError) -> str:
+    """A short reason for an OSError of opening or looking at a file."""
+    return _OS_REASONS.get(exc.errno or 0, f"cannot read: {exc.strerror or exc}")
 
 
 def _pixel_limit(source: str, max_pixels: int | None) -> int:

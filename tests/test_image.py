@@ -6,12 +6,12 @@ import io
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
-import kao.image
 from kao.errors import ImageError
 from kao.image import (
     DEFAULT_MAX_PIXELS,
@@ -313,11 +313,14 @@ def test_missing_path(tmp_path: Path) -> None:
 def test_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path / "secret.png", encode(quadrants(), "PNG"))
     if os.name != "posix" or os.geteuid() == 0:  # root reads anything: simulate the refusal
+        real_open = os.open
 
-        def refuse(*args: object) -> None:
-            raise PermissionError(13, "Permission denied", str(path))
+        def refuse(file: str, *args: Any, **kwargs: Any) -> int:
+            if os.fspath(file) == str(path):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_open(file, *args, **kwargs)
 
-        monkeypatch.setattr(kao.image, "open", refuse, raising=False)
+        monkeypatch.setattr(os, "open", refuse)
     path.chmod(0)
     try:
         raises_image_error(path, str(path), "permission denied")

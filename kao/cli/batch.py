@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from kao.errors import ImageError, KaoError
-from kao.image import find_images, load_image
+from kao.image import describe, find_images, load_image
 from kao.progress import progress
 
 
@@ -39,18 +39,14 @@ class Job:
 
 
 def collect(inputs: list[str]) -> tuple[list[Job], list[ImageError]]:
-    """Expand the command's arguments into images; arguments that fail are returned as errors
-    so the rest of the batch still runs."""
+    """Expand the command's arguments into images; what cannot be read (a missing path, an
+    unreadable sub-folder, a FIFO in a folder, ...) is returned as errors so the rest of the
+    batch still runs."""
     jobs: list[Job] = []
     errors: list[ImageError] = []
     for given in inputs:
-        try:
-            paths = find_images([given])
-        except ImageError as error:
-            errors.append(error)
-            continue
         root = Path(given)
-        for path in paths:
+        for path in find_images([given], errors=errors):
             relative = path.relative_to(root) if root.is_dir() else Path(path.name)
             jobs.append(Job(path, relative))
     return jobs, errors
@@ -79,13 +75,17 @@ def run_batch(
             fields, draw = process(rgb)
         except KaoError as error:
             reason = error.reason if isinstance(error, ImageError) else str(error)
-            print(f"kao: error: {job.path}: {reason}", file=sys.stderr)
-            records.append({"image": str(job.path), "error": reason})
+            print(f"kao: error: {describe(job.path)}: {reason}", file=sys.stderr)
+            records.append({"image": describe(job.path), "error": reason})
             continue
-        record = {"image": str(job.path), "width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
+        record = {
+            "image": describe(job.path),
+            "width": int(rgb.shape[1]),
+            "height": int(rgb.shape[0]),
+        }
         record.update(fields)
         if out:
-            record["annotated"] = str(write_image(out, job.relative, draw(), written))
+            record["annotated"] = describe(write_image(out, job.relative, draw(), written))
         records.append(record)
         if not as_json:
             print_text(record)

@@ -12,7 +12,7 @@ from typing import Any
 from kao.errors import ImageError, KaoError
 from kao.gallery import open_gallery
 from kao.gallery.database import FaceDatabase
-from kao.image import find_images
+from kao.image import describe, find_images
 
 
 def _db_options(parser: argparse.ArgumentParser, collection: bool = True) -> None:
@@ -109,10 +109,10 @@ def run_identify(args: argparse.Namespace) -> int:
                 found = db.identify(args.collection, path, args.top)
             except ImageError as error:
                 print(f"kao: error: {error}", file=sys.stderr)
-                records.append({"image": path, "error": error.reason})
+                records.append({"image": describe(path), "error": error.reason})
                 failed = True
                 continue
-            records.append({"image": path, "faces": [item.to_dict() for item in found]})
+            records.append({"image": describe(path), "faces": [item.to_dict() for item in found]})
     if args.json:
         print(json.dumps(records, indent=2))
         return int(failed)

@@ -15,7 +15,7 @@ from PIL import Image
 from kao.cli.batch import collect
 from kao.errors import ImageError
 from kao.face import Face
-from kao.image import load_image
+from kao.image import describe, load_image
 from kao.progress import progress
 from kao.recognition import default_embedder
 from kao.recognition.cluster import GROUP_THRESHOLD, FoundFace, Grouping, group_faces
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             errors.append(error)
             continue
         for face in embedder.embed(rgb):
-            found.append(FoundFace(str(job.path), face))
+            found.append(FoundFace(describe(job.path), face))
             crops.append(_crop(rgb, face))
     for error in errors:
         print(f"kao: error: {error}", file=sys.stderr)

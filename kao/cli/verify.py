@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from kao.image import describe
 from kao.recognition import verify
 
 
@@ -46,5 +47,5 @@ def run(args: argparse.Namespace) -> int:
         note = f"face {side.index + 1} of {side.faces}"
         if chosen is None and side.faces > 1:
             note += f" (the largest; pick another with --face-{label})"
-        print(f"  {label.upper()}: {path}: {note}, box [{box}]")
+        print(f"  {label.upper()}: {describe(path)}: {note}, box [{box}]")
     return 0
