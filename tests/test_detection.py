@@ -162,6 +162,19 @@ def test_no_face_and_tiny_images(detector: kao.FaceDetector) -> None:
     assert detector.detect(np.zeros((3, 1000), np.uint8)) == []
 
 
+def test_the_masked_pass_input_is_the_padded_image_resized() -> None:
+    from kao.detection.masked import INPUT_SIZE, padded_input
+
+    rng = np.random.default_rng(0)
+    for height, width, pad in ((50, 300, 90), (480, 640, 192), (2000, 1500, 600)):
+        rgb = rng.integers(0, 256, (height, width, 3), np.uint8)
+        padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+        expected = cv2.resize(padded, INPUT_SIZE, interpolation=cv2.INTER_LINEAR)
+        made = padded_input(rgb, pad)
+        assert made.shape == expected.shape == (384, 512, 3)
+        assert np.abs(made.astype(int) - expected).max() <= 1
+
+
 def test_bad_image_raises_a_clear_error(detector: kao.FaceDetector, tmp_path: Path) -> None:
     broken = tmp_path / "broken.jpg"
     buffer = io.BytesIO()

@@ -227,3 +227,29 @@ def test_file_names_that_are_not_utf8(
     assert record["image"] == label and record["faces"][0]["person"] == "Aaron"
     assert main(["identify", *db, str(folder / NOT_UTF8)]) == 0
     assert capsys.readouterr().out.startswith(f"{label}: 1 face(s)")
+
+
+THIN = """
+import resource, sys
+import numpy as np
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+import kao
+shape = tuple(int(v) for v in sys.argv[1:])
+found = kao.analyze(np.full(shape, 200, np.uint8))
+print(len(found), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+@pytest.mark.parametrize("shape", [(3, 60_000, 3), (60_000, 3, 3)])
+def test_analysing_a_thin_image_takes_little_memory(shape: tuple[int, int, int]) -> None:
+    # The masked-face pass once padded such an image at full size: 36,000 x 96,000 pixels.
+    done = subprocess.run(
+        [sys.executable, "-c", THIN, *map(str, shape)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).parents[1],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    faces, peak_mb = map(int, done.stdout.split())
+    assert faces == 0 and peak_mb < 500

@@ -54,6 +54,10 @@ MIN_SIDE = 0.1
 large faces YuNet misses (in the padded, down-scaled input, smaller faces are unreliable: on the
 WIDER FACE subset its only extra face below this size was a false one)."""
 
+MAX_ASPECT = 0.5 / MIN_SIDE
+"""Images whose long side is more than this many times their short side (20) skip the pass: a
+face of at least `MIN_SIDE` of the long side would lie more than half outside the frame."""
+
 
 class MaskedFaceNet:
     """The UltraFace masked-face network. `run(rgb)` detects faces, masked or not, in one pass."""
@@ -70,21 +74,25 @@ class MaskedFaceNet:
     def run(self, rgb: np.ndarray, min_score: float) -> RawDetections:
         """Faces in `rgb` (H, W, 3) uint8 scoring at least `min_score` (face or masked face)
         and at least `MIN_SIDE` of its long side, before non-maximum suppression, in pixels of
-        `rgb`; keypoints from `KEYPOINTS_IN_BOX`."""
+        `rgb`; keypoints from `KEYPOINTS_IN_BOX`. None in an image longer than `MAX_ASPECT`
+        times its short side. Memory does not grow with the image: the network's input is
+        sampled from `rgb` directly (`padded_input`)."""
         height, width = rgb.shape[:2]
-        pad = round(PAD * max(height, width))
-        padded = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
-        resized = cv2.resize(padded, INPUT_SIZE, interpolation=cv2.INTER_LINEAR)
+        long_side = max(height, width)
+        if long_side > MAX_ASPECT * min(height, width):
+            return RawDetections.empty()
+        pad = round(PAD * long_side)
+        resized = padded_input(rgb, pad)
         # (x - 127) / 128, channels first, written into the input buffer without temporaries.
         tensor = np.empty((1, 3, *resized.shape[:2]), np.float32)
         np.subtract(resized.transpose(2, 0, 1), np.float32(127.0), out=tensor[0], dtype=np.float32)
         tensor *= np.float32(1 / 128)
         scores, regression = self.session.run(None, {self.input_name: tensor})
         face = scores[0, :, 1:].max(axis=1)
-        size = np.array(padded.shape[1::-1] * 2, np.float32)
+        size = np.array([width + 2 * pad, height + 2 * pad] * 2, np.float32)
         found = decode(regression[0], self.priors) * size - pad
         sides = np.maximum(found[:, 2] - found[:, 0], found[:, 3] - found[:, 1])
-        index = np.nonzero((face >= min_score) & (sides >= MIN_SIDE * max(height, width)))[0]
+        index = np.nonzero((face >= min_score) & (sides >= MIN_SIDE * long_side))[0]
         if index.size == 0:
             return RawDetections.empty()
         found = found[index]
@@ -93,6 +101,26 @@ class MaskedFaceNet:
         return RawDetections(
             found.astype(np.float32), face[index].astype(np.float32), keypoints.astype(np.float32)
         )
+
+
+def padded_input(rgb: np.ndarray, pad: int) -> np.ndarray:
+    """The network's input: `rgb` (H, W, 3) uint8 with a black border of `pad` pixels on every
+    side, resized to `INPUT_SIZE` -> (384, 512, 3) uint8. One warp samples it straight from
+    `rgb`, as `cv2.resize` (bilinear, pixel centres aligned) would from the padded image, which
+    is never made: (H + 2 pad) x (W + 2 pad) pixels is 36,000 x 96,000 for a 3 x 60,000 image."""
+    height, width = rgb.shape[:2]
+    out_width, out_height = INPUT_SIZE
+    sx, sy = (width + 2 * pad) / out_width, (height + 2 * pad) / out_height
+    # Input pixel (u, v) samples the padded image at ((u + 0.5) sx - 0.5, (v + 0.5) sy - 0.5).
+    matrix = np.array([[sx, 0.0, 0.5 * sx - 0.5 - pad], [0.0, sy, 0.5 * sy - 0.5 - pad]])
+    return cv2.warpAffine(
+        rgb,
+        matrix,
+        INPUT_SIZE,
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_CONSTANT,
+        borderValue=(0, 0, 0),
+    )
 
 
 def fully_convolutional(source: Path) -> bytes:
