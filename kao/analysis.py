@@ -87,7 +87,7 @@ class FaceAnalyzer:
         """Every face of `image` (path, bytes, RGB array or PIL image), best detection score
         first, with every attribute set. With `cropped`, the image is already one face crop
         (no detection): one face is returned, its box the whole image."""
-        rgb = load_image(image)
+        rgb = load_image(image, copy=False)
         self.load()
         faces = [] if cropped else self.detector.detect(rgb)
         return self.analyze_faces(rgb, faces, cropped=cropped)

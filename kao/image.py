@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from kao.errors import ImageError
 
@@ -28,6 +28,18 @@ DEFAULT_MAX_PIXELS = 80_000_000
 # others (EPS runs Ghostscript, for one) are refused as "unsupported format".
 _FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
+_ORIENTATIONS = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+"""EXIF orientation -> the turn that shows the image upright (as ImageOps.exif_transpose)."""
+_STRIP_PIXELS = 1 << 20
+"""Pixels converted to RGB at a time while decoding (a few MB of scratch memory)."""
 _OS_REASONS = {
     errno.ENOENT: "no such file",
     errno.EACCES: "permission denied",
@@ -77,7 +89,9 @@ def printable(text: str) -> str:
     return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
 
 
-def load_image(image: ImageInput, *, max_pixels: int | None = None) -> np.ndarray:
+def load_image(
+    image: ImageInput, *, max_pixels: int | None = None, copy: bool = True
+) -> np.ndarray:
     """Load ``image`` as an H x W x 3 uint8 array, RGB channel order, C-contiguous.
 
     ``image`` is a path or encoded bytes (JPEG, PNG, WebP, BMP, TIFF, GIF; first frame), a
@@ -90,7 +104,12 @@ def load_image(image: ImageInput, *, max_pixels: int | None = None) -> np.ndarra
     ``max_pixels`` (width * height) defaults to the ``KAO_MAX_PIXELS`` environment variable,
     else :data:`DEFAULT_MAX_PIXELS`; files are checked from their header before decoding.
     A path must name a regular file: a FIFO, a device or a socket is refused without being
-    read. The result never shares memory with the input.
+    read. The result never shares memory with the input, unless ``copy`` is False: then an
+    array that is already H x W x 3 uint8 and C-contiguous is returned as it is (for readers
+    that never write into it: a copy of a 24-megapixel photo is 72 MB).
+
+    Decoding takes about 7 bytes a pixel at its peak (Pillow's 4 and the result's 3), 4 for
+    grey, palette and bilevel images.
     """
     source = describe(image)
     limit = _pixel_limit(source, max_pixels)
@@ -104,6 +123,9 @@ def load_image(image: ImageInput, *, max_pixels: int | None = None) -> np.ndarra
             raise ImageError(source, "empty bytes")
         return _decode(io.BytesIO(image), source, limit)
     if isinstance(image, np.ndarray):
+        if not copy and _is_rgb(image):
+            _check_size(source, image.shape[1], image.shape[0], limit)
+            return image
         return _from_array(image, source, limit)
     if isinstance(image, Image.Image):
         return _from_pil(image, source, limit)
@@ -246,30 +268,97 @@ def _decode(file: BinaryIO, source: str, limit: int) -> np.ndarray:
         except Exception as exc:  # a damaged header: OSError, EOFError, ValueError, ...
             raise ImageError(source, _corrupt(exc)) from exc
         with pil:
+            if pil.format == "JPEG":
+                _check_jpeg_data(file, pil, source)
             return _from_pil(pil, source, limit)
+
+
+def _check_jpeg_data(file: BinaryIO, pil: Image.Image, source: str) -> None:
+    """Refuse a JPEG whose compressed data is too short for the size its header declares.
+
+    libjpeg decodes the blocks that are missing as flat grey and only warns (Pillow keeps no
+    warnings), so a 5 KB file whose header says 8,900 x 8,900 would decode to 240 MB of grey.
+    In a Huffman-coded JPEG (all but the rare arithmetic-coded ones, which are not checked)
+    every 8 x 8 block of every component takes at least one bit. `file` is where Pillow left
+    it after reading the header: at the first scan's data."""
+    start = file.tell()
+    end = file.seek(0, io.SEEK_END)
+    file.seek(0)
+    arithmetic = _arithmetic_jpeg(file.read(start))
+    file.seek(start)
+    if arithmetic or not getattr(pil, "layer", None):
+        return
+    h_max = max(layer[1] for layer in pil.layer)
+    v_max = max(layer[2] for layer in pil.layer)
+    blocks = sum(
+        -(-pil.width * h // (8 * h_max)) * -(-pil.height * v // (8 * v_max))
+        for _, h, v, _ in pil.layer
+    )
+    if (end - start) * 8 < blocks:
+        raise ImageError(
+            source,
+            f"truncated or corrupt image data: {pil.width}x{pil.height} pixels need at least "
+            f"{-(-blocks // 8)} bytes of JPEG data, the file has {end - start}",
+        )
+
+
+def _arithmetic_jpeg(header: bytes) -> bool:
+    """Whether a JPEG `header` (its bytes up to the first scan) declares an arithmetic-coded
+    frame (SOF9-11, SOF13-15); False for a Huffman-coded one or a header it cannot follow."""
+    at = 2  # after SOI; then segments: 0xFF, marker, 2-byte length (counting itself), data
+    while at + 4 <= len(header) and header[at] == 0xFF:
+        marker = header[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a frame header
+            return marker >= 0xC9
+        at += 2 + int.from_bytes(header[at + 2 : at + 4], "big")
+    return False
 
 
 def _from_pil(pil: Image.Image, source: str, limit: int) -> np.ndarray:
     _check_size(source, pil.width, pil.height, limit)
     try:
         pil.load()  # decodes everything now, so truncated data fails here
-        pil = ImageOps.exif_transpose(pil)
+        # As ImageOps.exif_transpose, without its copy of an image that needs no turning.
+        turn = _ORIENTATIONS.get(pil.getexif().get(ExifTags.Base.Orientation, 1))
+        if turn is not None:
+            pil = pil.transpose(turn)
     # Decoders raise OSError, SyntaxError, ValueError, EOFError, struct.error, ... on bad data.
     except Exception as exc:
         raise ImageError(source, _corrupt(exc)) from exc
     if pil.mode in _SIXTEEN_BIT_MODES:
         # Mode "I" is 32-bit but in practice holds 16-bit samples (e.g. from old PNG readers).
-        grey = np.clip(np.asarray(pil, dtype=np.int64), 0, 65535) >> 8
+        grey = np.clip(np.asarray(pil), 0, 65535) >> 8
         return _to_rgb(grey.astype(np.uint8))
     if pil.mode == "F":
         return _to_rgb(_float_to_uint8(np.asarray(pil), source))
-    if pil.mode == "P" and "transparency" in pil.info:
-        pil = pil.convert("RGBA")  # P -> RGB with transparency makes Pillow warn
-    try:
-        rgb = pil.convert("RGB")
-    except ValueError as exc:
-        raise ImageError(source, f"unsupported image mode {pil.mode}") from exc
-    return np.array(rgb, dtype=np.uint8, order="C")
+    # Converted a strip at a time into the result: Pillow keeps RGB in 4 bytes a pixel, so a
+    # whole-image conversion and copy would need 4 + 4 + 3 bytes a pixel at once, not 4 + 3.
+    rgb = np.empty((pil.height, pil.width, 3), np.uint8)
+    rows = max(1, _STRIP_PIXELS // pil.width)
+    for top in range(0, pil.height, rows):
+        strip = pil.crop((0, top, pil.width, min(top + rows, pil.height)))
+        if strip.mode == "P" and "transparency" in strip.info:
+            strip = strip.convert("RGBA")  # P -> RGB with transparency makes Pillow warn
+        try:
+            rgb[top : top + rows] = np.asarray(strip.convert("RGB"))
+        except ValueError as exc:
+            raise ImageError(source, f"unsupported image mode {pil.mode}") from exc
+    return rgb
+
+
+def _is_rgb(array: np.ndarray) -> bool:
+    """Whether `array` is already what `load_image` returns: H x W x 3 uint8, C-contiguous,
+    not empty."""
+    return (
+        array.dtype == np.uint8
+        and array.ndim == 3
+        and array.shape[2] == 3
+        and array.size > 0
+        and array.flags.c_contiguous
+    )
 
 
 def _from_array(array: np.ndarray, source: str, limit: int) -> np.ndarray:

@@ -36,6 +36,14 @@ def test_analyze_sets_every_attribute() -> None:
     assert inside.all()
 
 
+def test_an_array_is_read_in_place_and_left_unchanged() -> None:
+    rgb = kao.load_image(shared_file(GROUP))
+    before = rgb.copy()
+    rgb.flags.writeable = False  # writing into the caller's array would raise
+    assert len(kao.analyze(rgb)) == 5 and len(kao.detect(rgb)) == 5 and kao.embed(rgb)
+    assert np.array_equal(rgb, before)
+
+
 def test_accurate_reads_more_views_and_agrees_with_the_default(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

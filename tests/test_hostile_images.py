@@ -5,11 +5,13 @@ absurd shape and small files that decode to huge images."""
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -18,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from kao.cli import main
 from kao.errors import ImageError
@@ -229,17 +232,26 @@ def test_file_names_that_are_not_utf8(
     assert capsys.readouterr().out.startswith(f"{label}: 1 face(s)")
 
 
-THIN = """
+PEAK = """
+def peak():  # bytes; VmHWM, unlike ru_maxrss, does not start from the forking parent's peak
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) * 1024
+"""
+THIN = (
+    PEAK
+    + """
 import resource, sys
 import numpy as np
 resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
 import kao
 shape = tuple(int(v) for v in sys.argv[1:])
 found = kao.analyze(np.full(shape, 200, np.uint8))
-print(len(found), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+print(len(found), peak() >> 20)
 """
+)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 @pytest.mark.parametrize("shape", [(3, 60_000, 3), (60_000, 3, 3)])
 def test_analysing_a_thin_image_takes_little_memory(shape: tuple[int, int, int]) -> None:
     # The masked-face pass once padded such an image at full size: 36,000 x 96,000 pixels.
@@ -253,3 +265,56 @@ def test_analysing_a_thin_image_takes_little_memory(shape: tuple[int, int, int])
     assert done.returncode == 0, done.stderr[-2000:]
     faces, peak_mb = map(int, done.stdout.split())
     assert faces == 0 and peak_mb < 500
+
+
+def claims_size(jpeg: bytes, width: int, height: int) -> bytes:
+    """`jpeg` with its frame header (SOF0 or SOF2) saying `width` x `height`: the data of the
+    small image then ends long before the blocks of the large one."""
+    frame = jpeg.find(b"\xff\xc0")
+    at = (frame if frame >= 0 else jpeg.index(b"\xff\xc2")) + 5  # then length, precision
+    return jpeg[:at] + struct.pack(">HH", height, width) + jpeg[at + 4 :]
+
+
+def test_a_jpeg_with_missing_data_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    photo = Image.open(shared_file(FACE))
+    for progressive in (False, True):
+        buffer = io.BytesIO()
+        photo.save(buffer, "JPEG", progressive=progressive)
+        assert load_image(buffer.getvalue()).shape == (250, 250, 3)  # no false alarm
+        with pytest.raises(ImageError, match="truncated or corrupt image data: 4000x3000"):
+            load_image(claims_size(buffer.getvalue(), 4000, 3000))
+    claims = tmp_path / "claims.jpg"
+    claims.write_bytes(claims_size(buffer.getvalue(), 8900, 8900))
+    assert main(["detect", str(claims)]) == 1
+    assert f"{claims}: truncated or corrupt image data: 8900x8900 pixels" in capsys.readouterr().err
+
+
+DECODE = (
+    PEAK
+    + """
+import sys
+from kao.image import load_image
+before = peak()
+rgb = load_image(sys.argv[1])
+print(rgb.size // 3, peak() - before)
+"""
+)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_decoding_takes_at_most_eight_bytes_a_pixel(tmp_path: Path) -> None:
+    # A small file of many pixels: 40 megapixels of one colour, about 100 KB as a PNG.
+    path = tmp_path / "flat.png"
+    Image.new("RGB", (8000, 5000), (120, 130, 140)).save(path, compress_level=1)
+    done = subprocess.run(
+        [sys.executable, "-c", DECODE, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=Path(__file__).parents[1],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    pixels, grown = map(int, done.stdout.split())
+    assert pixels == 40_000_000 and grown / pixels < 8  # Pillow's 4 and the result's 3

@@ -162,6 +162,29 @@ def test_rgba_drops_alpha_without_compositing(tmp_path: Path) -> None:
     assert (rgb == (10, 20, 30)).all()
 
 
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P", "1", "CMYK", "LA"])
+def test_large_images_are_converted_whole(mode: str) -> None:
+    # Over a million pixels: converted in several strips.
+    noise = np.random.default_rng(1).integers(0, 256, (1100, 1500, 4), np.uint8)
+    image = Image.fromarray(noise, "RGBA").convert(mode)
+    if mode == "P":
+        image.info["transparency"] = 3
+    expected = np.asarray(image.convert("RGBA" if mode == "P" else mode).convert("RGB"))
+    assert np.array_equal(load_image(image), expected)
+
+
+def test_arrays_are_copied_unless_asked_not_to() -> None:
+    rgb = quadrants()
+    assert load_image(rgb, copy=False) is rgb
+    assert not np.shares_memory(load_image(rgb), rgb)
+    grey = rgb[:, :, 0]
+    assert load_image(grey, copy=False).shape == (*grey.shape, 3)  # converted as usual
+    strided = rgb[:, ::2]
+    assert load_image(strided, copy=False).flags.c_contiguous
+    with pytest.raises(ImageError, match="exceeds the limit of 100"):
+        load_image(rgb, copy=False, max_pixels=100)
+
+
 def test_palette_with_transparency(tmp_path: Path) -> None:
     image = Image.new("P", (4, 3), 1)
     image.putpalette([255, 0, 0, 0, 200, 100, 0, 0, 255])

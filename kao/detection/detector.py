@@ -126,7 +126,7 @@ class FaceDetector:
 
     def detect(self, image: ImageInput) -> list[Face]:
         """Faces in `image` (path, bytes, RGB array or PIL image), best score first."""
-        rgb = load_image(image)
+        rgb = load_image(image, copy=False)
         height, width = rgb.shape[:2]
         found = RawDetections.concat([self._run_pass(rgb, p) for p in self.passes(height, width)])
         keep = nms(found.boxes, found.scores, self.nms_iou)

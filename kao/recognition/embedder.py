@@ -41,7 +41,7 @@ class FaceEmbedder:
 
     def embed(self, image: ImageInput) -> list[Face]:
         """Every face of `image`, best detection score first, each with its `embedding`."""
-        rgb = load_image(image)
+        rgb = load_image(image, copy=False)
         return self.embed_faces(rgb, self.detector.detect(rgb))
 
     def embed_faces(self, rgb: np.ndarray, faces: Sequence[Face]) -> list[Face]:
@@ -56,7 +56,7 @@ class FaceEmbedder:
         largest face when `face` is None -> (face, index used, faces found).
 
         Raises NoFaceError when the image has no face, KaoError when `face` is out of range."""
-        rgb = load_image(image)
+        rgb = load_image(image, copy=False)
         faces = self.detector.detect(rgb)
         if not faces:
             raise NoFaceError(f"{describe(image)}: no face found")
