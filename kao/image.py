@@ -56,6 +56,7 @@ _SPECIAL_FILES = (
 )
 # Opening a FIFO for reading waits for a writer unless O_NONBLOCK is given (not on Windows).
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+_EMPTY = "empty image (zero width or height)"
 _UNSUPPORTED_TYPE = "unsupported input type, expected a path, bytes, a numpy array or a PIL image"
 
 
@@ -318,6 +319,8 @@ def _arithmetic_jpeg(header: bytes) -> bool:
 
 
 def _from_pil(pil: Image.Image, source: str, limit: int) -> np.ndarray:
+    if pil.width == 0 or pil.height == 0:
+        raise ImageError(source, _EMPTY)
     _check_size(source, pil.width, pil.height, limit)
     try:
         pil.load()  # decodes everything now, so truncated data fails here
@@ -368,7 +371,7 @@ def _from_array(array: np.ndarray, source: str, limit: int) -> np.ndarray:
         raise ImageError(source, "expected an H x W, H x W x 1, H x W x 3 or H x W x 4 array")
     height, width = array.shape[:2]
     if height == 0 or width == 0:
-        raise ImageError(source, "empty image (zero width or height)")
+        raise ImageError(source, _EMPTY)
     _check_size(source, width, height, limit)
     if array.dtype == np.uint8:
         pixels = array

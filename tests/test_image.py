@@ -173,6 +173,10 @@ def test_large_images_are_converted_whole(mode: str) -> None:
     assert np.array_equal(load_image(image), expected)
 
 
+def test_an_empty_pil_image_is_refused() -> None:
+    raises_image_error(Image.new("RGB", (0, 5)), "<PIL RGB 0x5>", "empty image")
+
+
 def test_arrays_are_copied_unless_asked_not_to() -> None:
     rgb = quadrants()
     assert load_image(rgb, copy=False) is rgb
