@@ -1,7 +1,9 @@
 """The web page of `kao serve` in a real browser: Debian's Chromium, headless, driven by
 Playwright, on a real `kao serve` process (127.0.0.1, a free port, a temporary SQLite file),
 with real photos. The browser may reach only that server. Each test saves a screenshot of what
-it checked under docs/screenshots/.
+it checked under $KAO_SCREENSHOTS, else kao-screenshots/ in the temporary folder; the ones in
+docs/screenshots/ are refreshed only on purpose:
+``KAO_SCREENSHOTS=docs/screenshots .venv/bin/pytest tests/test_web.py``.
 
 Needs /usr/bin/chromium and Playwright (`bash scripts/browser.sh` installs both); without them
 the tests skip, except under CI=true where they fail."""
@@ -11,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +30,9 @@ from tests.serving import kao_serve
 httpx = pytest.importorskip("httpx")
 
 CHROMIUM = Path("/usr/bin/chromium")
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+SCREENSHOTS = Path(
+    os.environ.get("KAO_SCREENSHOTS") or Path(tempfile.gettempdir(), "kao-screenshots")
+)
 WAIT_MS = 60_000  # the longest a page may take to show a result (models run on a busy CPU)
 GROUP = "data/widerface_val_subset/images/0_Parade_Parade_0_194.jpg"  # 5 faces, 416 x 416
 
@@ -92,7 +97,7 @@ def open_page(browser: Any, base: str, width: int = 1280, height: int = 900) -> 
 
 
 def screenshot(page: Any, name: str) -> None:
-    """docs/screenshots/<name>.png of the whole page, in 256 colours (a few hundred KB)."""
+    """SCREENSHOTS/<name>.png of the whole page, in 256 colours (a few hundred KB)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     shot = Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("RGB")
     shot.quantize(256).save(SCREENSHOTS / f"{name}.png", optimize=True)
