@@ -1,6 +1,7 @@
 """A bounded load test of `kao serve` on this machine: a real server process with N workers on
 127.0.0.1, client threads sending real photos for a fixed time, latencies, throughput and the
-server's memory over the run.
+server's memory over the run; and a mixed load (`mixed`): good requests among bad, face-less and
+oversized uploads and connections left idle.
 
 Traffic goes only to 127.0.0.1; every loop stops at its deadline (and at `max_requests`)."""
 
@@ -17,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -159,39 +161,32 @@ def hammer(
     (and `max_requests` in all at most); `on_tick` runs about once a second meanwhile."""
     phase = Phase(name, seconds)
     deadline = time.monotonic() + seconds
-    loops = [_Loop(base, send, deadline, max_requests, phase.record) for _ in range(clients)]
-    _run_threads([loop.run for loop in loops], on_tick)
+    loop = partial(_client_loop, base, send, deadline, max_requests, phase.record)
+    _run_threads([loop] * clients, on_tick)
     return phase
 
 
-class _Loop:
-    """One client thread's requests: `send` back to back to `base` until `deadline` or until
-    `max_requests` were sent by all loops sharing `record`, each answer given to `record`
-    (status, or None for a transport error; seconds)."""
+def _client_loop(
+    base: str,
+    send: Request,
+    deadline: float,
+    max_requests: int,
+    record: Callable[[int | None, float], int],
+) -> None:
+    """One client thread: `send` requests back to back to `base` on one connection until
+    `deadline`, or until `record` (given each answer's status, None for no answer, and its
+    seconds) says `max_requests` were sent by all the loops that share it."""
+    import httpx
 
-    def __init__(
-        self,
-        base: str,
-        send: Request,
-        deadline: float,
-        max_requests: int,
-        record: Callable[[int | None, float], int],
-    ) -> None:
-        self.base, self.send, self.deadline = base, send, deadline
-        self.max_requests, self.record = max_requests, record
-
-    def run(self) -> None:
-        import httpx
-
-        with httpx.Client(base_url=self.base, timeout=60, trust_env=False) as client:
-            while time.monotonic() < self.deadline:
-                start = time.perf_counter()
-                try:
-                    status: int | None = self.send(client).status_code
-                except httpx.HTTPError:
-                    status = None
-                if self.record(status, time.perf_counter() - start) >= self.max_requests:
-                    return
+    with httpx.Client(base_url=base, timeout=60, trust_env=False) as client:
+        while time.monotonic() < deadline:
+            start = time.perf_counter()
+            try:
+                status: int | None = send(client).status_code
+            except httpx.HTTPError:
+                status = None
+            if record(status, time.perf_counter() - start) >= max_requests:
+                return
 
 
 def _run_threads(targets: list[Callable[[], None]], on_tick: Callable[[], None] | None) -> None:
@@ -325,10 +320,10 @@ def mixed(
 
     memory: list[float] = []
     deadline = time.monotonic() + seconds
-    loops = [_Loop(server.base, good, deadline, max_requests, answered.record)] * good_clients
-    loops += [_Loop(server.base, send_bad, deadline, max_requests, refused.record)] * bad_clients
-    targets = [loop.run for loop in loops]  # each run() has its own connection
-    targets.append(lambda: hold_idle(server.port, idle_count, deadline, idle))
+    good_loop = partial(_client_loop, server.base, good, deadline, max_requests, answered.record)
+    bad_loop = partial(_client_loop, server.base, send_bad, deadline, max_requests, refused.record)
+    targets = [good_loop] * good_clients + [bad_loop] * bad_clients
+    targets.append(partial(hold_idle, server.port, idle_count, deadline, idle))
     memory.append(tree_rss_mib(server.process.pid))
     _run_threads(targets, lambda: memory.append(tree_rss_mib(server.process.pid)))
     memory.append(tree_rss_mib(server.process.pid))
