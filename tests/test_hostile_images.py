@@ -251,19 +251,24 @@ print(len(found), peak() >> 20)
 )
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
-@pytest.mark.parametrize("shape", [(3, 60_000, 3), (60_000, 3, 3)])
-def test_analysing_a_thin_image_takes_little_memory(shape: tuple[int, int, int]) -> None:
-    # The masked-face pass once padded such an image at full size: 36,000 x 96,000 pixels.
+def run_child(script: str, *args: str) -> list[int]:
+    """The integers `script` prints, run in a fresh Python (its memory peak is its own)."""
     done = subprocess.run(
-        [sys.executable, "-c", THIN, *map(str, shape)],
+        [sys.executable, "-c", script, *args],
         capture_output=True,
         text=True,
         check=False,
         cwd=Path(__file__).parents[1],
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    faces, peak_mb = map(int, done.stdout.split())
+    return [int(word) for word in done.stdout.split()]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+@pytest.mark.parametrize("shape", [(3, 60_000, 3), (60_000, 3, 3)])
+def test_analysing_a_thin_image_takes_little_memory(shape: tuple[int, int, int]) -> None:
+    # The masked-face pass once padded such an image at full size: 36,000 x 96,000 pixels.
+    faces, peak_mb = run_child(THIN, *map(str, shape))
     assert faces == 0 and peak_mb < 500
 
 
@@ -308,13 +313,5 @@ def test_decoding_takes_at_most_eight_bytes_a_pixel(tmp_path: Path) -> None:
     # A small file of many pixels: 40 megapixels of one colour, about 100 KB as a PNG.
     path = tmp_path / "flat.png"
     Image.new("RGB", (8000, 5000), (120, 130, 140)).save(path, compress_level=1)
-    done = subprocess.run(
-        [sys.executable, "-c", DECODE, str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=Path(__file__).parents[1],
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    pixels, grown = map(int, done.stdout.split())
+    pixels, grown = run_child(DECODE, str(path))
     assert pixels == 40_000_000 and grown / pixels < 8  # Pillow's 4 and the result's 3
