@@ -307,8 +307,9 @@ def mixed(
 
     The report has the good requests' latencies and failures by status, the bad ones by status
     ("transport": no answer), the idle connections, the memory (MiB: start, max, end against
-    `memory_ceiling_mib`) and "problems": a good request not answered 200, a 5xx other than 503
-    (overload, counted apart), memory over the ceiling. Traffic goes to 127.0.0.1 only."""
+    `memory_ceiling_mib`) and "problems": a good request not answered 200, a bad one answered
+    5xx other than 503 (overload, counted apart) or not at all, memory over the ceiling.
+    Traffic goes to 127.0.0.1 only."""
     good_clients, bad_clients, idle_count = clients
     answered = Phase("good", seconds)
     refused = Phase("bad", seconds)
@@ -335,6 +336,8 @@ def mixed(
         problems.append(f"good requests not answered 200: {dict(answered.failed)}")
     if server_errors:
         problems.append(f"bad requests answered 5xx: {server_errors}")
+    if "transport" in by_status:
+        problems.append(f"{by_status['transport']} bad requests got no answer")
     if max(memory) > memory_ceiling_mib:
         problems.append(f"server memory {max(memory):.0f} MiB over {memory_ceiling_mib:.0f}")
     return {
