@@ -63,6 +63,7 @@ _FSANET = "omasaht/headpose-fsanet-pytorch"
 _TDDFA = "cleardusk/3DDFA_V2"
 _MCNN = "gpspelle/Crowd-Counting"
 _ULTRAFACE = "Linzaer/Ultra-Light-Fast-Generic-Face-Detector-1MB"
+_EDGEFACE = "https://gitlab.idiap.ch/bob/bob.paper.tbiom2023_edgeface/-/raw/master/checkpoints"
 
 _SPECS = (
     ModelSpec(
@@ -229,6 +230,32 @@ _SPECS = (
                     "weights",
                     "bfm_68_landmarks.npz",
                 ),
+            ),
+        ),
+    ),
+    ModelSpec(
+        name="edgeface",
+        description="EdgeFace face recognition: 512-d embeddings of 112 x 112 faces aligned to "
+        "the ArcFace template (PyTorch state dicts, Linear layers in int8); mirrored, not yet "
+        "used by kao's pipeline.",
+        licence="BSD-3-Clause (Idiap Research Institute, 2024); trained on WebFace4M/12M "
+        "(research dataset)",
+        source="yayoimizuha/face_recognition_train@5eeebb9a6dee6e533f3ce06ffebb2e6d30c2c9c7:"
+        "checkpoints/ (a mirror of Idiap's gitlab bob.paper.tbiom2023_edgeface, whose URLs "
+        "otroshi/edgeface hubconf.py loads: https://gitlab.idiap.ch/bob/"
+        "bob.paper.tbiom2023_edgeface/-/raw/master/checkpoints/<file>)",
+        files=_files(
+            (
+                "edgeface_xxs_q.pt",
+                "46be7cc7e8d6e23501c0627fe5fbef101922ee9b85ccbef476987ab1a320b053",
+                1734661,
+                f"{_EDGEFACE}/edgeface_xxs_q.pt",
+            ),
+            (
+                "edgeface_xs_q.pt",
+                "a31314377876ab9fa2a75e5638bc528efe79fd17d5c9c0a228fb7f846d7581a6",
+                2993451,
+                f"{_EDGEFACE}/edgeface_xs_q.pt",
             ),
         ),
     ),
