@@ -11,7 +11,6 @@ import os
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from PIL import Image
 
 from kao.cli import main
 from kao.errors import ImageError
+from kao.evaluation.hostile import claims_size
 from kao.image import describe, find_images, load_image, printable
 from tests.conftest import shared_file
 
@@ -270,14 +270,6 @@ def test_analysing_a_thin_image_takes_little_memory(shape: tuple[int, int, int])
     # The masked-face pass once padded such an image at full size: 36,000 x 96,000 pixels.
     faces, peak_mb = run_child(THIN, *map(str, shape))
     assert faces == 0 and peak_mb < 500
-
-
-def claims_size(jpeg: bytes, width: int, height: int) -> bytes:
-    """`jpeg` with its frame header (SOF0 or SOF2) saying `width` x `height`: the data of the
-    small image then ends long before the blocks of the large one."""
-    frame = jpeg.find(b"\xff\xc0")
-    at = (frame if frame >= 0 else jpeg.index(b"\xff\xc2")) + 5  # then length, precision
-    return jpeg[:at] + struct.pack(">HH", height, width) + jpeg[at + 4 :]
 
 
 def test_a_jpeg_with_missing_data_is_refused(

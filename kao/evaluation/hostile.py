@@ -60,11 +60,11 @@ def bad_images() -> dict[str, Sample]:
         "archive.png": _error("a zip archive", _zip()),
         "header_8900.jpg": _error(
             "a 7 KB JPEG whose header claims 8900 x 8900, data for 64 x 64 (ends with EOI)",
-            _claims_size(_encoded(_noise(rng, 64, 64), "JPEG", quality=90), 8900, 8900),
+            claims_size(_encoded(_noise(rng, 64, 64), "JPEG", quality=90), 8900, 8900),
         ),
         "header_8900_cut.jpg": _error(
             "a JPEG whose header claims 8900 x 8900, cut without its EOI",
-            _claims_size(_encoded(_noise(rng, 64, 64), "JPEG", quality=90), 8900, 8900)[:-2],
+            claims_size(_encoded(_noise(rng, 64, 64), "JPEG", quality=90), 8900, 8900)[:-2],
         ),
         "solid_79mp.png": Sample(
             "8900 x 8900 one-bit PNG of one colour (79 megapixels in about 10 KB)",
@@ -183,9 +183,12 @@ def _solid_bilevel_png(width: int, height: int) -> bytes:
     return _png(width, height, 0, b"".join(parts) + packer.flush(), depth=1)
 
 
-def _claims_size(jpeg: bytes, width: int, height: int) -> bytes:
-    """`jpeg` with its frame header (SOF0) saying `width` x `height`."""
-    at = jpeg.index(b"\xff\xc0") + 5  # marker, length (2), precision (1), then height, width
+def claims_size(jpeg: bytes, width: int, height: int) -> bytes:
+    """`jpeg` with its frame header (baseline SOF0 or progressive SOF2) saying `width` x
+    `height`: the data of the small image then ends long before the blocks of the large one."""
+    frame = jpeg.find(b"\xff\xc0")
+    # marker (2), length (2), precision (1), then height and width
+    at = (frame if frame >= 0 else jpeg.index(b"\xff\xc2")) + 5
     return jpeg[:at] + struct.pack(">HH", height, width) + jpeg[at + 4 :]
 
 
