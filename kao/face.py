@@ -80,6 +80,23 @@ class Face:
     emotion: dict[str, float] | None = None
     mask: Label | None = None
 
+    def __repr__(self) -> str:
+        """The box, score and set attributes; arrays as their shape (a face's repr stays one
+        short line, not 128 embedding values)."""
+        shown = [f"box={[round(float(v), 1) for v in self.box]}", f"score={self.score:.3f}"]
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if name in ("box", "score") or value is None:
+                continue
+            if isinstance(value, np.ndarray):
+                value = f"<{'x'.join(map(str, value.shape))} {value.dtype}>"
+            elif isinstance(value, float):
+                value = round(value, 1)
+            elif isinstance(value, dict):
+                value = "{...}"
+            shown.append(f"{name}={value}")
+        return f"Face({', '.join(shown)})"
+
     @property
     def width(self) -> float:
         """Box width in pixels."""

@@ -121,3 +121,47 @@ def test_the_installed_command_runs(tmp_path: Path) -> None:
     assert failed.returncode == 1
     assert "nope.jpg: no such file or directory" in failed.stderr
     assert "Traceback" not in failed.stderr
+
+
+def test_every_help_page_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    """`kao X --help` exits 0 for every command and sub-command (a bare % once crashed one)."""
+    from kao.cli import build_parser
+
+    def commands(parser: object, prefix: list[str]) -> list[list[str]]:
+        found = [prefix]
+        for action in getattr(parser, "_actions", []):
+            if isinstance(action.choices, dict):  # a sub-command's parsers
+                for name, sub in action.choices.items():
+                    found += commands(sub, [*prefix, name])
+        return found
+
+    every = commands(build_parser(), [])
+    assert ["eval", "identify"] in every
+    for command in every:
+        with pytest.raises(SystemExit) as done:
+            main([*command, "--help"])
+        assert done.value.code == 0, command
+        assert "usage: kao" in capsys.readouterr().out
+
+
+def test_counts_agree_with_their_nouns() -> None:
+    from kao.cli.text import counted
+
+    assert [counted(n, "face") for n in (0, 1, 2)] == ["0 faces", "1 face", "2 faces"]
+    assert counted(1, "person") == "1 person" and counted(3, "person") == "3 persons"
+
+
+def test_a_face_prints_in_one_short_line() -> None:
+    from kao.face import Face, Label
+
+    face = Face(
+        np.array([10, 20, 110, 140], np.float32),
+        0.98765,
+        np.zeros((5, 2), np.float32),
+        embedding=np.full(128, 128**-0.5, np.float32),
+        age=33.64,
+        gender=Label("male", 0.99),
+    )
+    text = repr(face)
+    assert text.startswith("Face(box=[10.0, 20.0, 110.0, 140.0], score=0.988")
+    assert "embedding=<128 float32>" in text and "age=33.6" in text and len(text) < 200

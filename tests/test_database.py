@@ -173,7 +173,7 @@ def test_cli_enroll_identify_and_manage(
     for person in KNOWN[:2]:
         args = ["enroll", *db, "--person", person, str(photo(person, 1)), str(photo(person, 2))]
         assert main(args) == 0
-    assert "enrolled 2 photo(s) of Adam_Sandler" in capsys.readouterr().out
+    assert "enrolled 2 photos of Adam_Sandler" in capsys.readouterr().out
     probe = str(photo("Adam_Sandler", 3))
     assert main(["identify", *db, probe, "--json", "--top", "2"]) == 0
     (record,) = json.loads(capsys.readouterr().out)

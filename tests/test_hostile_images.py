@@ -229,7 +229,7 @@ def test_file_names_that_are_not_utf8(
     (record,) = json.loads(capsys.readouterr().out)
     assert record["image"] == label and record["faces"][0]["person"] == "Aaron"
     assert main(["identify", *db, str(folder / NOT_UTF8)]) == 0
-    assert capsys.readouterr().out.startswith(f"{label}: 1 face(s)")
+    assert capsys.readouterr().out.startswith(f"{label}: 1 face\n")
 
 
 PEAK = """

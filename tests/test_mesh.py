@@ -83,7 +83,7 @@ def test_several_faces_get_numbered_files(tmp_path: Path, capsys) -> None:
     out = tmp_path / "group.obj"
     assert main(["mesh", str(shared_file(GROUP)), "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "5 face(s)" in text
+    assert "5 faces" in text
     assert not out.exists()
     for number in range(1, 6):
         assert (tmp_path / f"group_{number}.obj").exists()

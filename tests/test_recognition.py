@@ -128,7 +128,7 @@ def test_cli_identify_reports_a_photo_without_a_face_and_keeps_the_others(
     assert [r["faces"][0]["person"] for r in records[1:]] == ["Adam", None]
     assert "Traceback" not in captured.err
     assert main(["identify", *db, *probes]) == 0
-    assert capsys.readouterr().out.startswith(f"{blank}: 0 face(s)\n")
+    assert capsys.readouterr().out.startswith(f"{blank}: 0 faces\n")
 
 
 def test_cli_verify_json(capsys: pytest.CaptureFixture[str]) -> None:
@@ -172,7 +172,7 @@ def test_cli_group_counts_a_photo_without_a_face(
     Path(folder, "alan_1.jpg").unlink()
     Path(folder, "alan_2.jpg").unlink()
     assert main(["group", str(folder)]) == 0
-    assert capsys.readouterr().out.startswith("0 people in 0 faces of 1 images")
+    assert capsys.readouterr().out.startswith("0 persons in 0 faces of 1 image\n")
 
 
 def test_lfw_pairs_file() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from kao.cli.batch import check_min_score, run_batch
+from kao.cli.text import counted
 from kao.face import EMOTIONS
 
 
@@ -84,7 +85,7 @@ def emotion_line(emotion: dict[str, float]) -> str:
 def print_text(record: dict[str, Any]) -> None:
     """Print one image's analysis as readable text."""
     faces = record["faces"]
-    print(f"{record['image']}: {len(faces)} face{'' if len(faces) == 1 else 's'}")
+    print(f"{record['image']}: {counted(len(faces), 'face')}")
     for number, face in enumerate(faces, 1):
         box = ", ".join(f"{v:.0f}" for v in face["box"])
         print(f"  face {number}: box [{box}]  score {face['score']:.3f}")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kao.cli.text import counted
 from kao.errors import ImageError, KaoError
 from kao.gallery import open_gallery
 from kao.gallery.database import FaceDatabase
@@ -93,8 +94,8 @@ def run_enroll(args: argparse.Namespace) -> int:
     _emit(
         args,
         document,
-        f"enrolled {len(ids)} photo(s) of {args.person} in {args.collection} "
-        f"({faces} face(s) in all)",
+        f"enrolled {counted(len(ids), 'photo')} of {args.person} in {args.collection} "
+        f"({counted(faces, 'face')} in all)",
     )
     return 0
 
@@ -119,7 +120,7 @@ def run_identify(args: argparse.Namespace) -> int:
     for record in records:
         if "faces" not in record:
             continue
-        print(f"{record['image']}: {len(record['faces'])} face(s)")
+        print(f"{record['image']}: {counted(len(record['faces']), 'face')}")
         for number, face in enumerate(record["faces"], 1):
             who = face["person"] or "unknown"
             shown = ", ".join(f"{m['person']} {m['similarity']:.0%}" for m in face["matches"])
@@ -138,14 +139,15 @@ def run_list(args: argparse.Namespace) -> int:
         elif args.collection:
             persons = gallery.persons(args.collection)
             document = [{"person": p.person, "faces": p.faces} for p in persons]
-            text = "\n".join(f"{p.person}  ({p.faces} faces)" for p in persons)
+            text = "\n".join(f"{p.person}  ({counted(p.faces, 'face')})" for p in persons)
         else:
             collections = gallery.list_collections()
             document = [
                 {"collection": c.name, "persons": c.persons, "faces": c.faces} for c in collections
             ]
             text = "\n".join(
-                f"{c.name}  ({c.persons} persons, {c.faces} faces)" for c in collections
+                f"{c.name}  ({counted(c.persons, 'person')}, {counted(c.faces, 'face')})"
+                for c in collections
             )
     _emit(args, document, text or "(empty)")
     return 0
@@ -162,7 +164,7 @@ def run_change(args: argparse.Namespace) -> int:
             count = gallery.delete_person(c, args.person)
             document, text = (
                 {"deleted": args.person, "faces": count},
-                (f"deleted {args.person} ({count} faces)"),
+                (f"deleted {args.person} ({counted(count, 'face')})"),
             )
         elif args.change == "delete-face":
             gallery.delete_face(c, args.face_id)
@@ -175,9 +177,11 @@ def run_change(args: argparse.Namespace) -> int:
             )
         elif args.change == "export":
             count = gallery.export(c, Path(args.file))
-            document, text = {"exported": count, "file": args.file}, f"exported {count} faces"
+            document = {"exported": count, "file": args.file}
+            text = f"exported {counted(count, 'face')}"
         else:
             count = gallery.import_(c, Path(args.file))
-            document, text = {"imported": count, "file": args.file}, f"imported {count} faces"
+            document = {"imported": count, "file": args.file}
+            text = f"imported {counted(count, 'face')}"
     _emit(args, document, text)
     return 0

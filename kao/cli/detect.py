@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from kao.cli.batch import check_min_score, run_batch
+from kao.cli.text import counted
 from kao.detection import MODELS, FaceDetector
 from kao.render import draw_faces
 
@@ -71,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_text(record: dict[str, Any]) -> None:
     faces = record["faces"]
-    print(f"{record['image']}: {len(faces)} face{'' if len(faces) == 1 else 's'}")
+    print(f"{record['image']}: {counted(len(faces), 'face')}")
     for number, face in enumerate(faces, 1):
         box = ", ".join(f"{v:.0f}" for v in face["box"])
         print(f"  face {number}: box [{box}]  score {face['score']:.3f}")

@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from kao.cli.batch import collect
+from kao.cli.text import counted
 from kao.errors import ImageError
 from kao.face import Face
 from kao.image import describe, load_image
@@ -70,11 +71,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"{report['people']} people in {len(found)} faces of {len(jobs)} images")
+        print(
+            f"{counted(report['people'], 'person')} in {counted(len(found), 'face')} of "
+            f"{counted(len(jobs), 'image')}"
+        )
         for entry in report["groups"]:
             images = sorted({Path(f["image"]).name for f in entry["faces"]})
             shown = ", ".join(images[:5]) + (", ..." if len(images) > 5 else "")
-            print(f"  person {entry['person']}: {len(entry['faces'])} faces ({shown})")
+            print(f"  person {entry['person']}: {counted(len(entry['faces']), 'face')} ({shown})")
         if args.out:
             print(f"  written to {args.out}/")
     return 1 if errors else 0

@@ -9,6 +9,7 @@ from typing import Any
 
 from PIL import Image
 
+from kao.cli.text import counted
 from kao.detection import FaceDetector
 from kao.errors import KaoError
 from kao.geometry import gaze, head_pose, preview, write_mesh
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"image": str(args.image), "faces": records, "preview": str(shown)}))
         return 0
-    print(f"{args.image}: {len(faces)} face(s)")
+    print(f"{args.image}: {counted(len(faces), 'face')}")
     for number, record in enumerate(records, 1):
         pose = record["pose"]
         print(

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from kao.cli.batch import check_min_score
 from kao.cli.bench import _positive
+from kao.cli.text import counted
 from kao.detection import MODELS
 from kao.errors import KaoError
 
@@ -167,7 +168,7 @@ def _track(args: argparse.Namespace, video: Video, analysis: VideoAnalyzer) -> d
                 of = f"/{video.count}" if video.count else ""
                 print(
                     f"\rframe {result.index + 1}{of}  {result.fps:5.1f} fps  "
-                    f"{len(result.faces)} faces",
+                    f"{counted(len(result.faces), 'face')}",
                     end="",
                     file=sys.stderr,
                 )
