@@ -125,7 +125,7 @@ class Service:
         from kao.analysis import FaceAnalyzer
 
         try:
-            self.analyzer = FaceAnalyzer(self.embedder.detector).load()
+            self.analyzer = FaceAnalyzer().load()  # kao.analyze's detector: masked-face pass on
         except (KaoError, ImportError) as error:
             self.analysis_error = f"the analysis models are not available: {error}"
             log.warning("kao serve: /v1/analyze is off: %s", error)
