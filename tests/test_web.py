@@ -305,6 +305,15 @@ def test_phone_sized_screen(browser: Any, server: str) -> None:
         screenshot(page, "phone")
 
 
+def test_api_docs_work_offline(browser: Any, server: str) -> None:
+    """/docs draws the API's operations from files the server itself serves (the browser can
+    reach nothing else: open_page checks every request)."""
+    with open_page(browser, server) as page:
+        page.goto(server + "/docs")
+        expect(page.locator(".swagger-ui .info .title")).to_contain_text("kao")
+        expect(page.locator(".opblock-summary-path", has_text="/v1/detect")).to_have_count(1)
+
+
 def test_api_key_from_the_page(browser: Any, tmp_path: Path) -> None:
     """A server that requires keys: the page asks for one, sends it as a Bearer token once
     pasted, and keeps it in localStorage."""

@@ -2,15 +2,16 @@
 
 Routes: ``/v1/...`` the JSON API (`routes_images`, `routes_gallery`; API key checked when
 required), ``/health`` (no key: are this process and its database up), ``/docs`` and
-``/openapi.json`` (a key is needed when keys are, unless `Settings.public_docs`), and the web
-page: ``/`` and its files under ``/static`` (`kao/server/static`: plain HTML, CSS and
-JavaScript that call the JSON API). Every request passes `Guard` (Host and cross-site checks),
+``/openapi.json`` (a key is needed when keys are, unless `Settings.public_docs`; Swagger UI's
+files under ``/docs/assets``), and the web page: ``/`` and its files under ``/static``
+(`kao/server/static`: plain HTML, CSS and JavaScript that call the JSON API). Every request passes `Guard` (Host and cross-site checks),
 then CORS when `Settings.cors_origins` names origins, then `Limits` (body size, time)."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,6 +33,9 @@ from kao.server.settings import Settings
 
 STATIC = Path(__file__).with_name("static")
 """The web page's files."""
+SWAGGER_UI = Path(str(files("fastapi_offline") / "static"))
+"""Swagger UI 5 (its JavaScript, CSS and icon), as the fastapi-offline package (MIT) ships it:
+`/docs` loads nothing from elsewhere, so it works offline."""
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -75,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(routes_gallery.router)
     app.include_router(api)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/docs/assets", StaticFiles(directory=SWAGGER_UI), name="docs-assets")
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
@@ -89,7 +94,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/docs", include_in_schema=False, dependencies=docs)
     async def swagger() -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="kao API")
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="kao API",
+            swagger_js_url="/docs/assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs/assets/swagger-ui.css",
+            swagger_favicon_url="/docs/assets/favicon.png",
+        )
 
     @app.get("/health", summary="Whether this server and its database answer")
     def health(request: Request, keyed: Annotated[bool, Depends(key_accepted)]) -> JSONResponse:
