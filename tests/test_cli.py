@@ -165,3 +165,11 @@ def test_a_face_prints_in_one_short_line() -> None:
     text = repr(face)
     assert text.startswith("Face(box=[10.0, 20.0, 110.0, 140.0], score=0.988")
     assert "embedding=<128 float32>" in text and "age=33.6" in text and len(text) < 200
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    import kao
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out == f"kao {kao.__version__}\n"

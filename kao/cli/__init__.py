@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+import kao
 from kao.errors import KaoError
 
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     parser = argparse.ArgumentParser(prog="kao", description="kao: face analysis on a CPU.")
+    parser.add_argument("--version", action="version", version=f"kao {kao.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (
         detect,
