@@ -4,8 +4,9 @@ Routes: ``/v1/...`` the JSON API (`routes_images`, `routes_gallery`; API key che
 required), ``/health`` (no key: are this process and its database up), ``/docs`` and
 ``/openapi.json`` (a key is needed when keys are, unless `Settings.public_docs`; Swagger UI's
 files under ``/docs/assets``), and the web page: ``/`` and its files under ``/static``
-(`kao/server/static`: plain HTML, CSS and JavaScript that call the JSON API). Every request passes `Guard` (Host and cross-site checks),
-then CORS when `Settings.cors_origins` names origins, then `Limits` (body size, time)."""
+(`kao/server/static`: plain HTML, CSS and JavaScript that call the JSON API). Every request
+passes `Guard` (Host and cross-site checks), then CORS when `Settings.cors_origins` names
+origins, then `Limits` (body size, time)."""
 
 from __future__ import annotations
 
