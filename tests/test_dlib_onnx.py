@@ -117,7 +117,7 @@ def test_cache_reused_and_repaired(
     cache: Path, source: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = dlib_onnx.onnx_path()
-    assert path == cache / SPEC / "dlib_resnet_v1.onnx" and path.is_file()
+    assert path == cache / "converted" / SPEC / "dlib_resnet_v1.onnx" and path.is_file()
     good = path.read_bytes()
     stamp = path.stat().st_mtime_ns
 
