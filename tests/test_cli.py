@@ -173,3 +173,19 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out == f"kao {kao.__version__}\n"
+
+
+def test_the_detector_is_chosen_by_one_option_name() -> None:
+    from kao.cli import build_parser
+
+    parser = build_parser()
+    for command in (
+        ["detect", "a.jpg"],
+        ["video", "a.mp4"],
+        ["bench", "detect"],
+        ["bench", "video"],
+        ["eval", "widerface", "--data", "w"],
+    ):
+        assert parser.parse_args([*command, "--detector", "yunet-2023"]).detector == "yunet-2023"
+        with pytest.raises(SystemExit):
+            parser.parse_args([*command, "--model", "yunet-2023"])

@@ -4,6 +4,7 @@ is reported and the rest still done, text or JSON out, annotated copies with `--
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Callable
@@ -17,6 +18,19 @@ from PIL import Image
 from kao.errors import ImageError, KaoError
 from kao.image import describe, find_images, load_image
 from kao.progress import progress
+
+
+def add_detector_option(parser: argparse.ArgumentParser) -> None:
+    """``--detector NAME``: the YuNet network of the face detector (one of `kao.detection`'s
+    MODELS), under the same name in every command."""
+    from kao.detection import MODELS
+
+    parser.add_argument(
+        "--detector",
+        choices=sorted(MODELS),
+        default="yunet-n",
+        help="detector network (default yunet-n)",
+    )
 
 
 def check_min_score(value: float) -> float:

@@ -15,7 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from kao.detection import MODELS
+from kao.cli.batch import add_detector_option
 from kao.errors import KaoError
 from kao.evaluation import baselines
 from kao.gallery.index import APPROXIMATE, ApproximateIndex, ExactIndex
@@ -55,7 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=100,
         help="images of --data read and processed for the throughput test",
     )
-    detect.add_argument("--model", choices=sorted(MODELS), default="yunet-n")
+    add_detector_option(detect)
     detect.add_argument("--json", action="store_true", help="print JSON")
     detect.set_defaults(run=run_detect)
     embed = targets.add_parser(
@@ -129,7 +129,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     video.add_argument("--lfw", type=Path, default=DEFAULT_FACES, help="LFW deep-funneled folder")
     video.add_argument("--wider", type=Path, default=DEFAULT_PHOTOS, help="WIDER FACE images")
     video.add_argument("--repeat", type=_positive, default=3, help="timed runs of each setting")
-    video.add_argument("--model", choices=sorted(MODELS), default="yunet-n")
+    add_detector_option(video)
     video.add_argument("--json", action="store_true", help="print JSON")
     video.set_defaults(run=run_video)
     serve = targets.add_parser(
@@ -321,9 +321,9 @@ def run_detect(args: argparse.Namespace) -> int:
         for p in paths[: args.photos]
     ]
     detectors: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-        "kao": baselines.kao_detector(model=args.model),
-        "kao_1_thread": baselines.kao_detector(model=args.model, threads=1),
-        "kao_masked_pass": baselines.kao_detector(model=args.model, masked_faces=True),
+        "kao": baselines.kao_detector(model=args.detector),
+        "kao_1_thread": baselines.kao_detector(model=args.detector, threads=1),
+        "kao_masked_pass": baselines.kao_detector(model=args.detector, masked_faces=True),
         "face_recognition_hog": baselines.face_recognition_hog(),
     }
     latency = {
@@ -357,7 +357,7 @@ def run_detect(args: argparse.Namespace) -> int:
             "cpus": os.cpu_count(),
             "processor": platform.processor() or platform.machine(),
         },
-        "model": args.model,
+        "model": args.detector,
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -727,10 +727,10 @@ def run_video(args: argparse.Namespace) -> int:
             runs.append(frames / (time.perf_counter() - start))
         return {"median": round(statistics.median(runs), 1), "runs": [round(r, 1) for r in runs]}
 
-    plain = video_detector(model=args.model)
-    masked = video_detector(model=args.model, masked_faces=True)
-    all_cores = video_detector(model=args.model, threads=None)
-    report: dict[str, Any] = {"model": args.model, "repeat": args.repeat, "fps": {}}
+    plain = video_detector(model=args.detector)
+    masked = video_detector(model=args.detector, masked_faces=True)
+    all_cores = video_detector(model=args.detector, threads=None)
+    report: dict[str, Any] = {"model": args.detector, "repeat": args.repeat, "fps": {}}
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.mp4"
         write_scene(SCENES["bench"], path, args.lfw, args.wider)
@@ -767,7 +767,9 @@ def run_video(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
-    print(f"kao video on 300 frames of 640x480, 1-3 faces, {args.model}, median of {args.repeat}:")
+    print(
+        f"kao video on 300 frames of 640x480, 1-3 faces, {args.detector}, median of {args.repeat}:"
+    )
     for name, figure in report["fps"].items():
         text = f"{figure['median']:6.1f} fps" if "median" in figure else figure["error"]
         print(f"  {name:<22} {text}")

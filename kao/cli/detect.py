@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from kao.cli.batch import check_min_score, run_batch
+from kao.cli.batch import add_detector_option, check_min_score, run_batch
 from kao.cli.text import counted
-from kao.detection import MODELS, FaceDetector
+from kao.detection import FaceDetector
 from kao.render import draw_faces
 
 
@@ -39,12 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PX",
         help="drop faces whose box is smaller than PX pixels (default 0)",
     )
-    parser.add_argument(
-        "--model",
-        choices=sorted(MODELS),
-        default="yunet-n",
-        help="detector network (default yunet-n)",
-    )
+    add_detector_option(parser)
     parser.add_argument(
         "--masked-faces",
         action="store_true",
@@ -59,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     detector = FaceDetector(
         min_score=args.min_score,
         min_size=args.min_size,
-        model=args.model,
+        model=args.detector,
         masked_faces=args.masked_faces,
     )
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from kao.detection import MODELS
+from kao.cli.batch import add_detector_option
 from kao.errors import KaoError
 from kao.evaluation import baselines, lfw, widerface
 from kao.image import load_image
@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     wider.add_argument("--data", type=Path, required=True, help="WIDER FACE folder")
     wider.add_argument("--json", action="store_true", help="print JSON")
-    wider.add_argument("--model", choices=sorted(MODELS), default="yunet-n")
+    add_detector_option(wider)
     wider.add_argument(
         "--no-small-faces",
         dest="small_faces",
@@ -199,7 +199,7 @@ def run_widerface(args: argparse.Namespace) -> int:
         kao_detector = analysis_detector(min_score=EVAL_MIN_SCORE)
     else:
         kao_detector = FaceDetector(
-            model=args.model,
+            model=args.detector,
             min_score=EVAL_MIN_SCORE,
             small_faces=args.small_faces,
             masked_faces=args.masked_faces,
@@ -224,7 +224,7 @@ def run_widerface(args: argparse.Namespace) -> int:
     report |= {
         "images": len(images),
         "faces": {s: int(sum(im.keep[s].sum() for im in images)) for s in widerface.SETTINGS},
-        "detector": args.model,
+        "detector": args.detector,
         "min_score": EVAL_MIN_SCORE,
         "small_faces": args.small_faces,
         "masked_faces": args.masked_faces,

@@ -12,10 +12,9 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kao.cli.batch import check_min_score
+from kao.cli.batch import add_detector_option, check_min_score
 from kao.cli.bench import _positive
 from kao.cli.text import counted
-from kao.detection import MODELS
 from kao.errors import KaoError
 
 if TYPE_CHECKING:
@@ -81,9 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="frames a track lives on unseen; a face away longer gets a new id (default 15)",
     )
-    parser.add_argument(
-        "--detector", choices=sorted(MODELS), default="yunet-n", help="YuNet network"
-    )
+    add_detector_option(parser)
     parser.add_argument(
         "--masked-faces",
         action="store_true",
