@@ -1,4 +1,4 @@
-"""Private files written whole: exports and index caches.
+"""Private files written whole: gallery exports, index caches and model conversions.
 
 Every file is created readable and writable by its owner only (mode 0600: faces and embeddings
 are personal data). A file is first written to ``.NAME.<pid>.<random>.part`` beside its target,
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 PRIVATE = 0o600
-"""The mode of every file the gallery creates."""
+"""The mode of every file created here."""
 
 
 def remove_stale_parts(path: Path) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-from PIL import ExifTags, Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from kao.errors import ImageError
 
@@ -28,16 +28,6 @@ DEFAULT_MAX_PIXELS = 80_000_000
 # others (EPS runs Ghostscript, for one) are refused as "unsupported format".
 _FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF")
 _SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16B", "I;16L", "I;16N", "I"})
-_ORIENTATIONS = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
-"""EXIF orientation -> the turn that shows the image upright (as ImageOps.exif_transpose)."""
 _STRIP_PIXELS = 1 << 20
 """Pixels converted to RGB at a time while decoding (a few MB of scratch memory)."""
 _OS_REASONS = {
@@ -324,10 +314,9 @@ def _from_pil(pil: Image.Image, source: str, limit: int) -> np.ndarray:
     _check_size(source, pil.width, pil.height, limit)
     try:
         pil.load()  # decodes everything now, so truncated data fails here
-        # As ImageOps.exif_transpose, without its copy of an image that needs no turning.
-        turn = _ORIENTATIONS.get(pil.getexif().get(ExifTags.Base.Orientation, 1))
-        if turn is not None:
-            pil = pil.transpose(turn)
+        # exif_transpose copies an image that needs no turning: only call it for one that does.
+        if pil.getexif().get(ExifTags.Base.Orientation, 1) != 1:
+            pil = ImageOps.exif_transpose(pil)
     # Decoders raise OSError, SyntaxError, ValueError, EOFError, struct.error, ... on bad data.
     except Exception as exc:
         raise ImageError(source, _corrupt(exc)) from exc

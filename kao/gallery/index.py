@@ -33,7 +33,7 @@ Files (`save` / `load`): `KAOINDEX` magic, a little-endian uint32 header length,
 payload length and CRC-32), then the payload: raw ids and vectors for the exact index, usearch's
 own serialisation for the approximate one. `contents` says what the index holds (the caller's
 strings, e.g. database id, collection and model); `load` checks it against what the caller
-expects. Files are private (0600) and written atomically (`kao.gallery.files`); a truncated,
+expects. Files are private (0600) and written atomically (`kao.files`); a truncated,
 corrupt or incompatible file, or one holding other contents, raises `IndexFileError` (a
 `KaoError`) and the caller rebuilds from its database.
 
@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 import numpy as np
 
 from kao.errors import KaoError
-from kao.gallery.files import replace_atomically
+from kao.files import replace_atomically
 
 if TYPE_CHECKING:
     from typing_extensions import Self

@@ -5,7 +5,7 @@ Each line is an object ``{"person", "model", "source", "box", "embedding", "crea
 UTC. Each embedding value is written as the shortest decimal that reads back as the same float32,
 so an export and import round trip is exact. Face ids are not written: an import makes new ones.
 
-Exports are private files written atomically (`kao.gallery.files`). Reading takes only regular
+Exports are private files written atomically (`kao.files`). Reading takes only regular
 files (never waits on a FIFO or reads a device), lines of at most `MAX_LINE` bytes, and reports
 every malformed line, however hostile (huge numbers, deep nesting, impossible dates), as a
 GalleryError naming ``path:line``.
@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from kao.errors import GalleryError
-from kao.gallery.files import replace_atomically
+from kao.files import replace_atomically
 from kao.gallery.records import FaceRecord, NewFace, check_name
 
 KEYS = frozenset({"person", "model", "source", "box", "embedding", "created"})

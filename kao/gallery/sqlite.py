@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from kao.errors import GalleryError
-from kao.gallery.files import create_private
+from kao.files import create_private
 from kao.gallery.store import Gallery
 
 BUSY_TIMEOUT = 30.0

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +22,7 @@ import onnx
 from onnx import numpy_helper
 
 from kao.errors import ModelError
+from kao.files import replace_atomically
 from kao.models.store import cache_dir, sha256_of
 
 _lock = threading.Lock()
@@ -49,15 +48,9 @@ def _cached_ok(path: Path, record: dict[str, object]) -> bool:
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, then move it into place."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    """Write `data` to a part file beside `path`, then move it into place."""
+    with replace_atomically(path) as stream:
+        stream.write(data)
 
 
 def converted_dir() -> Path:
