@@ -3,18 +3,38 @@
 Example: ``faces = kao.detect("group.jpg")`` gives a list of `kao.Face`, best score first,
 each with ``box`` [x1, y1, x2, y2], ``score`` and 5 ``keypoints`` in original-image pixels;
 ``kao.analyze("group.jpg")`` adds landmarks, pose, gaze, age, gender, emotion and mask.
+
+Names are imported on first use (``import kao`` loads no model runtime), so ``kao --help``
+and ``import kao`` stay fast.
 """
 
 from __future__ import annotations
 
-from kao.analysis import FaceAnalyzer, analyze
-from kao.detection import FaceDetector, detect
-from kao.errors import ImageError, KaoError, ModelError
-from kao.face import EMOTIONS, KEYPOINT_NAMES, Face, Label, Pose
-from kao.image import load_image
-from kao.recognition import FaceEmbedder, NoFaceError, embed, verify
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "EMOTIONS": "kao.face",
+    "KEYPOINT_NAMES": "kao.face",
+    "Face": "kao.face",
+    "Label": "kao.face",
+    "Pose": "kao.face",
+    "FaceAnalyzer": "kao.analysis",
+    "analyze": "kao.analysis",
+    "FaceDetector": "kao.detection",
+    "detect": "kao.detection",
+    "ImageError": "kao.errors",
+    "KaoError": "kao.errors",
+    "ModelError": "kao.errors",
+    "load_image": "kao.image",
+    "FaceEmbedder": "kao.recognition",
+    "NoFaceError": "kao.recognition",
+    "embed": "kao.recognition",
+    "verify": "kao.recognition",
+}
 
 __all__ = [
     "EMOTIONS",
@@ -35,3 +55,25 @@ __all__ = [
     "load_image",
     "verify",
 ]
+
+if TYPE_CHECKING:
+    from kao.analysis import FaceAnalyzer, analyze
+    from kao.detection import FaceDetector, detect
+    from kao.errors import ImageError, KaoError, ModelError
+    from kao.face import EMOTIONS, KEYPOINT_NAMES, Face, Label, Pose
+    from kao.image import load_image
+    from kao.recognition import FaceEmbedder, NoFaceError, embed, verify
+
+
+def __getattr__(name: str) -> Any:
+    """Imports a public name's module on first use and caches the name in this module."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kao' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
