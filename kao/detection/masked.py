@@ -19,8 +19,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import onnx
-from onnx import TensorProto, helper
 
 from kao.detection.yunet import RawDetections
 from kao.models import model_path
@@ -126,6 +124,9 @@ def padded_input(rgb: np.ndarray, pad: int) -> np.ndarray:
 def fully_convolutional(source: Path) -> bytes:
     """The network at `source` with free input height and width and outputs `SCORES` (1, P, 3)
     and `REGRESSION` (1, P, 4): the nodes that decode boxes against fixed priors are dropped."""
+    import onnx
+    from onnx import TensorProto, helper
+
     model = onnx.load(str(source))
     graph = model.graph
     wanted, kept = {SCORES, REGRESSION}, []

