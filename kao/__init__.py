@@ -22,47 +22,68 @@ _EXPORTS: dict[str, str] = {
     "Face": "kao.face",
     "Label": "kao.face",
     "Pose": "kao.face",
+    "age_face": "kao.aging",
+    "aligned_faces": "kao.align",
     "FaceAnalyzer": "kao.analysis",
     "analyze": "kao.analysis",
+    "count_people": "kao.crowd",
+    "CrowdCount": "kao.crowd",
     "FaceDetector": "kao.detection",
     "detect": "kao.detection",
     "ImageError": "kao.errors",
     "KaoError": "kao.errors",
     "ModelError": "kao.errors",
+    "FaceDatabase": "kao.gallery.database",
+    "Identified": "kao.gallery.database",
     "load_image": "kao.image",
     "FaceEmbedder": "kao.recognition",
     "NoFaceError": "kao.recognition",
     "embed": "kao.recognition",
     "verify": "kao.recognition",
+    "Grouping": "kao.recognition.cluster",
+    "group": "kao.recognition.cluster",
 }
 
 __all__ = [
     "EMOTIONS",
     "KEYPOINT_NAMES",
+    "CrowdCount",
     "Face",
     "FaceAnalyzer",
+    "FaceDatabase",
     "FaceDetector",
     "FaceEmbedder",
+    "Grouping",
+    "Identified",
     "ImageError",
     "KaoError",
     "Label",
     "ModelError",
     "NoFaceError",
     "Pose",
+    "age_face",
+    "aligned_faces",
     "analyze",
+    "count_people",
     "detect",
     "embed",
+    "group",
     "load_image",
     "verify",
 ]
 
 if TYPE_CHECKING:
+    from kao.aging import age_face
+    from kao.align import aligned_faces
     from kao.analysis import FaceAnalyzer, analyze
+    from kao.crowd import CrowdCount, count_people
     from kao.detection import FaceDetector, detect
     from kao.errors import ImageError, KaoError, ModelError
     from kao.face import EMOTIONS, KEYPOINT_NAMES, Face, Label, Pose
+    from kao.gallery.database import FaceDatabase, Identified
     from kao.image import load_image
     from kao.recognition import FaceEmbedder, NoFaceError, embed, verify
+    from kao.recognition.cluster import Grouping, group
 
 
 def __getattr__(name: str) -> Any:

@@ -1,14 +1,24 @@
 """Face crops for the models after detection: a square crop around the box, upright by the eyes.
 
 Every crop comes with the 2 x 3 affine matrix that maps original-image pixels to crop pixels,
-so points a model finds in the crop can be mapped back (`invert`, `apply`)."""
+so points a model finds in the crop can be mapped back (`invert`, `apply`). `aligned_faces` is
+the front door: ``kao.aligned_faces("group.jpg")`` -> one upright crop per detected face."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
+from kao.detection import detect
 from kao.face import Face
+from kao.image import ImageInput, load_image
+
+ALIGNED_SIZE = 112
+"""Default side of an `aligned_faces` crop, pixels."""
+ALIGNED_SCALE = 1.25
+"""Default side of an `aligned_faces` crop over the face box's longer side."""
 
 
 def crop_matrix(
@@ -43,6 +53,24 @@ def warp(rgb: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
 def face_crop(rgb: np.ndarray, face: Face, size: int, **options: float | bool) -> np.ndarray:
     """`warp(rgb, crop_matrix(face, size, **options), size)`: the face's crop, size x size x 3."""
     return warp(rgb, crop_matrix(face, size, **options), size)  # type: ignore[arg-type]
+
+
+def aligned_faces(
+    image: ImageInput,
+    faces: Sequence[Face] | None = None,
+    *,
+    size: int = ALIGNED_SIZE,
+    scale: float = ALIGNED_SCALE,
+) -> list[np.ndarray]:
+    """One aligned crop per face of `image` (path, bytes, RGB array or PIL image, as
+    `kao.detect`): `size` x `size` x 3 uint8 RGB, a square `scale` times the box's longer side
+    centred on the box and turned so the eyes are level. `faces` are the faces to crop (default:
+    ``kao.detect(image)``, best score first); the crops are in their order."""
+    if size < 1 or scale <= 0:
+        raise ValueError(f"aligned_faces: size must be >= 1 and scale > 0, got {size} and {scale}")
+    rgb = load_image(image)
+    chosen = detect(rgb) if faces is None else faces
+    return [face_crop(rgb, face, size, scale=scale) for face in chosen]
 
 
 def invert(matrix: np.ndarray) -> np.ndarray:

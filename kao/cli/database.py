@@ -11,7 +11,6 @@ from typing import Any
 
 from kao.cli.text import counted
 from kao.errors import ImageError, KaoError
-from kao.gallery import open_gallery
 from kao.gallery.database import FaceDatabase
 from kao.image import describe, find_images
 
@@ -89,7 +88,7 @@ def run_enroll(args: argparse.Namespace) -> int:
     paths = find_images(args.images)
     with FaceDatabase(_url(args)) as db:
         ids = db.enroll(args.collection, args.person, paths)
-        faces = len(db.gallery.faces(args.collection, args.person))
+        faces = len(db.faces(args.collection, args.person))
     document = {"collection": args.collection, "person": args.person, "added": ids, "faces": faces}
     _emit(
         args,
@@ -131,17 +130,17 @@ def run_identify(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     """Collections with their counts, or one collection's persons (or faces)."""
-    with open_gallery(_url(args)) as gallery:
+    with FaceDatabase(_url(args)) as db:
         if args.collection and args.faces:
-            faces = gallery.faces(args.collection)
+            faces = db.faces(args.collection)
             document: Any = [face.summary() for face in faces]
             text = "\n".join(f"{f.id:>6}  {f.person}  {f.source}" for f in faces)
         elif args.collection:
-            persons = gallery.persons(args.collection)
+            persons = db.persons(args.collection)
             document = [{"person": p.person, "faces": p.faces} for p in persons]
             text = "\n".join(f"{p.person}  ({counted(p.faces, 'face')})" for p in persons)
         else:
-            collections = gallery.list_collections()
+            collections = db.list_collections()
             document = [
                 {"collection": c.name, "persons": c.persons, "faces": c.faces} for c in collections
             ]
@@ -156,31 +155,31 @@ def run_list(args: argparse.Namespace) -> int:
 def run_change(args: argparse.Namespace) -> int:
     """The changing `kao db` actions."""
     c = args.collection
-    with open_gallery(_url(args)) as gallery:
+    with FaceDatabase(_url(args)) as db:
         if args.change == "delete-collection":
-            gallery.delete_collection(c)
+            db.delete_collection(c)
             document, text = {"deleted": c}, f"deleted collection {c}"
         elif args.change == "delete-person":
-            count = gallery.delete_person(c, args.person)
+            count = db.delete_person(c, args.person)
             document, text = (
                 {"deleted": args.person, "faces": count},
                 (f"deleted {args.person} ({counted(count, 'face')})"),
             )
         elif args.change == "delete-face":
-            gallery.delete_face(c, args.face_id)
+            db.delete_face(c, args.face_id)
             document, text = {"deleted": args.face_id}, f"deleted face {args.face_id}"
         elif args.change == "rename":
-            gallery.rename_person(c, args.old, args.new)
+            db.rename_person(c, args.old, args.new)
             document, text = (
                 {"renamed": args.old, "to": args.new},
                 f"renamed {args.old} to {args.new}",
             )
         elif args.change == "export":
-            count = gallery.export(c, Path(args.file))
+            count = db.export(c, Path(args.file))
             document = {"exported": count, "file": args.file}
             text = f"exported {counted(count, 'face')}"
         else:
-            count = gallery.import_(c, Path(args.file))
+            count = db.import_(c, Path(args.file))
             document = {"imported": count, "file": args.file}
             text = f"imported {counted(count, 'face')}"
     _emit(args, document, text)

@@ -5,21 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from PIL import Image
 
 from kao.cli.batch import collect
 from kao.cli.text import counted
-from kao.errors import ImageError
-from kao.face import Face
-from kao.image import describe, load_image
 from kao.progress import progress
-from kao.recognition import default_embedder
-from kao.recognition.cluster import GROUP_THRESHOLD, FoundFace, Grouping, group_faces
+from kao.recognition.cluster import GROUP_THRESHOLD, Grouping, group
 
 THUMB = 112
 """Side of a face thumbnail in the contact sheets, pixels."""
@@ -48,31 +44,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Embed, cluster and report; exit 1 if an input could not be read (the rest still done)."""
-    jobs, errors = collect(args.inputs)
-    embedder = default_embedder()
-    found: list[FoundFace] = []
-    crops: list[np.ndarray] = []
-    for job in progress(jobs, len(jobs)):
-        try:
-            rgb = load_image(job.path)
-        except ImageError as error:
-            errors.append(error)
-            continue
-        for face in embedder.embed(rgb):
-            found.append(FoundFace(describe(job.path), face))
-            crops.append(_crop(rgb, face))
+    """Group with `kao.group` and report; exit 1 if an input could not be read (the rest still
+    done)."""
+    jobs, missing = collect(args.inputs)
+    paths = [job.path for job in jobs]
+    grouping = group(
+        progress(paths, len(paths)), threshold=args.threshold, thumbnail=THUMB if args.out else 0
+    )
+    errors = [*missing, *grouping.errors]
     for error in errors:
         print(f"kao: error: {error}", file=sys.stderr)
-    grouping = group_faces(found, len(jobs), errors, args.threshold)
+    grouping = replace(grouping, errors=errors)
     if args.out:
-        _write(args.out, grouping, crops)
+        _write(args.out, grouping)
     report: dict[str, Any] = grouping.to_dict()
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         print(
-            f"{counted(report['people'], 'person')} in {counted(len(found), 'face')} of "
+            f"{counted(report['people'], 'person')} in {counted(report['faces'], 'face')} of "
             f"{counted(len(jobs), 'image')}"
         )
         for entry in report["groups"]:
@@ -84,21 +74,10 @@ def run(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def _crop(rgb: np.ndarray, face: Face) -> np.ndarray:
-    """A THUMB x THUMB crop of the square around the face box with a 30% margin (black where
-    it leaves the image)."""
-    x1, y1, x2, y2 = face.box
-    side = max(x2 - x1, y2 - y1) * 1.3
-    scale = THUMB / side
-    shift_x = THUMB / 2 - scale * (x1 + x2) / 2
-    shift_y = THUMB / 2 - scale * (y1 + y2) / 2
-    matrix = np.array([[scale, 0, shift_x], [0, scale, shift_y]], np.float32)
-    return cv2.warpAffine(rgb, matrix, (THUMB, THUMB), flags=cv2.INTER_AREA)
-
-
-def _write(out: Path, grouping: Grouping, crops: list[np.ndarray]) -> None:
-    """out/person_001/ with one crop per face and out/person_001.jpg, its contact sheet;
-    `crops[i]` is the crop of `grouping.found[i]`."""
+def _write(out: Path, grouping: Grouping) -> None:
+    """out/person_001/ with one crop per face and out/person_001.jpg, its contact sheet, from
+    the faces' thumbnails."""
+    crops = [found.thumbnail for found in grouping.found]
     for number, members in enumerate(grouping.groups, 1):
         folder = out / f"person_{number:03d}"
         folder.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from kao.errors import KaoError
-from kao.gallery.store import redact_url
+from kao.gallery.urls import redact_url
 from kao.server.keys import KeyStore
 from kao.server.settings import (
     DEFAULT_DB,

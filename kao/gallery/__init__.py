@@ -15,8 +15,9 @@ compute them. SQLite and PostgreSQL behave identically (`kao.gallery.store`).
 from __future__ import annotations
 
 from kao.errors import GalleryError
+from kao.gallery.connect import open_gallery
 from kao.gallery.records import CollectionInfo, FaceRecord, NewFace, PersonInfo
-from kao.gallery.store import Gallery, open_gallery
+from kao.gallery.store import Gallery
 
 __all__ = [
     "CollectionInfo",

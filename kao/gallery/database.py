@@ -1,7 +1,17 @@
-"""`FaceDatabase`: enrol people from photos and identify the faces of new photos.
+"""`FaceDatabase`: the face database in one object: enrol people from photos, identify the faces
+of new photos, and list, rename, delete, export and import what is stored.
 
-It joins the three parts: the embedder (photo -> face embeddings), the gallery (the stored
-faces, SQLite or PostgreSQL) and a nearest-neighbour index over each collection. The index is
+Example::
+
+    with kao.FaceDatabase("faces.db") as db:          # or "postgresql://user@host/db"
+        db.enroll("family", "Alice", ["alice1.jpg", "alice2.jpg"])
+        [found] = db.identify("family", "party.jpg")   # found.person: "Alice" or None
+        db.persons("family")                            # [PersonInfo("Alice", 2)]
+        db.rename_person("family", "Alice", "Alice B.")
+
+It joins the three parts: the embedder (photo -> face embeddings, loaded only when a photo is
+enrolled or identified), the gallery (the stored faces, SQLite or PostgreSQL) and a
+nearest-neighbour index over each collection. The index is
 kept in sync with the gallery: each search first reads the collection's revision (one small
 query); when it changed, the faces added or deleted since are applied to the index. Indexes are
 also saved in the cache folder, so a new process loads the large approximate index instead of
@@ -16,6 +26,7 @@ every photo enrolled for a person (another angle, another age) helps recognise t
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -26,9 +37,10 @@ import numpy as np
 
 from kao.errors import KaoError
 from kao.face import Face
+from kao.gallery.connect import open_gallery
 from kao.gallery.index import IndexFileError, choose_index, load_index
-from kao.gallery.records import NewFace, check_name
-from kao.gallery.store import Gallery, open_gallery
+from kao.gallery.records import CollectionInfo, FaceRecord, NewFace, PersonInfo, check_name
+from kao.gallery.store import Gallery
 from kao.image import ImageInput, describe
 from kao.models.store import cache_dir
 from kao.recognition.embedder import FaceEmbedder, NoFaceError, default_embedder
@@ -76,18 +88,29 @@ class _Synced:
 
 
 class FaceDatabase:
-    """Enrolment and identification over a gallery URL ("faces.db", "postgresql://...").
+    """The face database at a gallery URL ("faces.db", "postgresql://...", see `open_gallery`):
+    enrolment and identification, and every listing and change of the stored faces.
 
-    Safe to share between threads; several processes may use one database at once."""
+    `embedder` is the `FaceEmbedder` for photos (default: kao's shared one, loaded on first
+    enrolment or identification, so listing and deleting load no model). Safe to share between
+    threads; several processes may use one database at once. Use it as a context manager or
+    call `close()`."""
 
     def __init__(self, url: str | Path, embedder: FaceEmbedder | None = None) -> None:
         self.gallery: Gallery = open_gallery(url)
         self.url = self.gallery.url
         """The gallery's URL, without any password."""
-        self.embedder = embedder or default_embedder()
+        self._embedder = embedder
         self._indexes: dict[tuple[str, str], _Synced] = {}
         """Indexes by (collection, model)."""
         self._lock = threading.Lock()
+
+    @property
+    def embedder(self) -> FaceEmbedder:
+        """The embedder of enrolled and identified photos (kao's default, made on first use)."""
+        if self._embedder is None:
+            self._embedder = default_embedder()
+        return self._embedder
 
     def close(self) -> None:
         self.gallery.close()
@@ -97,6 +120,57 @@ class FaceDatabase:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def __repr__(self) -> str:
+        return f"FaceDatabase({self.url!r})"
+
+    # -- what is stored: each call is one transaction of the gallery -----------------------------
+
+    def create_collection(self, name: str) -> None:
+        """Create an empty collection; ConflictError if one of that name exists."""
+        self.gallery.create_collection(name)
+
+    def list_collections(self) -> list[CollectionInfo]:
+        """Every collection with its numbers of persons and faces, sorted by name."""
+        return self.gallery.list_collections()
+
+    def delete_collection(self, name: str) -> None:
+        """Delete a collection with all its persons and faces; NotFoundError if unknown."""
+        self.gallery.delete_collection(name)
+
+    def revision(self, collection: str) -> int:
+        """The collection's revision (it rises with every change); NotFoundError if unknown."""
+        return self.gallery.revision(collection)
+
+    def persons(self, collection: str) -> list[PersonInfo]:
+        """Every person of the collection with their number of faces, sorted by name."""
+        return self.gallery.persons(collection)
+
+    def faces(self, collection: str, person: str | None = None) -> list[FaceRecord]:
+        """The stored faces of the collection, or of one person of it, sorted by id."""
+        return self.gallery.faces(collection, person)
+
+    def rename_person(self, collection: str, old: str, new: str) -> None:
+        """Rename a person; NotFoundError if `old` is unknown, ConflictError if `new` exists."""
+        self.gallery.rename_person(collection, old, new)
+
+    def delete_person(self, collection: str, person: str) -> int:
+        """Delete a person and all their faces; returns how many faces went."""
+        return self.gallery.delete_person(collection, person)
+
+    def delete_face(self, collection: str, face_id: int) -> None:
+        """Delete one face by id; a person left without faces is deleted too."""
+        self.gallery.delete_face(collection, face_id)
+
+    def export(self, collection: str, path: str | os.PathLike[str]) -> int:
+        """Write the collection's faces to `path` as JSON Lines; returns the number of faces."""
+        return self.gallery.export(collection, path)
+
+    def import_(self, collection: str, path: str | os.PathLike[str]) -> int:
+        """Add the faces of an `export` file to `collection`, all or nothing; returns how many."""
+        return self.gallery.import_(collection, path)
+
+    # -- photos --------------------------------------------------------------------------------
 
     def enroll(self, collection: str, person: str, images: Sequence[ImageInput]) -> list[int]:
         """Add one face per photo to `person` in `collection` (created when new), in one

@@ -22,7 +22,8 @@ from functools import lru_cache
 from typing import Any, ClassVar
 
 from kao.errors import GalleryError
-from kao.gallery.store import Gallery, redact_url
+from kao.gallery.store import Gallery
+from kao.gallery.urls import redact_url
 
 try:
     import psycopg

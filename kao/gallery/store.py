@@ -1,8 +1,8 @@
 """The gallery: collections of persons, each with the embeddings of several photos of their face.
 
-`open_gallery(url)` opens SQLite (a file) or PostgreSQL. Both backends share this module's SQL
-and logic; `kao.gallery.sqlite` and `kao.gallery.postgres` add only the dialect: connecting,
-transactions, column types, where revisions come from.
+`Gallery` holds the SQL and logic that SQLite and PostgreSQL share; `kao.gallery.sqlite` and
+`kao.gallery.postgres` add only the dialect: connecting, transactions, column types, where
+revisions come from. `kao.gallery.connect.open_gallery` picks the dialect from a URL.
 
 Tables (prefixed ``kao_`` so that a PostgreSQL database can be shared with other software):
 ``kao_meta`` (schema_version; database_id, a random id given to the database when it is created,
@@ -16,7 +16,6 @@ from a counter that never goes back, not even when a collection is deleted and m
 from __future__ import annotations
 
 import os
-import re
 import threading
 import uuid
 from abc import ABC, abstractmethod
@@ -42,14 +41,6 @@ from kao.gallery.records import (
 )
 
 SCHEMA_VERSION = 1
-
-URL_FORMS = (
-    "sqlite:///relative/path.db, sqlite:////absolute/path.db, a bare file path (faces.db), "
-    "postgresql://user[:password]@host[:port]/database (or postgres://...), "
-    "libpq keywords (host=... dbname=... user=...)"
-)
-LIBPQ_KEYWORDS = re.compile(r"\s*[A-Za-z_]+\s*=")
-"""How a libpq keyword/value connection string starts ("host=db dbname=faces ...")."""
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS kao_meta (
@@ -100,9 +91,10 @@ Cursor = Any  # a DB-API cursor: sqlite3.Cursor or psycopg.Cursor
 class Gallery(ABC):
     """A face database: named collections of persons, each person with one or more faces.
 
-    Open one with `open_gallery`. Every method is one transaction: it happens entirely or not
-    at all. A Gallery may be shared between threads (calls take turns); processes each open
-    their own. Use it as a context manager or call `close()`.
+    Open one with `kao.gallery.open_gallery`, or use `kao.FaceDatabase`, which also enrols and
+    identifies. Every method is one transaction: it happens entirely or not at all. A Gallery
+    may be shared between threads (calls take turns); processes each open their own. Use it as
+    a context manager or call `close()`.
     """
 
     url: str
@@ -625,49 +617,3 @@ def _now() -> datetime:
 
 def _person_key(info: PersonInfo) -> str:
     return info.person
-
-
-def open_gallery(url: str | os.PathLike[str]) -> Gallery:
-    """Open (and create when new) a gallery.
-
-    `url` is one of:
-        - ``sqlite:///faces.db`` (relative) or ``sqlite:////srv/faces.db`` (absolute), as in
-          SQLAlchemy, or a bare path (``faces.db``, a `Path`): an SQLite file, created on first
-          use in a folder that must exist;
-        - ``postgresql://user:password@host:port/database`` (or ``postgres://``), any libpq URL
-          (e.g. ``?options=-csearch_path%3Dfaces`` for the tables in the schema "faces"), or a
-          libpq keyword/value string (``host=db dbname=faces user=kao password=...``, naming at
-          least one of host, hostaddr, port, dbname, user or service): PostgreSQL through
-          psycopg 3. Anything that starts like ``word=`` is such a string, never a file name
-          (write a file named so as ``sqlite:///word=...``).
-
-    Raises GalleryError for any other form, a file that is not an SQLite database, or a server
-    that cannot be reached (the message names host and port, never the password).
-    """
-    if isinstance(url, os.PathLike):
-        url = os.fspath(url)
-    if not isinstance(url, str):
-        raise GalleryError(f"gallery URL must be a string or a path, not {type(url).__name__}")
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if scheme in ("postgresql", "postgres") or LIBPQ_KEYWORDS.match(url):
-        from kao.gallery.postgres import PostgresGallery
-
-        return PostgresGallery(url)
-    if scheme == "sqlite" and url[len("sqlite://") :].startswith("/"):
-        path = url[len("sqlite:///") :]
-    elif scheme:
-        raise GalleryError(f"unsupported gallery URL {redact_url(url)!r}; use one of: {URL_FORMS}")
-    else:
-        path = url
-    if not path:
-        raise GalleryError(f"gallery URL {url!r} names no file; use one of: {URL_FORMS}")
-    from kao.gallery.sqlite import SQLiteGallery
-
-    return SQLiteGallery(Path(path))
-
-
-def redact_url(url: str) -> str:
-    """`url` with the password (``user:password@``, ``password=...`` as a URL parameter or a
-    keyword, quoted or not) replaced by ***."""
-    url = re.sub(r"(://[^/@:]*:)[^/@]*@", r"\1***@", url)
-    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'?|[^&\s]*)", r"\1***", url)

@@ -1,20 +1,28 @@
-"""Grouping faces by person without names: agglomerative clustering of embeddings."""
+"""Grouping faces by person without names: agglomerative clustering of embeddings.
+
+``kao.group(["a.jpg", "b.jpg", ...])`` finds and embeds every face of the photos and sorts them
+into persons (a `Grouping`); `group_faces` does the sorting for faces already embedded."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from kao.align import face_crop
 from kao.errors import ImageError
 from kao.face import Face
+from kao.image import ImageInput, describe, load_image
+from kao.recognition.embedder import FaceEmbedder, default_embedder
 
 GROUP_THRESHOLD = 0.35
 """Average-linkage cut (Euclidean distance between unit dlib embeddings): the best of 0.30-0.55
 in steps of 0.05 for `kao eval group` on LFW (tuned on the data it is scored on; see
 docs/BENCHMARKS.md)."""
+THUMBNAIL_SCALE = 1.3
+"""Side of a `group` thumbnail over the face box's longer side."""
 MAX_FACES = 30_000
 """Average linkage keeps all N^2/2 distances in memory (3.6 GB at this size)."""
 
@@ -47,10 +55,12 @@ def cluster(embeddings: np.ndarray, threshold: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class FoundFace:
-    """An embedded face and the image it came from (a path, or an upload's name)."""
+    """An embedded face and the image it came from (a path, or an upload's name); `thumbnail`
+    is its S x S x 3 uint8 RGB crop when one was asked for."""
 
     image: str
     face: Face
+    thumbnail: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,40 @@ def group_faces(
     for index, label in enumerate(labels.tolist()):
         groups[label].append(index)
     return Grouping(list(found), groups, images, list(errors))
+
+
+def group(
+    images: Iterable[ImageInput],
+    *,
+    threshold: float = GROUP_THRESHOLD,
+    thumbnail: int = 0,
+    embedder: FaceEmbedder | None = None,
+) -> Grouping:
+    """Every face of `images` (each a path, bytes, RGB array or PIL image, as `kao.detect`),
+    sorted into persons: faces whose embeddings lie closer than `threshold` (mean Euclidean
+    distance between groups) are one person.
+
+    An image that cannot be read is listed in `Grouping.errors` and the others are still
+    grouped. With `thumbnail` > 0 each `FoundFace` keeps a `thumbnail` x `thumbnail` crop of
+    its face (the square around the box, `THUMBNAIL_SCALE` times its side, not turned).
+    `embedder` defaults to kao's shared one."""
+    embedder = embedder or default_embedder()
+    found: list[FoundFace] = []
+    errors: list[ImageError] = []
+    count = 0
+    for image in images:
+        count += 1
+        try:
+            rgb = load_image(image)
+        except ImageError as error:
+            errors.append(error)
+            continue
+        for face in embedder.embed(rgb):
+            crop = None
+            if thumbnail > 0:
+                crop = face_crop(rgb, face, thumbnail, scale=THUMBNAIL_SCALE, upright=False)
+            found.append(FoundFace(describe(image), face, crop))
+    return group_faces(found, count, errors, threshold)
 
 
 def pairwise_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:

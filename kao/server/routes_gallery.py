@@ -24,7 +24,7 @@ router = APIRouter(prefix="/collections")
 async def list_collections(request: Request) -> list[dict[str, Any]]:
     """[{"collection", "persons", "faces"}], as `kao db list --json`."""
     svc = service(request)
-    collections = await svc.run(svc.database.gallery.list_collections)
+    collections = await svc.run(svc.database.list_collections)
     return [{"collection": c.name, "persons": c.persons, "faces": c.faces} for c in collections]
 
 
@@ -53,7 +53,7 @@ async def create_collection(request: Request) -> dict[str, Any]:
     name = (await json_body(request)).get("name")
     if not isinstance(name, str):
         raise ApiError(400, 'send {"name": "<collection name>"} as JSON')
-    await svc.run(svc.database.gallery.create_collection, name)
+    await svc.run(svc.database.create_collection, name)
     return {"collection": name}
 
 
@@ -61,7 +61,7 @@ async def create_collection(request: Request) -> dict[str, Any]:
 async def delete_collection(request: Request, collection: str) -> dict[str, Any]:
     """{"deleted": collection}; 404 when there is no such collection."""
     svc = service(request)
-    await svc.run(svc.database.gallery.delete_collection, collection)
+    await svc.run(svc.database.delete_collection, collection)
     return {"deleted": collection}
 
 
@@ -69,7 +69,7 @@ async def delete_collection(request: Request, collection: str) -> dict[str, Any]
 async def list_persons(request: Request, collection: str) -> list[dict[str, Any]]:
     """[{"person", "faces"}], as `kao db list --collection C --json`."""
     svc = service(request)
-    persons = await svc.run(svc.database.gallery.persons, collection)
+    persons = await svc.run(svc.database.persons, collection)
     return [{"person": p.person, "faces": p.faces} for p in persons]
 
 
@@ -77,7 +77,7 @@ async def list_persons(request: Request, collection: str) -> list[dict[str, Any]
 async def list_faces(request: Request, collection: str) -> list[dict[str, Any]]:
     """[{"id", "person", "model", "source", "box", "created"}], as `kao db list --faces`."""
     svc = service(request)
-    faces = await svc.run(svc.database.gallery.faces, collection)
+    faces = await svc.run(svc.database.faces, collection)
     return [{**face.summary(), "source": base_name(face.source)} for face in faces]
 
 
@@ -103,7 +103,7 @@ async def enroll(request: Request, collection: str) -> dict[str, Any]:
     db = svc.database
 
     def work() -> dict[str, Any]:
-        db.gallery.revision(collection)  # 404 unless the collection exists
+        db.revision(collection)  # 404 unless the collection exists
         photos = Checked(uploads, lambda upload: decode(upload, "images"))  # one at a time
         try:
             ids = db.enroll(collection, person, photos)
@@ -112,7 +112,7 @@ async def enroll(request: Request, collection: str) -> dict[str, Any]:
             raise ApiError(
                 422, f"{blamed.label('images')}: no face found; nothing was enrolled"
             ) from None
-        faces = len(db.gallery.faces(collection, person))
+        faces = len(db.faces(collection, person))
         return {"collection": collection, "person": person, "added": ids, "faces": faces}
 
     return await svc.run(work)
@@ -135,7 +135,7 @@ async def identify(
     db = svc.database
 
     def work() -> dict[str, Any]:
-        db.gallery.revision(collection)  # 404 unless the collection exists
+        db.revision(collection)  # 404 unless the collection exists
         found = db.identify(collection, decode(upload, "image"), top)
         return {"image": upload.name, "faces": [item.to_dict() for item in found]}
 
@@ -146,7 +146,7 @@ async def identify(
 async def delete_face(request: Request, collection: str, face_id: int) -> dict[str, Any]:
     """{"deleted": face id}; a person left without faces goes too; 404 for an unknown face."""
     svc = service(request)
-    await svc.run(svc.database.gallery.delete_face, collection, face_id)
+    await svc.run(svc.database.delete_face, collection, face_id)
     return {"deleted": face_id}
 
 
@@ -154,5 +154,5 @@ async def delete_face(request: Request, collection: str, face_id: int) -> dict[s
 async def delete_person(request: Request, collection: str, person: str) -> dict[str, Any]:
     """{"deleted": person, "faces": how many faces went}; 404 for an unknown person."""
     svc = service(request)
-    count = await svc.run(svc.database.gallery.delete_person, collection, person)
+    count = await svc.run(svc.database.delete_person, collection, person)
     return {"deleted": person, "faces": count}
