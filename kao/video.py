@@ -13,8 +13,9 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from kao.errors import KaoError
 from kao.face import Face, Label
 from kao.gallery.database import FaceDatabase
 from kao.image import find_images, load_image
-from kao.render import draw_analysis, draw_label, line_unit
+from kao.render import VIDEO_DRAWING, caption, draw_banner, draw_faces
 from kao.tracking import Track, Tracker, TrackProfile
 
 LOW_SCORE = 0.3
@@ -40,8 +41,20 @@ DEFAULT_FPS = 30.0
 """Frame rate assumed for a folder of frames, or a video that does not say its own."""
 FPS_WINDOW = 30
 """Frames over which the live frames-per-second figure is measured."""
-WRITERS = {".mp4": "mp4v", ".avi": "MJPG"}
-"""Annotated video formats: file extension -> OpenCV fourcc."""
+WRITERS = {
+    ".mp4": ("libx264", "yuv420p", {"preset": "veryfast", "crf": "23"}),
+    ".webm": (
+        "libvpx-vp9",
+        "yuv420p",
+        {"deadline": "realtime", "cpu-used": "8", "crf": "32", "b": "0"},
+    ),
+    ".avi": ("mjpeg", "yuvj420p", {}),
+}
+"""Annotated video formats: file extension -> (FFmpeg encoder, pixel format, its options).
+H.264 (x264, baseline-compatible 4:2:0) and VP9 play in browsers; Motion JPEG is kept for
+.avi."""
+CONTAINER_OPTIONS = {".mp4": {"movflags": "+faststart"}}
+"""Muxer options by extension: the MP4 index goes first, so a browser plays while loading."""
 TRACK_COLOURS = ((255, 200, 0), (0, 200, 255), (255, 80, 200), (120, 255, 80), (255, 120, 60))
 """RGB colours of the track labels, by track id."""
 
@@ -344,43 +357,68 @@ def label(tracked: TrackedFace) -> str:
     return f"#{tracked.track_id}" + (f" {tracked.identity}" if tracked.identity else "")
 
 
-def draw_frame(result: FrameResult) -> np.ndarray:
-    """A copy of the result's frame (H x W x 3 uint8 RGB) with each tracked face drawn
-    (`kao.render`'s box, keypoints and attribute caption), its track label under the box and
-    the live fps at the top left."""
-    canvas = draw_analysis(result.image, [tracked.face for tracked in result.faces])
-    unit = line_unit(canvas)
-    for tracked in result.faces:
-        x1, _, _, y2 = (round(float(v)) for v in tracked.face.box)
-        colour = TRACK_COLOURS[tracked.track_id % len(TRACK_COLOURS)]
-        draw_label(canvas, label(tracked), (x1, y2), unit, colour, above=False)
-    draw_label(canvas, f"{result.fps:.1f} fps", (0, 0), unit, (255, 255, 255), above=False)
+def draw_frame(result: FrameResult, parts: Collection[str] = VIDEO_DRAWING) -> np.ndarray:
+    """A copy of the result's frame (H x W x 3 uint8 RGB, the same size) with the `parts` of
+    each tracked face drawn (see `kao.render.PARTS`): its caption starts with the track's
+    label ("track"), in the track's colour; a crowded frame gets the track labels as tags, and
+    no legend. "fps" writes the live frames per second at the top left."""
+    faces = [tracked.face for tracked in result.faces]
+    tags = [label(tracked) for tracked in result.faces] if "track" in parts else None
+    captions = [_frame_caption(tracked, parts) for tracked in result.faces]
+    colours = [TRACK_COLOURS[tracked.track_id % len(TRACK_COLOURS)] for tracked in result.faces]
+    canvas = draw_faces(
+        result.image, faces, parts, captions=captions, tags=tags, colours=colours, legend=False
+    )
+    if "fps" in parts:
+        draw_banner(canvas, f"{result.fps:.1f} fps")
     return canvas
 
 
+def _frame_caption(tracked: TrackedFace, parts: Collection[str]) -> str:
+    """The tracked face's caption: its track label (with "track"), then its attributes."""
+    texts = (label(tracked) if "track" in parts else "", caption(tracked.face, parts))
+    return " | ".join(text for text in texts if text)
+
+
 class AnnotatedVideo:
-    """An output video (`WRITERS` formats) of frames of `width` x `height` at `fps`; `write`
-    takes RGB frames. Raises KaoError for another extension or when OpenCV cannot write it."""
+    """An output video of RGB frames of `width` x `height` at `fps`, its format chosen by the
+    file's extension (`WRITERS`): H.264 MP4 and VP9 WebM play in web browsers. Written with
+    PyAV (FFmpeg's libraries); frames of an odd size get one more row or column (a copy of the
+    last) as 4:2:0 video needs even sizes. Raises KaoError for another extension."""
 
     def __init__(self, path: Path, width: int, height: int, fps: float) -> None:
-        codec = WRITERS.get(path.suffix.lower())
-        if codec is None:
-            raise KaoError(f"{path}: the annotated video must end in {' or '.join(WRITERS)}")
+        import av
+
+        writer = WRITERS.get(path.suffix.lower())
+        if writer is None:
+            raise KaoError(f"{path}: the annotated video must end in {', '.join(WRITERS)}")
+        codec, pixels, options = writer
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.frames = 0
-        self._writer = cv2.VideoWriter(
-            str(path), cv2.VideoWriter_fourcc(*codec), fps, (width, height)
+        self._container = av.open(
+            str(path), "w", options=CONTAINER_OPTIONS.get(path.suffix.lower(), {})
         )
-        if not self._writer.isOpened():
-            raise KaoError(f"{path}: OpenCV cannot write a {codec} video here")
+        self._stream = self._container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+        self._stream.width = width + width % 2
+        self._stream.height = height + height % 2
+        self._stream.pix_fmt = pixels
+        self._stream.options = options
 
     def write(self, rgb: np.ndarray) -> None:
-        self._writer.write(np.ascontiguousarray(rgb[:, :, ::-1]))
+        """Add one frame, H x W x 3 uint8 RGB of the video's size."""
+        import av
+
+        height, width = rgb.shape[:2]
+        even = np.pad(rgb, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(even), format="rgb24")
+        self._container.mux(self._stream.encode(frame))
         self.frames += 1
 
     def close(self) -> None:
-        self._writer.release()
+        """Flush the encoder and finish the file."""
+        self._container.mux(self._stream.encode(None))
+        self._container.close()
 
     def __enter__(self) -> AnnotatedVideo:
         return self

@@ -126,6 +126,36 @@ def test_a_person_coming_back_gets_a_new_track_and_the_same_name(
     capture.release()
 
 
+def _decoded(path: Path) -> tuple[str, str, list[np.ndarray]]:
+    """The codec, pixel format and RGB frames of the video at `path`, read with PyAV."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+        return stream.codec_context.name, stream.codec_context.pix_fmt, frames
+
+
+def test_the_annotated_video_plays_in_browsers_without_a_frame_rate_unless_asked(
+    videos: dict, tmp_path: Path
+) -> None:
+    """H.264 MP4 (and VP9 WebM) in 4:2:0, which browsers play; the frame rate is drawn at the
+    top left only with --draw ...,fps."""
+    path, _ = videos["crossing"]
+    for name, draw in (("plain.mp4", "box,track"), ("counter.webm", "box,track,fps")):
+        args = ["video", str(path), "--no-attributes", "--max-frames", "10", "--draw", draw]
+        assert main([*args, "--out", str(tmp_path / name)]) == 0
+    codec, pixels, plain = _decoded(tmp_path / "plain.mp4")
+    assert (codec, pixels, len(plain), plain[0].shape) == ("h264", "yuv420p", 10, (480, 640, 3))
+    codec, pixels, counter = _decoded(tmp_path / "counter.webm")
+    assert (codec, pixels, len(counter)) == ("vp9", "yuv420p", 10)
+    with open_video(path) as video:
+        source = next(video.frames()).astype(np.int16)
+    corner = (slice(0, 24), slice(0, 90))  # where "30.0 fps" is written
+    assert np.abs(plain[0][corner] - source[corner]).mean() < 6  # only the encoding's loss
+    assert np.abs(counter[0][corner] - source[corner]).mean() > 40
+
+
 def test_text_summary(videos: dict, capsys: pytest.CaptureFixture[str]) -> None:
     path, _ = videos["crossing"]
     assert main(["video", str(path), "--no-attributes", "--max-frames", "30"]) == 0
@@ -200,7 +230,7 @@ def test_frames_of_different_sizes_are_refused(videos: dict, tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--out", "x.mkv"], "must end in .mp4 or .avi"),
+        (["--out", "x.mkv"], "must end in .mp4, .webm, .avi"),
         (["--collection", "people"], "--collection needs a database"),
         (["--db", "faces.db"], "--db needs --collection"),
         (["--min-score", "2"], "--min-score must be between 0 and 1"),

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from kao.cli.batch import check_min_score, run_batch
+from kao.cli.drawing import add_draw_option
 from kao.cli.text import counted
 from kao.face import EMOTIONS
 
@@ -55,6 +56,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="S",
         help="drop faces scoring below S, 0-1 (default 0.6)",
     )
+    from kao.render import ANALYSIS_DRAWING
+
+    add_draw_option(parser, ANALYSIS_DRAWING)
     parser.set_defaults(run=run)
 
 
@@ -67,12 +71,12 @@ def run(args: argparse.Namespace) -> int:
     check_min_score(args.min_score)
     detector = analysis_detector(min_score=args.min_score, small_faces=args.small_faces)
     analyzer = FaceAnalyzer(detector, accurate=args.accurate)
-    triangles = analyzer.triangles() if args.mesh else None
+    triangles = analyzer.triangles() if args.mesh or "mesh" in args.draw else None
 
     def process(rgb: np.ndarray) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:
         faces = analyzer.analyze(rgb, cropped=args.cropped)
         fields = {"faces": [face.to_dict(mesh=args.mesh) for face in faces]}
-        return fields, lambda: draw_analysis(rgb, faces, triangles)
+        return fields, lambda: draw_analysis(rgb, faces, triangles, args.draw)
 
     return run_batch(args.inputs, process, print_text, out=args.out, as_json=args.json)
 
@@ -84,6 +88,8 @@ def emotion_line(emotion: dict[str, float]) -> str:
 
 def print_text(record: dict[str, Any]) -> None:
     """Print one image's analysis as readable text."""
+    from kao.render import age_text
+
     faces = record["faces"]
     print(f"{record['image']}: {counted(len(faces), 'face')}")
     for number, face in enumerate(faces, 1):
@@ -91,7 +97,7 @@ def print_text(record: dict[str, Any]) -> None:
         print(f"  face {number}: box [{box}]  score {face['score']:.3f}")
         who = []
         if "age" in face:
-            who.append(f"age {face['age']:.0f}")
+            who.append(f"age {age_text(face['age'])}")
         for key in ("gender", "mask"):
             if key in face:
                 label = face[key]["label"].replace("_", " ")

@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 
 from kao.cli.batch import add_detector_option, check_min_score, run_batch
+from kao.cli.drawing import add_draw_option
 from kao.cli.text import counted
 from kao.detection import FaceDetector
-from kao.render import draw_faces
+from kao.render import DETECT_DRAWING, draw_faces
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,6 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also run the masked-face pass (finds faces behind a mask; about 10 ms more a photo)",
     )
+    add_draw_option(parser, DETECT_DRAWING)
     parser.set_defaults(run=run)
 
 
@@ -60,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
 
     def process(rgb: np.ndarray) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:
         faces = detector.detect(rgb)
-        return {"faces": [face.to_dict() for face in faces]}, lambda: draw_faces(rgb, faces)
+        fields = {"faces": [face.to_dict() for face in faces]}
+        return fields, lambda: draw_faces(rgb, faces, args.draw)
 
     return run_batch(args.inputs, process, _print_text, out=args.out, as_json=args.json)
 

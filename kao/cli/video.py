@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from kao.cli.batch import add_detector_option, check_min_score
 from kao.cli.bench import _positive
+from kao.cli.drawing import add_draw_option
 from kao.cli.text import counted
 from kao.errors import KaoError
 
@@ -35,7 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "each track; print a summary per track, write an annotated video with --out.",
     )
     parser.add_argument("input", metavar="INPUT", help="video file, folder of frames or camera")
-    parser.add_argument("--out", type=Path, metavar="FILE", help="annotated video (.mp4 or .avi)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="annotated video: .mp4 (H.264) or .webm (VP9), which web browsers play, or .avi "
+        "(Motion JPEG)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of text")
     parser.add_argument(
         "--db",
@@ -96,6 +103,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-frames", type=_positive, metavar="N", help="stop after N frames (e.g. a camera)"
     )
+    from kao.render import VIDEO_DRAWING
+
+    add_draw_option(parser, VIDEO_DRAWING)
     parser.set_defaults(run=run)
 
 
@@ -159,7 +169,7 @@ def _track(args: argparse.Namespace, video: Video, analysis: VideoAnalyzer) -> d
     try:
         for result in analysis.run(frames):
             if writer is not None:
-                writer.write(draw_frame(result))
+                writer.write(draw_frame(result, args.draw))
             processed += 1
             if status and result.index % STATUS_EVERY == 0:
                 of = f"/{video.count}" if video.count else ""
@@ -192,6 +202,8 @@ def _track(args: argparse.Namespace, video: Video, analysis: VideoAnalyzer) -> d
 
 def print_text(report: dict[str, Any]) -> None:
     """The report as a header line and a table of the tracks."""
+    from kao.render import age_text
+
     tracks = report["tracks"]
     print(
         f"{report['input']}: {report['frames']} frames of {report['width']}x{report['height']} "
@@ -204,7 +216,7 @@ def print_text(report: dict[str, Any]) -> None:
             f"{'age':>4}  {'gender':<7} {'emotion':<10} mask"
         )
     for track in tracks:
-        age = "-" if track["age"] is None else f"{track['age']:.0f}"
+        age = "-" if track["age"] is None else age_text(track["age"])
         gender = track["gender"]["label"] if track["gender"] else "-"
         mask = track["mask"]["label"].replace("_", " ") if track["mask"] else "-"
         print(
