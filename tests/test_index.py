@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from kao.cli import main
-from kao.cli.bench import synthetic_faces
 from kao.errors import KaoError
+from kao.evaluation.bench_search import synthetic_faces
 from kao.gallery.index import (
     EXACT_LIMIT,
     ApproximateIndex,
@@ -256,3 +256,35 @@ def test_bench_search_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert 0.85 < report["data"]["same_identity_cosine"] < 0.95
     assert abs(report["data"]["other_identity_cosine"]) < 0.1
     assert report["recall_at_1"] >= 0.9
+
+
+def test_bench_search_library_report_is_what_the_cli_prints(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kao.evaluation.bench_search import bench_search
+
+    report = bench_search(1000, 32, 20, 3, seed=1)
+    options = ["--size", "1000", "--dim", "32", "--queries", "20", "--k", "3", "--seed", "1"]
+    assert main(["bench", "search", *options, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert set(printed) == set(report) and "recall_at_3" in report
+    assert printed["data"] == report["data"] and printed["index"] == report["index"]
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [
+        (["detect"], "--data"),
+        (["embed"], "--data"),
+        (["analyze"], "--data"),
+        (["serve", "--seconds", "1"], "--data"),
+        (["video"], "--lfw"),
+    ],
+)
+def test_bench_without_its_data_says_which_option_names_it(
+    command: list[str], option: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "elsewhere"
+    assert main(["bench", *command, option, str(missing)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"kao: error: {missing}: no such folder; pass {option} DIR"), error

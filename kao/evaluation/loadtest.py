@@ -3,6 +3,9 @@
 server's memory over the run; and a mixed load (`mixed`): good requests among bad, face-less and
 oversized uploads and connections left idle.
 
+`serve_load` is `kao bench serve`: a server, a detect phase, an identify phase and optionally
+the mixed phase, measured and reported.
+
 Traffic goes only to 127.0.0.1; every loop stops at its deadline (and at `max_requests`)."""
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -22,7 +26,13 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import cv2
+
 from kao.errors import KaoError
+from kao.image import find_images, load_image
+
+MIXED_MEMORY_CEILING_MIB = 2048
+"""Default memory ceiling of the mixed phase: 2 workers and their uploads."""
 
 Request = Callable[[Any], Any]
 """Sends one request with an httpx.Client and returns its response."""
@@ -361,3 +371,122 @@ def mixed(
         },
         "problems": problems,
     }
+
+
+@dataclass(frozen=True)
+class Load:
+    """The shape of a `serve_load` run: server processes, client threads, phase lengths (s),
+    requests per phase at most, and for the mixed phase (none when `mixed_seconds` is 0) the
+    bad uploaders, the connections held idle and the server's memory ceiling (MiB)."""
+
+    workers: int = 2
+    clients: int = 4
+    seconds: int = 300
+    identify_seconds: int = 60
+    max_requests: int = 200_000
+    mixed_seconds: int = 0
+    bad_clients: int = 2
+    idle_connections: int = 64
+    memory_ceiling_mib: int = MIXED_MEMORY_CEILING_MIB
+
+
+def serve_load(data: Path, faces: Path, load: Load) -> dict[str, Any]:
+    """Load-test a real `kao serve --workers N` on 127.0.0.1 (`kao bench serve`): 640 x 480
+    JPEGs of the first 20 photos of `data` sent to /v1/detect, then a photo of the first of 20
+    persons of the LFW folder `faces` (enrolled first) to /v1/collections/.../identify, then the
+    mixed phase when `load.mixed_seconds` > 0 (see `mixed`). The report: requests/s and p50/p99
+    latency (ms) per phase, the server's memory (MiB, all its processes, sampled every second)
+    and, with the mixed phase, its report under "mixed" (its "problems" empty when it held)."""
+    from kao.server.settings import DEFAULT_MAX_UPLOAD
+
+    photos = find_images([data])[:20] if data.is_dir() else []
+    people = sorted(p for p in faces.iterdir() if p.is_dir())[:20] if faces.is_dir() else []
+    if not photos or not people:
+        raise KaoError(f"need photos in {data} and LFW people folders in {faces}")
+    jpegs = [
+        cv2.imencode(".jpg", cv2.resize(load_image(p), (640, 480))[:, :, ::-1])[1].tobytes()
+        for p in photos
+    ]
+    probe = (people[0] / sorted(os.listdir(people[0]))[0]).read_bytes()
+    memory: list[tuple[float, float]] = []
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        Server(
+            str(Path(folder) / "load.db"),
+            Path(folder) / "serve.log",
+            "--workers",
+            str(load.workers),
+            env={"KAO_THREADS": "1"},  # one ONNX thread per request, workers side by side
+        ) as server,
+    ):
+        start = time.monotonic()
+
+        def sample() -> None:
+            memory.append((time.monotonic() - start, tree_rss_mib(server.process.pid)))
+
+        import httpx
+
+        with httpx.Client(base_url=server.base, timeout=60, trust_env=False) as client:
+            client.post("/v1/collections", json={"name": "load"}).raise_for_status()
+            for person in people:
+                photo = (person / sorted(os.listdir(person))[0]).read_bytes()
+                files = [("images", ("p.jpg", photo, "image/jpeg"))]
+                client.post(
+                    "/v1/collections/load/enroll", files=files, data={"person": person.name}
+                ).raise_for_status()
+        counter = iter(range(10**9))
+
+        def detect(client: Any) -> Any:
+            image = jpegs[next(counter) % len(jpegs)]
+            return client.post("/v1/detect", files=[("image", ("a.jpg", image, "image/jpeg"))])
+
+        def identify(client: Any) -> Any:
+            files = [("image", ("b.jpg", probe, "image/jpeg"))]
+            return client.post("/v1/collections/load/identify", files=files)
+
+        sample()
+        phases = [
+            hammer(
+                server.base, "detect", detect, load.seconds, load.clients, load.max_requests, sample
+            ),
+            hammer(
+                server.base,
+                "identify",
+                identify,
+                load.identify_seconds,
+                load.clients,
+                load.max_requests,
+                sample,
+            ),
+        ]
+        if load.mixed_seconds > 0:
+            clients = (load.clients, load.bad_clients, load.idle_connections)
+            bad = bad_requests(["/v1/detect", "/v1/analyze"], DEFAULT_MAX_UPLOAD)
+            under_attack = mixed(
+                server,
+                detect,
+                bad,
+                load.mixed_seconds,
+                clients,
+                load.memory_ceiling_mib,
+                load.max_requests,
+            )
+    detect_memory = [rss for t, rss in memory if t <= load.seconds + 5]
+    minute = max(1, len(detect_memory) // max(1, load.seconds // 60))
+    report: dict[str, Any] = {
+        "workers": load.workers,
+        "clients": load.clients,
+        "photos": "640x480 JPEG, " + str(len(jpegs)) + " WIDER photos in turn",
+        **{phase.name: phase.report() for phase in phases},
+        "memory_mib": {
+            "start": round(memory[0][1], 1),
+            "first_minute_median": round(statistics.median(detect_memory[:minute]), 1),
+            "last_minute_median": round(statistics.median(detect_memory[-minute:]), 1),
+            "peak": round(max(rss for _, rss in memory), 1),
+            "samples": len(memory),
+        },
+        "machine": {"cpus": os.cpu_count(), "load_average_after": os.getloadavg()[0]},
+    }
+    if load.mixed_seconds > 0:
+        report["mixed"] = under_attack
+    return report

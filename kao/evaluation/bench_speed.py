@@ -1,0 +1,187 @@
+"""Speed of kao beside a peer measured in the same run: detection latency and throughput, face
+embedding throughput, and the per-face analysis stage by stage (`kao bench detect`, `embed`,
+`analyze`). Each function returns the JSON-ready report `kao bench ... --json` prints.
+
+The peer is face_recognition 1.3 (dlib's HOG detector, its 68 landmarks and encodings), timed
+on the same photos in the same process, so that the ratios hold on any machine."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from kao.errors import KaoError
+from kao.evaluation import baselines
+from kao.image import find_images, load_image
+from kao.progress import progress
+
+BENCH_SIDE = (640, 480)
+"""Width and height (px) the latency photos are resized to."""
+
+
+def machine() -> dict[str, Any]:
+    """The CPUs and processor a report was measured on."""
+    return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()}
+
+
+def photos_in(folder: Path, count: int | None = None) -> list[Path]:
+    """The first `count` photos (all with None) of `folder`, walked recursively; KaoError when
+    it is not a folder or holds none."""
+    if not folder.is_dir():
+        raise KaoError(f"{folder}: no such folder of photos")
+    paths = find_images([folder])[:count]
+    if not paths:
+        raise KaoError(f"{folder}: no photos in this folder")
+    return paths
+
+
+def interleaved(
+    detectors: dict[str, Callable[[np.ndarray], Any]], photos: list[np.ndarray], repeat: int
+) -> dict[str, list[float]]:
+    """Seconds per call of each detector, the detectors taking turns on each photo so that
+    background load on a shared machine hits them alike. One untimed warm-up call each."""
+    for detect in detectors.values():
+        detect(photos[0])
+    times: dict[str, list[float]] = {name: [] for name in detectors}
+    for _ in progress(range(repeat), repeat, "rounds"):
+        for photo in photos:
+            for name, detect in detectors.items():
+                start = time.perf_counter()
+                detect(photo)
+                times[name].append(time.perf_counter() - start)
+    return times
+
+
+def bench_detect(
+    data: Path, *, photos: int = 20, repeat: int = 3, folder_images: int = 100, detector: str
+) -> dict[str, Any]:
+    """Median latency (ms) per 640 x 480 photo of kao (every core, one thread, with the
+    masked-face pass) and face_recognition's HOG, interleaved over the first `photos` photos of
+    `data` `repeat` times; then images/s over the first `folder_images` photos, decoding
+    included. `detector` names kao's detector network."""
+    paths = photos_in(data)
+    resized = [
+        cv2.resize(load_image(p), BENCH_SIDE, interpolation=cv2.INTER_AREA) for p in paths[:photos]
+    ]
+    detectors: dict[str, Callable[[np.ndarray], Any]] = {
+        "kao": baselines.kao_detector(model=detector),
+        "kao_1_thread": baselines.kao_detector(model=detector, threads=1),
+        "kao_masked_pass": baselines.kao_detector(model=detector, masked_faces=True),
+        "face_recognition_hog": baselines.face_recognition_hog(),
+    }
+    latency = {
+        name: statistics.median(times) * 1000
+        for name, times in interleaved(detectors, resized, repeat).items()
+    }
+    folder = paths[:folder_images]
+    throughput = {}
+    for name in ("kao", "face_recognition_hog"):
+        start = time.perf_counter()
+        for path in progress(folder, len(folder)):
+            detectors[name](load_image(path))
+        throughput[name] = len(folder) / (time.perf_counter() - start)
+    hog = latency["face_recognition_hog"]
+    return {
+        "photos": len(resized),
+        "repeat": repeat,
+        "median_ms_640x480": {k: round(v, 2) for k, v in latency.items()},
+        "speedup_vs_hog": round(hog / latency["kao"], 1),
+        "speedup_vs_hog_1_thread": round(hog / latency["kao_1_thread"], 1),
+        "speedup_vs_hog_masked_pass": round(hog / latency["kao_masked_pass"], 1),
+        "folder": {
+            "path": str(data),
+            "images": len(folder),
+            "images_per_s": {k: round(v, 1) for k, v in throughput.items()},
+        },
+        "machine": machine(),
+        "model": detector,
+    }
+
+
+def bench_embed(data: Path, *, images: int = 100) -> dict[str, Any]:
+    """Faces/s finding and embedding every face of the first `images` photos of `data`
+    (decoding included): kao, then face_recognition (HOG + face_encodings)."""
+    import face_recognition
+
+    from kao.recognition import default_embedder
+
+    paths = photos_in(data, images)
+    embedder = default_embedder()
+
+    def kao_faces(path: Path) -> int:
+        return len(embedder.embed(path))
+
+    def face_recognition_faces(path: Path) -> int:
+        rgb = load_image(path)
+        return len(face_recognition.face_encodings(rgb, face_recognition.face_locations(rgb, 1)))
+
+    kao_faces(paths[0])  # load the models before timing
+    report: dict[str, Any] = {"images": len(paths), "data": str(data)}
+    for name, run in (("kao", kao_faces), ("face_recognition", face_recognition_faces)):
+        start = time.perf_counter()
+        faces = sum(run(path) for path in progress(paths, len(paths)))
+        seconds = time.perf_counter() - start
+        report[name] = {
+            "faces": faces,
+            "seconds": round(seconds, 2),
+            "faces_per_s": round(faces / seconds, 1),
+        }
+    report["speedup"] = round(
+        report["kao"]["faces_per_s"] / report["face_recognition"]["faces_per_s"], 1
+    )
+    return report
+
+
+def bench_analyze(data: Path, *, images: int = 100, accurate: bool = False) -> dict[str, Any]:
+    """Median ms per face of each `kao analyze` stage on one thread over the first `images`
+    photos of `data`, beside face_recognition finding the 68 landmarks of the same photos.
+
+    Sets KAO_THREADS=1 for the process: call it before any model is loaded (a fresh process)."""
+    os.environ["KAO_THREADS"] = "1"
+    import face_recognition
+
+    from kao.analysis import STAGES, FaceAnalyzer
+
+    paths = photos_in(data, images)
+    analyzer = FaceAnalyzer(accurate=accurate).load()
+    photos = [load_image(path) for path in paths]
+    analyzer.analyze_faces(photos[0], analyzer.detector.detect(photos[0]))  # warm-up
+    per_face: dict[str, list[float]] = {stage: [] for stage in (*STAGES, "total")}
+    peer: list[float] = []
+    faces_seen = 0
+    for rgb in progress(photos, len(photos)):
+        timings: dict[str, float] = {}
+        start = time.perf_counter()
+        faces = analyzer.detector.detect(rgb)
+        timings["detection"] = time.perf_counter() - start
+        if not faces:
+            continue
+        analyzer.analyze_faces(rgb, faces, timings=timings)
+        faces_seen += len(faces)
+        for stage in STAGES:
+            per_face[stage].append(1000 * timings[stage] / len(faces))
+        per_face["total"].append(1000 * sum(timings.values()) / len(faces))
+        start = time.perf_counter()
+        found = face_recognition.face_locations(rgb, 1)
+        face_recognition.face_landmarks(rgb, found)
+        if found:
+            peer.append(1000 * (time.perf_counter() - start) / len(found))
+    if not faces_seen:
+        raise KaoError(f"{data}: no face found in the first {len(paths)} photos")
+    return {
+        "images": len(paths),
+        "faces": faces_seen,
+        "threads": 1,
+        "accurate": accurate,
+        "median_ms_per_face": {k: round(statistics.median(v), 2) for k, v in per_face.items()},
+        "face_recognition_68_landmarks_ms_per_face": round(statistics.median(peer), 2),
+        "data": str(data),
+    }
