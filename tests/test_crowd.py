@@ -15,9 +15,11 @@ from PIL import Image
 from kao.cli import main
 from kao.crowd import CrowdCounter, Estimates, mcnn
 from kao.crowd.counting import CROWD_COUNT, DENSE_COUNT, DETECTION_MIN_FACE
+from kao.crowd.heatmap import FLOOR, density_levels, heat_map
 from kao.errors import ImageError, KaoError, ModelError
 from kao.evaluation import crowd
 from kao.face import Face
+from kao.image import load_image
 from kao.models import store
 from tests.conftest import shared_file
 
@@ -170,6 +172,22 @@ def test_kao_count_json_heat_map_and_a_corrupt_image(
         pixels = np.asarray(drawn.convert("RGB"), np.int16)
     original = np.asarray(Image.open(mall).convert("RGB"), np.int16)
     assert np.abs(pixels - original).mean() > 2  # the heat map and caption are drawn
+
+
+def test_the_heat_map_stands_out_where_the_density_is_high(counter: CrowdCounter) -> None:
+    """On the mall photo a few peak pixels are 6x its 99th percentile: scaled to its maximum,
+    the crowd stayed faint (60% of its pixels changed visibly); scaled to its range, nearly
+    all do, and the empty floor keeps the photo."""
+    rgb = load_image(shared_file(MALL))
+    result = counter.count(rgb, "density")
+    assert result.density is not None
+    level = density_levels(result.density, *rgb.shape[:2])
+    change = np.abs(heat_map(rgb, result.density).astype(np.int16) - rgb).sum(axis=2)
+    crowd_part = level >= 0.25
+    assert crowd_part.mean() > 0.01
+    assert (change[crowd_part] > 60).mean() > 0.9
+    empty = level < FLOOR
+    assert empty.mean() > 0.5 and (change[empty] > 60).mean() < 0.01
 
 
 def test_kao_count_without_the_model_names_it(
