@@ -105,13 +105,7 @@ class FaceAnalyzer:
         given, receives the seconds each stage took (keys from `STAGES`)."""
         self.load()
         with _timed(timings, "landmarks"):
-            if cropped:
-                try:
-                    faces = [self.landmarks.run_cropped(rgb)]
-                except KaoError:  # the attribute models still read the crop
-                    faces = [whole_image_face(rgb)]
-            else:
-                faces = self.landmarks.run(rgb, faces)
+            faces = self._landmarks(rgb, faces, cropped)
         with _timed(timings, "pose"):
             faces = [_with_pose(face) for face in faces]
         for name, model, setter in self.attributes:
@@ -119,6 +113,34 @@ class FaceAnalyzer:
                 results = model.classify([rgb]) if cropped else model.predict(rgb, faces)
                 faces = [setter(face, result) for face, result in zip(faces, results, strict=True)]
         return faces
+
+    def _landmarks(self, rgb: np.ndarray, faces: Sequence[Face], cropped: bool) -> list[Face]:
+        """`faces` (or the crop `rgb`'s one face) with mesh, iris and 68 points and `missing`
+        set: {} for a face FaceMesh reads, the reasons for the landmark, pose and gaze keys of
+        a face it does not."""
+        if cropped:
+            try:
+                return [dataclasses.replace(self.landmarks.run_cropped(rgb), missing={})]
+            except KaoError as error:  # the attribute models still read the crop
+                return [_without_landmarks(whole_image_face(rgb), str(error))]
+        rejected = (
+            "FaceMesh does not see a face in this box (its presence score is below "
+            f"{self.landmarks.min_presence})"
+        )
+        return [
+            dataclasses.replace(face, missing={})
+            if face.mesh is not None
+            else _without_landmarks(face, rejected)
+            for face in self.landmarks.run(rgb, faces)
+        ]
+
+
+def _without_landmarks(face: Face, reason: str) -> Face:
+    """`face` with `reason` recorded for its missing landmarks and the pose and gaze that need
+    them."""
+    missing = {key: reason for key in ("landmarks_68", "mesh", "iris")}
+    missing.update({key: f"needs the landmarks; {reason}" for key in ("pose", "gaze")})
+    return dataclasses.replace(face, missing=missing)
 
 
 def _with_pose(face: Face) -> Face:

@@ -11,6 +11,20 @@ KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "right_mouth_corner", "le
 """Order of the 5 keypoints. Right/left are the subject's: the right eye is on the image's left."""
 EMOTIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprised")
 """The 7 emotion classes, in the fixed order kao prints and stores them."""
+DETECTION_KEYS = ("box", "score", "keypoints")
+"""The keys of a detection record (`kao.detect`, `kao detect --json`, `/v1/detect`)."""
+ANALYSIS_KEYS = ("age", "gender", "emotion", "mask", "pose", "gaze", "landmarks_68")
+"""The keys an analysis record adds to `DETECTION_KEYS`, then ``"missing"`` (and ``"mesh"``
+and ``"iris"`` when the mesh is asked for)."""
+MESH_KEYS = ("mesh", "iris")
+NOT_COMPUTED = "not computed (kao.analyze did not run on this face)"
+"""The reason given for an attribute that is None on a face without a recorded reason."""
+
+
+def face_index(number: int | None) -> int | None:
+    """The 0-based list position of face `number` (faces are numbered from 1 where people see
+    or type them; see `Face`), None for None."""
+    return None if number is None else number - 1
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,11 @@ class Pose:
 class Face:
     """One face found in an image.
 
+    Faces are numbered from 1 wherever a person sees or types a number (the CLI's text and
+    options, ``"face"`` in JSON, the HTTP API's parameters, drawings and the web page): face
+    N is item N - 1 of the list `kao.detect` or `kao.analyze` returns, best score first.
+    Python names that hold a 0-based list position say so (`index`).
+
     Attributes:
         box: float32 array of shape (4,), ``[x1, y1, x2, y2]`` in pixels of the original image.
         score: detection confidence in [0, 1].
@@ -64,6 +83,14 @@ class Face:
         gender: `Label` "male" / "female" with its probability.
         emotion: probability of each of `EMOTIONS` (they sum to 1).
         mask: `Label` "mask" / "no_mask" with its probability.
+        missing: why each of those attributes is None, by attribute name (e.g. ``{"pose":
+            "no landmarks: FaceMesh ..."}``); ``{}`` when every one is set, None on a face
+            `kao.analyze` has not seen.
+
+    Records (`to_dict`): a detection record has exactly `DETECTION_KEYS`; an analysis record
+    (a face `kao.analyze` returned, or any face with an attribute set) has every key of
+    `ANALYSIS_KEYS` too, None (JSON ``null``) where the attribute could not be found, and
+    ``"missing"``: the reason for each of its null keys.
     """
 
     box: np.ndarray
@@ -79,6 +106,7 @@ class Face:
     gender: Label | None = None
     emotion: dict[str, float] | None = None
     mask: Label | None = None
+    missing: dict[str, str] | None = None
 
     def __repr__(self) -> str:
         """The box, score and set attributes; arrays as their shape (a face's repr stays one
@@ -86,7 +114,7 @@ class Face:
         shown = [f"box={[round(float(v), 1) for v in self.box]}", f"score={self.score:.3f}"]
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
-            if name in ("box", "score") or value is None:
+            if name in ("box", "score") or value is None or (name == "missing" and not value):
                 continue
             if isinstance(value, np.ndarray):
                 value = f"<{'x'.join(map(str, value.shape))} {value.dtype}>"
@@ -112,38 +140,60 @@ class Face:
         """Box area in square pixels."""
         return self.width * self.height
 
+    @property
+    def analysed(self) -> bool:
+        """Whether this face's record is an analysis record (see the class docstring)."""
+        return self.missing is not None or any(
+            getattr(self, key) is not None for key in (*ANALYSIS_KEYS, *MESH_KEYS)
+        )
+
     def to_dict(self, *, embedding: bool = False, mesh: bool = False) -> dict[str, Any]:
-        """JSON-ready form: box and keypoints rounded to 0.1 px, score to 4 decimals, then every
-        attribute that has been set (age, gender, emotion, mask, pose, gaze, landmarks_68); with
-        `embedding`, the embedding as a list of floats; with `mesh`, the 468 mesh points and
-        the iris points (when the face has them)."""
+        """JSON-ready record: box and keypoints rounded to 0.1 px, score to 4 decimals; for an
+        analysis record (`analysed`) also every key of `ANALYSIS_KEYS` (age to 0.1 year,
+        probabilities to 4 decimals, points to 0.1 px; null where unknown), with `mesh` the
+        468 mesh points and the 10 iris points, and ``"missing"``: {null key: reason}. With
+        `embedding`, ``"embedding"``: the D floats (null before `kao.embed`)."""
         record: dict[str, Any] = {
             "box": [round(float(v), 1) for v in self.box],
             "score": round(float(self.score), 4),
             "keypoints": _points(self.keypoints),
         }
-        if self.age is not None:
-            record["age"] = round(float(self.age), 1)
-        for key, label in (("gender", self.gender), ("mask", self.mask)):
-            if label is not None:
-                record[key] = label.to_dict()
-        if self.emotion is not None:
-            record["emotion"] = {k: round(float(self.emotion[k]), 4) for k in EMOTIONS}
-        if self.pose is not None:
-            record["pose"] = self.pose.to_dict()
-        if self.gaze is not None:
-            record["gaze"] = self.gaze
-        if self.landmarks_68 is not None:
-            record["landmarks_68"] = _points(self.landmarks_68)
-        if mesh and self.mesh is not None:
-            record["mesh"] = _points(self.mesh)
-        if mesh and self.iris is not None:
-            record["iris"] = _points(self.iris)
-        if embedding and self.embedding is not None:
-            record["embedding"] = [float(v) for v in self.embedding]
+        if self.analysed:
+            record.update(self._attributes(mesh))
+            known = self.missing or {}
+            record["missing"] = {
+                key: known.get(key, NOT_COMPUTED) for key, value in record.items() if value is None
+            }
+        if embedding:
+            vector = self.embedding
+            record["embedding"] = None if vector is None else [float(v) for v in vector]
         return record
+
+    def _attributes(self, mesh: bool) -> dict[str, Any]:
+        """The analysis keys of `to_dict` (with `mesh`, the mesh and iris too), None if unset."""
+        emotion = self.emotion
+        values: dict[str, Any] = {
+            "age": None if self.age is None else round(float(self.age), 1),
+            "gender": None if self.gender is None else self.gender.to_dict(),
+            "emotion": None
+            if emotion is None
+            else {k: round(float(emotion[k]), 4) for k in EMOTIONS},
+            "mask": None if self.mask is None else self.mask.to_dict(),
+            "pose": None if self.pose is None else self.pose.to_dict(),
+            "gaze": self.gaze,
+            "landmarks_68": _optional_points(self.landmarks_68),
+        }
+        if mesh:
+            values["mesh"] = _optional_points(self.mesh)
+            values["iris"] = _optional_points(self.iris)
+        return values
 
 
 def _points(points: np.ndarray) -> list[list[float]]:
     """Rows of `points` (N, 2 or 3) as lists rounded to 0.1 px."""
     return [[round(float(v), 1) for v in row] for row in points]
+
+
+def _optional_points(points: np.ndarray | None) -> list[list[float]] | None:
+    """`_points` of `points`, or None when there are none."""
+    return None if points is None else _points(points)

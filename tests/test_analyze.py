@@ -12,7 +12,7 @@ from PIL import Image
 
 import kao
 from kao.cli import main
-from kao.face import EMOTIONS
+from kao.face import ANALYSIS_KEYS, DETECTION_KEYS, EMOTIONS
 from tests.conftest import shared_file
 
 PORTRAIT = "data/lfw/lfw-deepfunneled/Aaron_Peirsol/Aaron_Peirsol_0001.jpg"
@@ -129,3 +129,44 @@ def test_bad_input_is_reported_and_the_rest_done(
     assert code == 1
     records = json.loads(capsys.readouterr().out)
     assert "error" in records[0] and records[1]["faces"] == [] and len(records[2]["faces"]) == 1
+
+
+REJECTED = "data/widerface_val_subset/images/1_Handshaking_Handshaking_1_313.jpg"
+"""Two faces: FaceMesh reads the first (best score) and does not see the second, a man seen
+from above, as a face."""
+
+
+def test_every_analysis_record_has_every_key_with_a_reason_for_each_null() -> None:
+    read, rejected = kao.analyze(shared_file(REJECTED))
+    assert read.mesh is not None and read.missing == {}
+    assert rejected.mesh is None and rejected.pose is None and rejected.age is not None
+    records = [face.to_dict(mesh=True) for face in (read, rejected)]
+    expected = {*DETECTION_KEYS, *ANALYSIS_KEYS, "mesh", "iris", "missing"}
+    assert set(records[0]) == set(records[1]) == expected
+    assert records[0]["missing"] == {}
+    nulls = {key for key, value in records[1].items() if value is None}
+    assert nulls == {"pose", "gaze", "landmarks_68", "mesh", "iris"} == set(records[1]["missing"])
+    assert "FaceMesh does not see a face" in records[1]["missing"]["landmarks_68"]
+    assert records[1]["missing"]["pose"].startswith("needs the landmarks; FaceMesh")
+    assert set(rejected.to_dict()) == expected - {"mesh", "iris"}  # without the mesh asked for
+    assert set(kao.detect(shared_file(REJECTED))[1].to_dict()) == set(DETECTION_KEYS)
+
+
+def test_a_crop_facemesh_rejects_keeps_every_key(tmp_path: Path) -> None:
+    grey = tmp_path / "grey.png"
+    Image.new("RGB", (120, 120), (128, 128, 128)).save(grey)
+    (face,) = kao.analyze(grey, cropped=True)
+    record = face.to_dict()
+    assert set(record) == {*DETECTION_KEYS, *ANALYSIS_KEYS, "missing"}
+    assert record["age"] is not None and record["landmarks_68"] is None
+    assert "no face in this crop" in record["missing"]["landmarks_68"]
+
+
+def test_text_gives_the_reason_for_what_is_missing(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["analyze", str(shared_file(REJECTED))]) == 0
+    text = capsys.readouterr().out
+    second = text[text.index("  face 2:") :]
+    assert "pose: yaw" not in second and "age " in second
+    assert "    no pose, gaze: needs the landmarks; FaceMesh does not see a face" in second
+    assert "    no landmarks_68: FaceMesh does not see a face" in second
+    assert "no pose" not in text[: text.index("  face 2:")]

@@ -6,17 +6,22 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from kao.cli import main
+from kao.cli.batch import run_batch
+from kao.detection import FaceDetector
 from tests.conftest import shared_file
 
 GROUP = "data/widerface_val_subset/images/0_Parade_Parade_0_194.jpg"  # 5 faces
 PORTRAIT = "data/lfw/lfw-deepfunneled/Aaron_Peirsol/Aaron_Peirsol_0001.jpg"  # 1 face
+LFW_PORTRAIT = "data/lfw/lfw-deepfunneled/Abdoulaye_Wade/Abdoulaye_Wade_0001.jpg"  # 1 face
 
 
 @pytest.fixture
@@ -189,3 +194,57 @@ def test_the_detector_is_chosen_by_one_option_name() -> None:
         assert parser.parse_args([*command, "--detector", "yunet-2023"]).detector == "yunet-2023"
         with pytest.raises(SystemExit):
             parser.parse_args([*command, "--model", "yunet-2023"])
+
+
+@pytest.fixture
+def folder_with_a_bad_file(photos: Path) -> Path:
+    """`photos` with a third photo and a file named like a photo that is not one."""
+    shutil.copy(shared_file(LFW_PORTRAIT), photos / "sub" / "wade.jpg")
+    (photos / "broken.jpg").write_bytes(b"not a photo")
+    return photos
+
+
+@pytest.mark.parametrize(
+    ("command", "key"), [("detect", "faces"), ("analyze", "faces"), ("count", "count")]
+)
+def test_jsonl_prints_one_line_per_image(
+    command: str, key: str, folder_with_a_bad_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([command, "--jsonl", str(folder_with_a_bad_file)]) == 1
+    captured = capsys.readouterr()
+    records = {Path(r["image"]).name: r for r in map(json.loads, captured.out.splitlines())}
+    assert sorted(records) == ["broken.jpg", "group.jpg", "portrait.JPG", "wade.jpg"]
+    assert records["broken.jpg"] == {
+        "image": str(folder_with_a_bad_file / "broken.jpg"),
+        "error": "not an image or unsupported format",
+    }
+    assert all(key in records[name] for name in ("group.jpg", "portrait.JPG", "wade.jpg"))
+    assert "broken.jpg: not an image" in captured.err
+    assert main([command, "--json", str(folder_with_a_bad_file)]) == 1
+    assert json.loads(capsys.readouterr().out) == list(records.values())  # same records
+
+
+def test_jsonl_writes_each_image_before_the_next_is_read(
+    folder_with_a_bad_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The lines on stdout when each image is handed to the command's processing: every
+    image done before it is already there (JSON Lines stream; --json holds them all)."""
+    detector = FaceDetector()
+
+    def process(rgb: np.ndarray) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:
+        lines_before.append(len(capsys.readouterr().out.splitlines()) + lines_before[-1])
+        return {"faces": [face.to_dict() for face in detector.detect(rgb)]}, lambda: rgb
+
+    outputs = {}
+    for output in ("jsonl", "json"):
+        capsys.readouterr()
+        lines_before = [0]
+        assert run_batch([str(folder_with_a_bad_file)], process, print, out=None, output=output)
+        outputs[output] = lines_before[1:]
+    assert outputs == {"jsonl": [1, 2, 3], "json": [0, 0, 0]}  # broken.jpg's line comes first
+
+
+def test_json_and_jsonl_exclude_each_other(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["detect", "--json", "--jsonl", str(shared_file(PORTRAIT))])
+    assert "--jsonl: not allowed with argument --json" in capsys.readouterr().err

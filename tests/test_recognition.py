@@ -41,7 +41,7 @@ def test_same_person_and_different_people() -> None:
     assert different.similarity >= 0.0 and same.similarity <= 1.0
     record = same.to_dict()
     assert {"same", "distance", "threshold", "similarity"} <= set(record)
-    assert record["a"]["faces"] == 1 and record["a"]["face"] == 0
+    assert record["a"]["faces"] == 1 and record["a"]["face"] == 1  # numbered from 1
 
 
 def test_similarity_is_monotonic_and_half_at_the_threshold() -> None:
@@ -72,12 +72,14 @@ def test_picking_a_face_in_a_group_photo() -> None:
         on_side = [i for i, f in enumerate(faces) if (f.box[0] > 250) == bool(side)]
         return max(on_side, key=lambda i: faces[i].area)
 
-    chosen = verify(pair, photo("Alan_Greenspan", 4), face_a=largest(1))
+    chosen = verify(pair, photo("Alan_Greenspan", 4), index_a=largest(1))
     assert chosen.same and chosen.a.faces == count and chosen.a.index == largest(1)
-    other = verify(pair, photo("Alan_Greenspan", 4), face_a=largest(0))
+    assert chosen.a.number == largest(1) + 1 == chosen.to_dict()["a"]["face"]
+    other = verify(pair, photo("Alan_Greenspan", 4), index_a=largest(0))
     assert not other.same
-    with pytest.raises(kao.KaoError, match=f"face {count} asked for, but {count} found"):
-        verify(pair, photo("Alan_Greenspan", 4), face_a=count)
+    beyond = f"face {count + 1} asked for, but {count} found \\(numbered 1 to {count}\\)"
+    with pytest.raises(kao.KaoError, match=beyond):
+        verify(pair, photo("Alan_Greenspan", 4), index_a=count)
 
 
 def test_cluster_scores() -> None:

@@ -96,6 +96,7 @@ def test_bad_images_and_bodies_are_4xx_json(client: TestClient) -> None:
         "file part",
     )
     check_error(client.post("/v1/verify?face_a=-1", json={}), 422, "face_a")
+    check_error(client.post("/v1/verify?face_a=0", json={}), 422, "face_a")  # numbered from 1
     check_error(client.get("/v1/nothing-here"), 404)
 
 

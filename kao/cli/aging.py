@@ -41,7 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the face's own age (default: kao's age estimate)",
     )
     parser.add_argument(
-        "--face", type=int, metavar="N", help="face number N (0-based; default: the largest)"
+        "--face",
+        type=int,
+        metavar="N",
+        help="face number N (from 1, as kao detect numbers them; default: the largest)",
     )
     parser.add_argument("--cropped", action="store_true", help="the image is already one face crop")
     parser.add_argument(
@@ -66,22 +69,25 @@ def parse_ages(text: str) -> list[float]:
     return ages
 
 
-def meshed_face(rgb: np.ndarray, index: int | None, *, cropped: bool, source: str) -> Face:
+def meshed_face(rgb: np.ndarray, number: int | None, *, cropped: bool, source: str) -> Face:
     """The face to transform, with its mesh: the image itself with `cropped`, else the
-    detected face number `index` (default: the largest). KaoError when there is none."""
+    detected face `number` (from 1; default: the largest). KaoError when there is none."""
     mesher = FaceMesh(iris=False)
     if cropped:
         return mesher.run_cropped(rgb)
     faces = analysis_detector().detect(rgb)
     if not faces:
         raise KaoError(f"{source}: no face found")
-    if index is None:
-        index = max(range(len(faces)), key=lambda i: faces[i].area)
-    elif not 0 <= index < len(faces):
-        raise KaoError(f"{source}: face {index} asked for, but {len(faces)} found")
-    (face,) = mesher.run(rgb, [faces[index]])
+    if number is None:
+        number = 1 + max(range(len(faces)), key=lambda i: faces[i].area)
+    elif not 1 <= number <= len(faces):
+        raise KaoError(
+            f"{source}: face {number} asked for, but {len(faces)} found "
+            f"(numbered 1 to {len(faces)})"
+        )
+    (face,) = mesher.run(rgb, [faces[number - 1]])
     if face.mesh is None:
-        raise KaoError(f"{source}: FaceMesh does not see face {index} as a face")
+        raise KaoError(f"{source}: FaceMesh does not see face {number} as a face")
     return face
 
 

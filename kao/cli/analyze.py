@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from kao.cli.batch import check_min_score, run_batch
+from kao.cli.batch import add_output_options, check_min_score, run_batch
 from kao.cli.drawing import add_draw_option
 from kao.cli.text import counted
 from kao.face import EMOTIONS
@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write annotated copies here")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_output_options(parser)
     parser.add_argument(
         "--cropped",
         action="store_true",
@@ -78,12 +78,20 @@ def run(args: argparse.Namespace) -> int:
         fields = {"faces": [face.to_dict(mesh=args.mesh) for face in faces]}
         return fields, lambda: draw_analysis(rgb, faces, triangles, args.draw)
 
-    return run_batch(args.inputs, process, print_text, out=args.out, as_json=args.json)
+    return run_batch(args.inputs, process, print_text, out=args.out, output=args.output)
 
 
 def emotion_line(emotion: dict[str, float]) -> str:
     """The seven probabilities as percentages in `EMOTIONS` order, e.g. "Angry: 17.5%  ..."."""
     return "  ".join(f"{name.capitalize()}: {100 * emotion[name]:.1f}%" for name in EMOTIONS)
+
+
+def missing_by_reason(missing: dict[str, str]) -> dict[str, list[str]]:
+    """{reason: the keys it leaves null} of a record's "missing" map, in the record's order."""
+    grouped: dict[str, list[str]] = {}
+    for key, reason in missing.items():
+        grouped.setdefault(reason, []).append(key)
+    return grouped
 
 
 def print_text(record: dict[str, Any]) -> None:
@@ -96,23 +104,25 @@ def print_text(record: dict[str, Any]) -> None:
         box = ", ".join(f"{v:.0f}" for v in face["box"])
         print(f"  face {number}: box [{box}]  score {face['score']:.3f}")
         who = []
-        if "age" in face:
+        if face["age"] is not None:
             who.append(f"age {age_text(face['age'])}")
         for key in ("gender", "mask"):
-            if key in face:
+            if face[key] is not None:
                 label = face[key]["label"].replace("_", " ")
                 who.append(f"{key} {label} ({100 * face[key]['score']:.1f}%)")
         if who:
             print("    " + "  ".join(who))
-        if "pose" in face:
+        if face["pose"] is not None:
             angles = "  ".join(f"{k} {face['pose'][k]:.1f}" for k in ("yaw", "pitch", "roll"))
             print(f"    pose: {angles}")
-        if "gaze" in face and {"yaw", "pitch"} <= set(face["gaze"]):
+        if face["gaze"] is not None:
             print(f"    gaze: yaw {face['gaze']['yaw']:.1f}  pitch {face['gaze']['pitch']:.1f}")
-        if "emotion" in face:
+        if face["emotion"] is not None:
             emotion = face["emotion"]
             top = max(EMOTIONS, key=lambda name: emotion[name])
             print(f"    {emotion_line(emotion)}")
             print(f"    emotion: {top} ({100 * emotion[top]:.1f}%)")
+        for reason, keys in missing_by_reason(face["missing"]).items():
+            print(f"    no {', '.join(keys)}: {reason}")
     if "annotated" in record:
         print(f"  annotated: {record['annotated']}")

@@ -1,6 +1,7 @@
 """The batch loop every per-image command shares (`kao detect`, `kao analyze`, `kao count`):
 inputs expanded to images (folders walked), each image processed on its own so that a bad one
-is reported and the rest still done, text or JSON out, annotated copies with `--out`."""
+is reported and the rest still done, text, JSON or JSON Lines out, annotated copies with
+`--out`."""
 
 from __future__ import annotations
 
@@ -30,6 +31,28 @@ def add_detector_option(parser: argparse.ArgumentParser) -> None:
         choices=sorted(MODELS),
         default="yunet-n",
         help="detector network (default yunet-n)",
+    )
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """``--json`` / ``--jsonl`` (one of them, default text), stored as ``args.output``: "text",
+    "json" or "jsonl" (see `run_batch`)."""
+    formats = parser.add_mutually_exclusive_group()
+    formats.set_defaults(output="text")
+    formats.add_argument(
+        "--json",
+        dest="output",
+        action="store_const",
+        const="json",
+        help="print one JSON list of every image's record, once all are done",
+    )
+    formats.add_argument(
+        "--jsonl",
+        dest="output",
+        action="store_const",
+        const="jsonl",
+        help="print JSON Lines: each image's record (its faces or its error) on one line as soon "
+        "as it is done, for large folders",
     )
 
 
@@ -72,40 +95,54 @@ def run_batch(
     print_text: Callable[[dict[str, Any]], None],
     *,
     out: Path | None,
-    as_json: bool,
+    output: str,
 ) -> int:
     """Process every image of `inputs`: each record is `{"image", "width", "height", ...fields}`
     (plus `"annotated"`: the copy written under `out`), or `{"image", "error"}` for an image
-    that failed. Prints each record with `print_text` as it comes, or all as JSON at the end.
-    Returns the exit code: 1 if any input failed, else 0."""
+    that failed (its error also goes to stderr). `output` "text" prints each record with
+    `print_text` as it comes, "jsonl" prints each as one JSON line as it comes (flushed; no
+    record is kept), "json" prints them all as one JSON list at the end. Returns the exit code:
+    1 if any input failed, else 0."""
     jobs, errors = collect(inputs)
-    records: list[dict[str, Any]] = [{"image": e.source, "error": e.reason} for e in errors]
+    held: list[dict[str, Any]] = []
+
+    def emit(record: dict[str, Any]) -> None:
+        if output == "json":
+            held.append(record)
+        elif output == "jsonl":
+            print(json.dumps(record), flush=True)
+        elif "error" not in record:
+            print_text(record)
+
     for error in errors:
         print(f"kao: error: {error}", file=sys.stderr)
+        emit({"image": error.source, "error": error.reason})
+    failed = bool(errors)
     written: set[Path] = set()
     for job in progress(jobs, total=len(jobs)):
-        try:
-            rgb = load_image(job.path)
-            fields, draw = process(rgb)
-        except KaoError as error:
-            reason = error.reason if isinstance(error, ImageError) else str(error)
-            print(f"kao: error: {describe(job.path)}: {reason}", file=sys.stderr)
-            records.append({"image": describe(job.path), "error": reason})
-            continue
-        record = {
-            "image": describe(job.path),
-            "width": int(rgb.shape[1]),
-            "height": int(rgb.shape[0]),
-        }
-        record.update(fields)
-        if out:
-            record["annotated"] = describe(write_image(out, job.relative, draw(), written))
-        records.append(record)
-        if not as_json:
-            print_text(record)
-    if as_json:
-        print(json.dumps(records, indent=2))
-    return 1 if any("error" in r for r in records) else 0
+        record = _record(job, process, out, written)
+        failed = failed or "error" in record
+        emit(record)
+    if output == "json":
+        print(json.dumps(held, indent=2))
+    return int(failed)
+
+
+def _record(job: Job, process: Processor, out: Path | None, written: set[Path]) -> dict[str, Any]:
+    """The record of one image (see `run_batch`); a failure is reported on stderr and becomes
+    `{"image", "error"}`."""
+    try:
+        rgb = load_image(job.path)
+        fields, draw = process(rgb)
+    except KaoError as error:
+        reason = error.reason if isinstance(error, ImageError) else str(error)
+        print(f"kao: error: {describe(job.path)}: {reason}", file=sys.stderr)
+        return {"image": describe(job.path), "error": reason}
+    record = {"image": describe(job.path), "width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
+    record.update(fields)
+    if out:
+        record["annotated"] = describe(write_image(out, job.relative, draw(), written))
+    return record
 
 
 def write_image(out: Path, relative: Path, rgb: Any, written: set[Path]) -> Path:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from kao.cli.batch import run_batch
+from kao.cli.batch import add_output_options, run_batch
 from kao.crowd import CrowdCounter
 from kao.crowd.heatmap import draw_count
 
@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--out", type=Path, metavar="DIR", help="write heat maps (or detected faces) here"
     )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_output_options(parser)
     parser.add_argument(
         "--method",
         choices=("auto", "density", "detection"),
@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         result = counter.count(rgb, args.method)
         return result.to_dict(), lambda: draw_count(rgb, result)
 
-    return run_batch(args.inputs, process, _print_text, out=args.out, as_json=args.json)
+    return run_batch(args.inputs, process, _print_text, out=args.out, output=args.output)
 
 
 def _print_text(record: dict[str, Any]) -> None:

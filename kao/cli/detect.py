@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from kao.cli.batch import add_detector_option, check_min_score, run_batch
+from kao.cli.batch import add_detector_option, add_output_options, check_min_score, run_batch
 from kao.cli.drawing import add_draw_option
 from kao.cli.text import counted
 from kao.detection import FaceDetector
@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write annotated copies here")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    add_output_options(parser)
     parser.add_argument(
         "--min-score",
         type=float,
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         fields = {"faces": [face.to_dict() for face in faces]}
         return fields, lambda: draw_faces(rgb, faces, args.draw)
 
-    return run_batch(args.inputs, process, _print_text, out=args.out, as_json=args.json)
+    return run_batch(args.inputs, process, _print_text, out=args.out, output=args.output)
 
 
 def _print_text(record: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from kao.face import face_index
 from kao.image import describe
 from kao.recognition import verify
 
@@ -30,8 +31,8 @@ def run(args: argparse.Namespace) -> int:
     result = verify(
         args.a,
         args.b,
-        face_a=None if args.face_a is None else args.face_a - 1,
-        face_b=None if args.face_b is None else args.face_b - 1,
+        index_a=face_index(args.face_a),
+        index_b=face_index(args.face_b),
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -44,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     sides = (("a", args.a, result.a, args.face_a), ("b", args.b, result.b, args.face_b))
     for label, path, side, chosen in sides:
         box = ", ".join(f"{v:.0f}" for v in side.face.box)
-        note = f"face {side.index + 1} of {side.faces}"
+        note = f"face {side.number} of {side.faces}"
         if chosen is None and side.faces > 1:
             note += f" (the largest; pick another with --face-{label})"
         print(f"  {label.upper()}: {describe(path)}: {note}, box [{box}]")

@@ -51,23 +51,23 @@ class FaceEmbedder:
             replace(face, embedding=vector) for face, vector in zip(faces, vectors, strict=True)
         ]
 
-    def embed_one(self, image: ImageInput, face: int | None = None) -> tuple[Face, int, int]:
-        """The embedded face number `face` (0-based, in detection order) of `image`, or its
-        largest face when `face` is None -> (face, index used, faces found).
+    def embed_one(self, image: ImageInput, index: int | None = None) -> tuple[Face, int, int]:
+        """The embedded face at 0-based position `index` of `image`'s detections (face number
+        `index` + 1), or its largest face when `index` is None -> (face, index used, faces
+        found).
 
-        Raises NoFaceError when the image has no face, KaoError when `face` is out of range."""
+        Raises NoFaceError when the image has no face, KaoError when `index` is out of range
+        (the message numbers faces from 1, as people see them)."""
         rgb = load_image(image, copy=False)
         faces = self.detector.detect(rgb)
         if not faces:
             raise NoFaceError(f"{describe(image)}: no face found")
-        if face is None:
+        if index is None:
             index = max(range(len(faces)), key=lambda i: faces[i].area)
-        elif 0 <= face < len(faces):
-            index = face
-        else:
+        elif not 0 <= index < len(faces):
             raise KaoError(
-                f"{describe(image)}: face {face} asked for, but {len(faces)} found "
-                f"(numbered 0 to {len(faces) - 1})"
+                f"{describe(image)}: face {index + 1} asked for, but {len(faces)} found "
+                f"(numbered 1 to {len(faces)})"
             )
         (embedded,) = self.embed_faces(rgb, [faces[index]])
         return embedded, index, len(faces)

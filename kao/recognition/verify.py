@@ -53,11 +53,17 @@ def distance(a: np.ndarray, b: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class Side:
-    """One image of a verification: faces found, the face used (0-based) and that face."""
+    """One image of a verification: `faces` found, the `index` (0-based position in
+    `kao.detect`'s list) of the face used, and that face."""
 
     faces: int
     index: int
     face: Face
+
+    @property
+    def number(self) -> int:
+        """The face used as people see it numbered: from 1, in `kao detect` order."""
+        return self.index + 1
 
 
 @dataclass(frozen=True)
@@ -74,10 +80,10 @@ class Verification:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form: same, distance, threshold, similarity, model, and per image the number of
-        faces found, the face used (0-based, in `kao detect` order) and its box."""
+        faces found, the face used (numbered from 1, in `kao detect` order) and its box."""
 
         def side(s: Side) -> dict[str, Any]:
-            return {"faces": s.faces, "face": s.index, "box": s.face.to_dict()["box"]}
+            return {"faces": s.faces, "face": s.number, "box": s.face.to_dict()["box"]}
 
         return {
             "same": self.same,
@@ -102,20 +108,21 @@ def verify(
     a: ImageInput,
     b: ImageInput,
     *,
-    face_a: int | None = None,
-    face_b: int | None = None,
+    index_a: int | None = None,
+    index_b: int | None = None,
     embedder: Any = None,
 ) -> Verification:
     """Whether images `a` and `b` show the same person.
 
-    Each image's largest face is used unless `face_a` / `face_b` picks one (0-based, in
-    detection order, as `kao.detect` returns them). Raises `NoFaceError` naming the image when
-    it has no face."""
+    Each image's largest face is used unless `index_a` / `index_b` picks one: its 0-based
+    position in the list `kao.detect` returns for the image, so face number N (as the CLI,
+    JSON and HTTP API number faces, from 1) is index N - 1. Raises `NoFaceError` naming the
+    image when it has no face, `KaoError` when it has no face at that index."""
     from kao.recognition.embedder import default_embedder
 
     embedder = embedder or default_embedder()
-    first, index_a, count_a = embedder.embed_one(a, face_a)
-    second, index_b, count_b = embedder.embed_one(b, face_b)
+    first, index_a, count_a = embedder.embed_one(a, index_a)
+    second, index_b, count_b = embedder.embed_one(b, index_b)
     same, d, sim = compare(first, second, embedder.model_name)
     return Verification(
         same=same,

@@ -11,6 +11,7 @@ import numpy as np
 from fastapi import APIRouter, Query, Request
 
 from kao.errors import ImageError, KaoError
+from kao.face import face_index
 from kao.image import load_image
 from kao.recognition import NoFaceError, verify
 from kao.recognition.cluster import GROUP_THRESHOLD, FoundFace, group_faces
@@ -96,12 +97,16 @@ async def analyze(
 async def verify_pair(
     request: Request,
     face_a: int | None = Query(
-        None, ge=0, description="face of A to use (0-based, detection order); default: the largest"
+        None,
+        ge=1,
+        description="face of A to use, numbered from 1 as /v1/detect lists them; default: the "
+        "largest",
     ),
-    face_b: int | None = Query(None, ge=0, description="face of B to use; default: the largest"),
+    face_b: int | None = Query(None, ge=1, description="face of B to use; default: the largest"),
 ) -> dict[str, Any]:
-    """{"same", "distance", "threshold", "similarity" 0-1, "model", "a"/"b": {"faces", "face",
-    "box"}}, as `kao verify --json`; 422 when an image has no face (or not the one asked)."""
+    """{"same", "distance", "threshold", "similarity" 0-1, "model", "a"/"b": {"faces", "face"
+    (numbered from 1), "box"}}, as `kao verify --json`; 422 when an image has no face (or not
+    the one asked)."""
     svc = service(request)
     found = await read_images(request, {"a": False, "b": False})
     (a,), (b,) = found["a"], found["b"]
@@ -110,12 +115,16 @@ async def verify_pair(
         rgb_a, rgb_b = decode(a, "a"), decode(b, "b")
         try:
             return verify(
-                rgb_a, rgb_b, face_a=face_a, face_b=face_b, embedder=svc.embedder
+                rgb_a,
+                rgb_b,
+                index_a=face_index(face_a),
+                index_b=face_index(face_b),
+                embedder=svc.embedder,
             ).to_dict()
         except KaoError as error:
             # verify reads A first, so the error is A's when A lacks the face asked for.
             faces = len(svc.embedder.detector.detect(rgb_a))
-            blame_a = faces == 0 or (face_a is not None and face_a >= faces)
+            blame_a = faces == 0 or (face_a is not None and face_a > faces)
             raise _named(error, a.label("a") if blame_a else b.label("b")) from None
 
     return await svc.run(work)

@@ -294,9 +294,18 @@ function faceHeading(color, title) {
 
 // ---------------------------------------------------------------- analyze
 
+/** A face's "missing" map as lines "no pose, gaze: reason", one per reason. */
+function missingLines(missing) {
+  const byReason = new Map();
+  for (const [key, reason] of Object.entries(missing || {})) {
+    byReason.set(reason, [...(byReason.get(reason) || []), key]);
+  }
+  return [...byReason].map(([reason, keys]) => `no ${keys.join(", ")}: ${reason}`);
+}
+
 function describeFace(face, i) {
   const facts = [];
-  if (face.age !== undefined) facts.push(`age ${Math.round(face.age)}`);
+  if (face.age != null) facts.push(`age ${Math.round(face.age)}`);
   if (face.gender) facts.push(`${face.gender.label} ${percent(face.gender.score)}`);
   if (face.mask) facts.push(`${face.mask.label.replace("_", " ")} ${percent(face.mask.score)}`);
   const card = el("li", { class: "face", "data-box": face.box.join(","), "data-color": colorOf(i) },
@@ -307,6 +316,9 @@ function describeFace(face, i) {
     card.append(el("p", { class: "pose", text: `head: ${angles.join(", ")}` }));
   }
   if (face.emotion) card.append(emotionBars(face.emotion));
+  for (const line of missingLines(face.missing)) {
+    card.append(el("p", { class: "missing", text: line }));
+  }
   return card;
 }
 
@@ -355,7 +367,7 @@ function setUpCompare() {
       const color = result.same ? COLORS[1] : COLORS[0];
       for (const [canvas, image, side] of [["compare-canvas-a", imageA, result.a],
         ["compare-canvas-b", imageB, result.b]]) {
-        const label = side.faces > 1 ? `face ${side.face + 1} of ${side.faces}` : "";
+        const label = side.faces > 1 ? `face ${side.face} of ${side.faces}` : "";
         drawPhoto($(canvas), image).box(side.box, color, label);
       }
       parts.result.hidden = false;
