@@ -337,3 +337,39 @@ def test_api_key_from_the_page(browser: Any, tmp_path: Path) -> None:
         expect(page.locator("#key-input")).to_have_value(key)
         page.click("#key-forget")
         assert page.evaluate("localStorage.getItem('kao.apiKey')") is None
+
+
+PLAYBACK = """async (video) => {
+  video.muted = true;
+  const ended = new Promise((done) => video.addEventListener("ended", done, { once: true }));
+  const late = new Promise((done) => setTimeout(done, 20000));  // a stalled video still returns
+  await video.play();
+  await Promise.race([ended, late]);
+  return { readyState: video.readyState, width: video.videoWidth, height: video.videoHeight,
+           time: video.currentTime, error: video.error && video.error.message };
+}"""
+"""Plays a <video> to its end (20 s at most) in the page; what the element then says."""
+
+
+@pytest.mark.parametrize("name", ["annotated.mp4", "annotated.webm"])
+def test_the_browser_plays_an_annotated_video(browser: Any, tmp_path: Path, name: str) -> None:
+    """`kao video --out` on a clip of real faces: Chromium plays the H.264 MP4 (and the VP9
+    WebM) in a <video> element to its end, at the clip's size."""
+    from kao.cli import main
+    from tests.videos import make_video
+
+    clip = tmp_path / "clip.avi"
+    make_video("crossing", clip)
+    args = ["video", str(clip), "--no-attributes", "--max-frames", "20"]
+    assert main([*args, "--out", str(tmp_path / name)]) == 0
+    (tmp_path / "page.html").write_text(f'<video src="{name}" width="640"></video>')
+    page = browser.new_page()
+    try:
+        page.goto((tmp_path / "page.html").as_uri())
+        played = page.locator("video").evaluate(PLAYBACK)
+        screenshot(page, f"video-{name.replace('.', '-')}")
+    finally:
+        page.close()
+    assert played["error"] is None and played["readyState"] >= 2
+    assert (played["width"], played["height"]) == (640, 480)
+    assert played["time"] == pytest.approx(20 / 30, abs=0.05)  # 20 frames at 30 fps
