@@ -26,11 +26,13 @@ def installed(module: str) -> bool:
         return False
 
 
-def require(extra: str, module: str, feature: str) -> None:
-    """Raise MissingExtraError unless `module` (a top-level module name) is installed, e.g.
-    ``require("server", "fastapi", "kao serve")`` raises "kao serve needs the server extra (no
+def require(extra: str, feature: str, *modules: str) -> None:
+    """Raise MissingExtraError unless every top-level module in `modules` is installed, e.g.
+    ``require("server", "kao serve", "fastapi")`` raises "kao serve needs the server extra (no
     module fastapi): pip install 'kao[server]'"."""
-    if not installed(module):
-        raise MissingExtraError(
-            f"{feature} needs the {extra} extra (no module {module}): pip install 'kao[{extra}]'"
-        )
+    for module in modules:
+        if not installed(module):
+            raise MissingExtraError(
+                f"{feature} needs the {extra} extra (no module {module}): "
+                f"pip install 'kao[{extra}]'"
+            )

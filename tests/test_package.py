@@ -100,9 +100,22 @@ def test_a_missing_extra_is_one_clear_line(
         "kao: error: kao serve needs the server extra (no module fastapi): "
         "pip install 'kao[server]'\n"
     )
-    with pytest.raises(MissingExtraError, match=r"pip install 'kao\[postgres\]'"):
-        require("postgres", "no_such_module_kao_test", "PostgreSQL galleries")
-    require("server", "json", "anything")  # present: no error
+    with pytest.raises(MissingExtraError, match=r"pip install 'kao\[train\]'"):
+        require("train", "training", "json", "no_such_module_kao_test")
+    require("server", "anything", "json", "argparse")  # present: no error
+
+
+def test_a_postgres_gallery_without_its_extra_is_one_clear_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg_pool", None)
+    photo = str(shared_file(PHOTO))
+    command = ["identify", "--db", "postgresql://kao@127.0.0.1/none", "--collection", "c", photo]
+    assert main(command) == 1
+    assert capsys.readouterr().err == (
+        "kao: error: a PostgreSQL gallery needs the postgres extra (no module psycopg_pool): "
+        "pip install 'kao[postgres]'\n"
+    )
 
 
 def test_analyze_is_quiet_and_needs_onnx_only_to_convert(

@@ -99,7 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = _chosen(argv)
     try:
         if command is not None and command.extra is not None:
-            require(*command.extra, f"kao {command.name}")
+            extra, module = command.extra
+            require(extra, f"kao {command.name}", module)
         args = build_parser(command, full=False).parse_args(argv)
         return int(args.run(args) or 0)
     except KaoError as error:

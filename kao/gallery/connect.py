@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from kao.errors import GalleryError
+from kao.extras import require
 from kao.gallery.sqlite import SQLiteGallery
 from kao.gallery.store import Gallery
 from kao.gallery.urls import LIBPQ_KEYWORDS, URL_FORMS, redact_url
@@ -38,6 +39,7 @@ def open_gallery(url: str | os.PathLike[str]) -> Gallery:
         raise GalleryError(f"gallery URL must be a string or a path, not {type(url).__name__}")
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme in ("postgresql", "postgres") or LIBPQ_KEYWORDS.match(url):
+        require("postgres", "a PostgreSQL gallery", "psycopg", "psycopg_pool")
         from kao.gallery.postgres import PostgresGallery
 
         return PostgresGallery(url)

@@ -21,19 +21,13 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, ClassVar
 
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool
+
 from kao.errors import GalleryError
 from kao.gallery.store import Gallery
 from kao.gallery.urls import redact_url
-
-try:
-    import psycopg
-    from psycopg.conninfo import conninfo_to_dict
-    from psycopg_pool import ConnectionPool
-except ImportError as error:  # pragma: no cover - depends on the installation
-    raise GalleryError(
-        "PostgreSQL galleries need psycopg 3 and its pool: "
-        "pip install 'psycopg[binary]>=3.2' 'psycopg-pool>=3.2'"
-    ) from error
 
 SERVER_KEYWORDS = frozenset({"host", "hostaddr", "port", "dbname", "user", "service"})
 """A keyword/value connection string must name at least one of these."""
