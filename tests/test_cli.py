@@ -230,17 +230,19 @@ def test_jsonl_writes_each_image_before_the_next_is_read(
     """The lines on stdout when each image is handed to the command's processing: every
     image done before it is already there (JSON Lines stream; --json holds them all)."""
     detector = FaceDetector()
+    lines_before: list[int] = []  # lines printed before each image was processed
 
     def process(rgb: np.ndarray) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:
-        lines_before.append(len(capsys.readouterr().out.splitlines()) + lines_before[-1])
+        printed = len(capsys.readouterr().out.splitlines())
+        lines_before.append(printed + (lines_before[-1] if lines_before else 0))
         return {"faces": [face.to_dict() for face in detector.detect(rgb)]}, lambda: rgb
 
     outputs = {}
     for output in ("jsonl", "json"):
         capsys.readouterr()
-        lines_before = [0]
+        lines_before.clear()
         assert run_batch([str(folder_with_a_bad_file)], process, print, out=None, output=output)
-        outputs[output] = lines_before[1:]
+        outputs[output] = list(lines_before)
     assert outputs == {"jsonl": [1, 2, 3], "json": [0, 0, 0]}  # broken.jpg's line comes first
 
 
