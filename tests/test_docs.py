@@ -89,8 +89,8 @@ def _shell_text(path: Path) -> Iterator[str]:
 
 def _kao_commands(path: Path) -> Iterator[tuple[str, list[str]]]:
     """(line, words after `kao`) for every `kao ...`, `.venv/bin/kao ...` or `python -m kao ...`
-    command in `path`'s shell text; a command ends at `;`, `)`, `&&`, `||` or a pipe (a `|`
-    inside `[...]` separates alternatives)."""
+    command in `path`'s shell text; a command ends at `;`, `)`, `&&`, `||`, a pipe (a `|`
+    inside `[...]` separates alternatives) or a redirection."""
     for line in _shell_text(path):
         try:
             words = shlex.split(line, comments=True)
@@ -102,11 +102,16 @@ def _kao_commands(path: Path) -> Iterator[tuple[str, list[str]]]:
         for word in words:
             if command is not None:
                 depth += word.count("[") - word.count("]")
-                end = (word in END and depth == 0) or word.endswith((";", ")"))
-                command.append(word.rstrip(";)") if end else word)
-                if end:
-                    yield line, [w for w in command if w and w not in END]
+                if re.fullmatch(r"\d*(?:>>?|<)(?:&\d)?|\d*>>?[^>].*", word) or (
+                    word in END and depth == 0
+                ):
+                    yield line, command
                     command = None
+                elif word.endswith((";", ")")):
+                    yield line, [*command, word.rstrip(";)")]
+                    command = None
+                else:
+                    command.append(word)
             elif (word == "kao" or word.endswith("/kao")) and (
                 previous in {"-m", *END} or "=" in previous or previous.startswith("(")
             ):
@@ -143,6 +148,8 @@ def _check_command(parser: argparse.ArgumentParser, words: list[str]) -> list[st
             parsers, any_of = [p for s in subs for p in s.values()], True
             continue
         names = _alternatives(word)
+        if not names:  # a lone `|` between alternatives
+            continue
         unknown = [n for n in names if not any(n in s for s in subs)]
         if unknown:
             return [f"unknown command {' '.join(unknown)}"]
