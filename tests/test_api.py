@@ -188,3 +188,14 @@ def test_gallery_back_ends_do_not_import_the_factory() -> None:
         assert not imported(back_end) & back_ends
     assert back_ends <= imported("connect")
     assert kao.gallery.open_gallery.__module__ == "kao.gallery.connect"
+
+
+def test_kao_age_transform_numbers_faces_from_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(shared_file(PHOTO))
+    out = tmp_path / "grid.png"
+    args = ["age-transform", path, "--ages", "70", "--from-age", "30", "--out", str(out)]
+    assert main([*args, "--face", "2"]) == 1
+    assert "face 2 asked for, but 1 found (numbered 1 to 1)" in capsys.readouterr().err
+    assert main([*args, "--face", "1", "--tile", "64"]) == 0 and out.is_file()

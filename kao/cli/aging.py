@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from kao.aging import age_grid, load_prototypes
+from kao.aging import age_grid, estimated_age, load_prototypes, meshed_face
 from kao.aging.grid import TILE
 from kao.detection import analysis_detector
 from kao.errors import KaoError
 from kao.face import Face
 from kao.image import load_image
-from kao.landmarks import FaceMesh
 
 MAX_AGE = 120
 
@@ -69,35 +68,18 @@ def parse_ages(text: str) -> list[float]:
     return ages
 
 
-def meshed_face(rgb: np.ndarray, number: int | None, *, cropped: bool, source: str) -> Face:
-    """The face to transform, with its mesh: the image itself with `cropped`, else the
-    detected face `number` (from 1; default: the largest). KaoError when there is none."""
-    mesher = FaceMesh(iris=False)
-    if cropped:
-        return mesher.run_cropped(rgb)
-    faces = analysis_detector().detect(rgb)
-    if not faces:
-        raise KaoError(f"{source}: no face found")
+def chosen_face(rgb: np.ndarray, number: int | None, source: str) -> Face | None:
+    """Detected face `number` (from 1) of `rgb`, or None for `kao.aging.meshed_face`'s default
+    (the largest face). KaoError when there is no such face."""
     if number is None:
-        number = 1 + max(range(len(faces)), key=lambda i: faces[i].area)
-    elif not 1 <= number <= len(faces):
+        return None
+    faces = analysis_detector().detect(rgb)
+    if not 1 <= number <= len(faces):
         raise KaoError(
             f"{source}: face {number} asked for, but {len(faces)} found "
             f"(numbered 1 to {len(faces)})"
         )
-    (face,) = mesher.run(rgb, [faces[number - 1]])
-    if face.mesh is None:
-        raise KaoError(f"{source}: FaceMesh does not see face {number} as a face")
-    return face
-
-
-def estimated_age(rgb: np.ndarray, face: Face, *, cropped: bool) -> float:
-    """kao's age estimate of `face` in `rgb` (years)."""
-    from kao.attributes.age_gender import AgeGender
-
-    model = AgeGender()
-    (result,) = model.classify([rgb]) if cropped else model.predict(rgb, [face])
-    return result.age
+    return faces[number - 1]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
         raise KaoError(f"--from-age {args.from_age:g} is outside 0-{MAX_AGE} years")
     prototypes = load_prototypes()
     rgb = load_image(args.image)
-    face = meshed_face(rgb, args.face, cropped=args.cropped, source=args.image)
+    chosen = None if args.cropped else chosen_face(rgb, args.face, args.image)
+    face = meshed_face(rgb, chosen, cropped=args.cropped, source=args.image)
     source_age = (
         args.from_age
         if args.from_age is not None
