@@ -119,6 +119,7 @@ def group(
     *,
     threshold: float = GROUP_THRESHOLD,
     thumbnail: int = 0,
+    names: Sequence[str] | None = None,
     embedder: FaceEmbedder | None = None,
 ) -> Grouping:
     """Every face of `images` (each a path, bytes, RGB array or PIL image, as `kao.detect`),
@@ -128,23 +129,24 @@ def group(
     An image that cannot be read is listed in `Grouping.errors` and the others are still
     grouped. With `thumbnail` > 0 each `FoundFace` keeps a `thumbnail` x `thumbnail` crop of
     its face (the square around the box, `THUMBNAIL_SCALE` times its side, not turned).
-    `embedder` defaults to kao's shared one."""
+    `names` are what the images are called in the result (default: each path, or what kind of
+    input it is); `embedder` defaults to kao's shared one."""
     embedder = embedder or default_embedder()
     found: list[FoundFace] = []
     errors: list[ImageError] = []
     count = 0
-    for image in images:
-        count += 1
+    for count, image in enumerate(images, 1):
+        name = describe(image) if names is None else names[count - 1]
         try:
             rgb = load_image(image)
         except ImageError as error:
-            errors.append(error)
+            errors.append(ImageError(name, error.reason))
             continue
         for face in embedder.embed(rgb):
             crop = None
             if thumbnail > 0:
                 crop = face_crop(rgb, face, thumbnail, scale=THUMBNAIL_SCALE, upright=False)
-            found.append(FoundFace(describe(image), face, crop))
+            found.append(FoundFace(name, face, crop))
     return group_faces(found, count, errors, threshold)
 
 

@@ -5,6 +5,7 @@ Answers have the shapes `kao detect --json`, `kao analyze --json`, `kao verify -
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -13,8 +14,7 @@ from fastapi import APIRouter, Query, Request
 from kao.errors import ImageError, KaoError
 from kao.face import face_index
 from kao.image import load_image
-from kao.recognition import NoFaceError, verify
-from kao.recognition.cluster import GROUP_THRESHOLD, FoundFace, group_faces
+from kao.recognition import NoFaceError, cluster, verify
 from kao.server.auth import service
 from kao.server.errors import ApiError, from_kao_error
 from kao.server.service import Service, check_cancelled
@@ -147,7 +147,7 @@ def _named(error: KaoError, label: str) -> ApiError:
 async def group(
     request: Request,
     threshold: float = Query(
-        GROUP_THRESHOLD,
+        cluster.GROUP_THRESHOLD,
         gt=0,
         le=2,
         description="merge groups closer than this (Euclidean distance)",
@@ -162,15 +162,11 @@ async def group(
 
 
 def _group(svc: Service, uploads: list[Upload], threshold: float) -> dict[str, Any]:
-    found: list[FoundFace] = []
-    errors: list[ImageError] = []
-    for upload in uploads:
-        check_cancelled()
-        try:
-            rgb = load_image(upload.data)
-        except ImageError as error:
-            errors.append(ImageError(upload.name, error.reason))
-            continue
-        check_cancelled()
-        found.extend(FoundFace(upload.name, face) for face in svc.embedder.embed(rgb))
-    return group_faces(found, len(uploads), errors, threshold).to_dict()
+    def photos() -> Iterator[bytes]:
+        for upload in uploads:
+            check_cancelled()
+            yield upload.data
+
+    names = [upload.name for upload in uploads]
+    grouping = cluster.group(photos(), threshold=threshold, names=names, embedder=svc.embedder)
+    return grouping.to_dict()
