@@ -250,3 +250,15 @@ def test_json_and_jsonl_exclude_each_other(capsys: pytest.CaptureFixture[str]) -
     with pytest.raises(SystemExit):
         main(["detect", "--json", "--jsonl", str(shared_file(PORTRAIT))])
     assert "--jsonl: not allowed with argument --json" in capsys.readouterr().err
+
+
+def test_age_transform_numbers_faces_from_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--face N` counts as `kao detect` prints faces: 0 is no face, 5 the last of 5."""
+    group, out = str(shared_file(GROUP)), str(tmp_path / "aged.jpg")
+    for number in (0, 6):
+        assert main(["age-transform", group, "--face", str(number), "--out", out]) == 1
+        message = f"face {number} asked for, but 5 found (numbered 1 to 5)"
+        assert message in capsys.readouterr().err
+    assert not Path(out).exists()
