@@ -53,7 +53,7 @@ VIEW_PX = 1280
 MAX_CAPTIONS = 12
 """More faces than this get numbered tags and a legend even when their captions would fit."""
 MAX_LEGEND_COLUMNS = 4
-"""The legend's lines fill at most this many columns (more lines make it longer instead)."""
+"""A legend taller than its image spreads over up to this many columns (wider than the image)."""
 
 BOX_COLOUR = (40, 220, 40)
 KEYPOINT_COLOURS = ((255, 60, 60), (60, 120, 255), (255, 220, 0), (255, 60, 255), (0, 220, 220))
@@ -318,9 +318,10 @@ def draw_faces(
 ) -> np.ndarray:
     """A copy of `rgb` (H x W x 3 uint8, RGB) with the `parts` of each face drawn (see
     `PARTS`) and its caption laid out by `layout_labels`; with tags and `legend`, the legend
-    is added under the image (the copy is then taller than `rgb`). `triangles` (T, 3 vertex
-    indices) are the mesh's, needed for "mesh". Per face: `captions` replace the captions
-    built from `parts`, `tags` the face numbers, `colours` (RGB) the labels' green."""
+    is added under the image (`with_legend`: the copy is taller, maybe wider, than `rgb`).
+    `triangles` (T, 3 vertex indices) are the mesh's, needed for "mesh". Per face: `captions`
+    replace the captions built from `parts`, `tags` the face numbers, `colours` (RGB) the
+    labels' green."""
     canvas = np.ascontiguousarray(rgb).copy()
     style = text_style(canvas.shape)
     for face in faces:
@@ -333,7 +334,7 @@ def draw_faces(
         colour = BOX_COLOUR if colours is None else colours[label.face]
         draw_label(canvas, label, style, faces[label.face].box, colour)
     if legend and layout.tagged:
-        canvas = np.vstack([canvas, legend_panel(canvas.shape[1], layout.legend, style)])
+        canvas = with_legend(canvas, layout.legend, style)
     return canvas
 
 
@@ -423,20 +424,27 @@ def draw_label(
         _text(canvas, line, (x1 + style.pad, y1 + style.pad + style.cap + n * style.pitch), style)
 
 
-def legend_panel(width: int, lines: Sequence[str], style: TextStyle) -> np.ndarray:
-    """A `width`-pixel-wide RGB panel (rows x width x 3 uint8) listing `lines` in columns, top
-    to bottom then left to right, as many columns as fit (at most `MAX_LEGEND_COLUMNS`)."""
-    sizes = [style.label_size(text) for text in lines]
-    column = max(w for w, _ in sizes) + 2 * style.pad
-    row = max(h for _, h in sizes)
-    columns = max(1, min(MAX_LEGEND_COLUMNS, width // column, len(lines)))
+def with_legend(canvas: np.ndarray, lines: Sequence[str], style: TextStyle) -> np.ndarray:
+    """`canvas` (H x W x 3 uint8) over a white panel listing `lines` in columns, top to bottom
+    then left to right: as many columns as fit in W, or more (up to `MAX_LEGEND_COLUMNS`, the
+    result then wider than W, the image padded with white) to keep the legend no taller than
+    the image."""
+    height, width = canvas.shape[:2]
+    column = max(style.label_size(text)[0] for text in lines) + style.pad
+    row = style.pitch
+    fit = max(1, (width - style.pad) // column)
+    needed = -(-len(lines) // max(1, height // row))
+    columns = max(1, min(len(lines), max(fit, min(needed, MAX_LEGEND_COLUMNS))))
     rows = -(-len(lines) // columns)
-    panel = np.full((rows * row + 2 * style.pad, width, 3), LEGEND_BACKGROUND, np.uint8)
+    full = max(width, columns * column + style.pad)
+    panel = rows * row + 3 * style.pad
+    out = np.full((height + panel, full, 3), LEGEND_BACKGROUND, np.uint8)
+    out[:height, :width] = canvas
     for n, text in enumerate(lines):
         x = style.pad + (n // rows) * column + style.pad
-        y = style.pad + (n % rows) * row + style.pad + style.cap
-        _text(panel, text, (x, y), style)
-    return panel
+        y = height + style.pad + (n % rows) * row + style.pad + style.cap
+        _text(out, text, (x, y), style)
+    return out
 
 
 def draw_banner(

@@ -110,10 +110,15 @@ def test_a_portrait_gets_its_caption_inside_the_image(portrait: tuple[np.ndarray
 
 
 def test_the_legend_goes_under_a_crowded_photo(crowd: tuple[np.ndarray, list[Face]]) -> None:
+    """About 70 analysis captions: in columns (the copy wider than the photo, white beside it)
+    so that the legend is no taller than the photo (4 columns at most)."""
     rgb, faces = crowd
-    drawn = draw_faces(rgb, faces)
-    assert drawn.shape[1] == rgb.shape[1] and drawn.shape[0] > rgb.shape[0] + 10 * TEXT_PX
-    legend = drawn[rgb.shape[0] :]
+    height, width = rgb.shape[:2]
+    captions = [f"female {20 + n % 50} | neutral 40% | no mask" for n in range(len(faces))]
+    drawn = draw_faces(rgb, faces, captions=captions)
+    assert width < drawn.shape[1] and height + 10 * TEXT_PX < drawn.shape[0] <= 2 * height
+    assert (drawn[:height, width:] == 255).all()
+    legend = drawn[height:]
     assert (legend < 100).any() and (legend == 255).mean() > 0.5  # black text on white
 
 
