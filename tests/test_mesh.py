@@ -116,3 +116,19 @@ def test_errors_exit_1(tmp_path: Path, capsys, kind: str) -> None:
     assert main(["mesh", str(image), "--out", str(out)]) == 1
     assert expected in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_meshes_keep_kao_detects_face_numbers(tmp_path: Path, capsys) -> None:
+    """A band photo whose faces 2 and 6-13 FaceMesh does not see as faces: the meshes are
+    faces 1, 3, 4 and 5, numbered (files, JSON, text) as `kao detect` prints them."""
+    band = str(shared_file("data/widerface_val_subset/images/0_Parade_marchingband_1_359.jpg"))
+    assert main(["detect", band, "--json"]) == 0
+    (detected,) = json.loads(capsys.readouterr().out)
+    assert main(["mesh", band, "--out", str(tmp_path / "band.ply"), "--json"]) == 0
+    captured = capsys.readouterr()
+    records = json.loads(captured.out)["faces"]
+    assert [record["face"] for record in records] == [1, 3, 4, 5]
+    for record in records:
+        assert record["files"] == [str(tmp_path / f"band_{record['face']}.ply")]
+        assert record["box"] == detected["faces"][record["face"] - 1]["box"]
+    assert "face 2: FaceMesh does not see a face there" in captured.err

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from kao.cli.text import counted
 from kao.detection import FaceDetector
 from kao.errors import KaoError
+from kao.face import Face
 from kao.geometry import gaze, head_pose, preview, write_mesh
 from kao.geometry.export import FORMATS
 from kao.image import load_image
@@ -24,9 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "mesh",
         help="3D face meshes (.obj with texture, or .ply) and a preview",
         description="Write each face of IMAGE as a textured 3D mesh (468 FaceMesh vertices, "
-        "MediaPipe's triangles and UVs). One face: OUT itself; several: <stem>_1, <stem>_2, "
-        "... (best detection first). Also writes <stem>_preview.png: the photo beside a "
-        "shaded render of the meshes.",
+        "MediaPipe's triangles and UVs). One face: OUT itself; several: <stem>_N for face N, "
+        "numbered from 1 as kao detect prints them (a face FaceMesh does not see as a face "
+        "is reported and skipped). Also writes <stem>_preview.png: the photo beside a shaded "
+        "render of the meshes.",
     )
     parser.add_argument("image", type=Path, metavar="IMAGE")
     parser.add_argument(
@@ -39,33 +43,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def mesh_paths(out: Path, count: int) -> list[Path]:
-    """Where the meshes of `count` faces go: `out` for one, `<stem>_<n><suffix>` for several."""
-    if count == 1:
+def mesh_paths(out: Path, numbers: list[int]) -> list[Path]:
+    """Where the meshes of the faces `numbers` (from 1) go: `out` for one face,
+    `<stem>_<number><suffix>` for several."""
+    if len(numbers) == 1:
         return [out]
-    return [out.with_name(f"{out.stem}_{n}{out.suffix}") for n in range(1, count + 1)]
+    return [out.with_name(f"{out.stem}_{n}{out.suffix}") for n in numbers]
+
+
+def meshed_faces(rgb: np.ndarray, image: Path, cropped: bool) -> dict[int, Face]:
+    """{face number (from 1, `kao detect` order): the face with its mesh}; a face FaceMesh does
+    not see as a face is reported on stderr and left out. KaoError when none is left."""
+    mesher = FaceMesh()
+    if cropped:
+        return {1: mesher.run_cropped(rgb)}
+    faces = dict(enumerate(mesher.run(rgb, FaceDetector().detect(rgb)), 1))
+    for number, face in faces.items():
+        if face.mesh is None:
+            print(
+                f"kao: {image}: face {number}: FaceMesh does not see a face there", file=sys.stderr
+            )
+    meshed = {number: face for number, face in faces.items() if face.mesh is not None}
+    if not meshed:
+        raise KaoError(f"{image}: no face found")
+    return meshed
 
 
 def run(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() not in FORMATS:
         raise KaoError(f"{args.out}: unknown mesh format (use .obj or .ply)")
     rgb = load_image(args.image)
-    mesher = FaceMesh()
-    if args.cropped:
-        faces = [mesher.run_cropped(rgb)]
-    else:
-        faces = [
-            face for face in mesher.run(rgb, FaceDetector().detect(rgb)) if face.mesh is not None
-        ]
-    if not faces:
-        raise KaoError(f"{args.image}: no face found")
+    meshed = meshed_faces(rgb, args.image, args.cropped)
+    faces = list(meshed.values())
     args.out.parent.mkdir(parents=True, exist_ok=True)
     records: list[dict[str, Any]] = []
-    for face, path in zip(faces, mesh_paths(args.out, len(faces)), strict=False):
+    for (number, face), path in zip(
+        meshed.items(), mesh_paths(args.out, list(meshed)), strict=True
+    ):
         files = write_mesh(path, rgb, face)
         pose = head_pose(face)
         records.append(
             {
+                "face": number,
                 "files": [str(file) for file in files],
                 "box": [round(float(v), 1) for v in face.box],
                 "pose": pose.to_dict(),
@@ -78,10 +97,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"image": str(args.image), "faces": records, "preview": str(shown)}))
         return 0
     print(f"{args.image}: {counted(len(faces), 'face')}")
-    for number, record in enumerate(records, 1):
+    for record in records:
         pose = record["pose"]
         print(
-            f"  face {number}: {', '.join(record['files'])}  yaw {pose['yaw']:+.1f} "
+            f"  face {record['face']}: {', '.join(record['files'])}  yaw {pose['yaw']:+.1f} "
             f"pitch {pose['pitch']:+.1f} roll {pose['roll']:+.1f}"
         )
     print(f"  preview: {shown}")
