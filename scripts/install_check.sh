@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds kao's wheel, installs it with its default dependencies only into a fresh virtual
 # environment outside the checkout, and runs the everyday commands from that install on real
-# photos: detect, analyze, verify, enroll + identify (SQLite), group, count, mesh and
-# age-transform, each checked for its exit status and a sensible answer. Models come from
+# photos: detect, analyze, verify, enroll + identify (SQLite), group, count, mesh,
+# age-transform and video, each checked for its exit status and a sensible answer. Models come from
 # ../shared/models (KAO_MODELS), conversions go to a temporary cache. Exits non-zero, naming
 # the command, at the first failure. Called by scripts/test.sh; needs .venv (scripts/setup.sh).
 #   KAO_INSTALL_CHECK_KEEP=1 keeps the temporary folder (its path is printed).
@@ -113,6 +113,8 @@ check 'm\.obj' mesh "$aaron/Aaron_Peirsol_0001.jpg" --out m.obj
 exists m.obj m.mtl m_texture.png
 check '^wrote a\.jpg' age-transform "$aaron/Aaron_Peirsol_0001.jpg" --out a.jpg
 exists a.jpg
+check '^photos: 6 frames of 250x250 .*; [1-9][0-9]* tracks?$' video photos --out v.mp4
+exists v.mp4
 
 # A command whose extra is missing says so in one line.
 if output=$("$kao" serve 2>&1) || [ "$output" != "kao: error: kao serve needs the server extra (no module fastapi): pip install 'kao[server]'" ]; then
