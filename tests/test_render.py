@@ -22,6 +22,7 @@ from kao.face import Face
 from kao.image import load_image
 from kao.render import (
     DETECT_DRAWING,
+    GAZE_COLOUR,
     TEXT_PX,
     VIEW_PX,
     Layout,
@@ -189,3 +190,22 @@ def test_kao_detect_draws_what_draw_names(
         main(["detect", str(photo), "--draw", "box,hat"])
     assert exit_.value.code == 2
     assert "cannot draw hat; choose among" in capsys.readouterr().err
+
+
+def test_kao_analyze_draws_what_draw_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The default (box, landmarks, pose arrow, caption) against --draw box,gaze: no caption
+    nor landmarks, but the gaze arrows in their yellow."""
+    photo = shared_file(PORTRAIT)
+    drawn = {}
+    for parts in (None, "box,gaze"):
+        out = tmp_path / str(parts)
+        extra = [] if parts is None else ["--draw", parts]
+        assert main(["analyze", str(photo), "--out", str(out), *extra]) == 0
+        drawn[parts] = np.asarray(Image.open(out / photo.name).convert("RGB"), np.int16)
+    original = np.asarray(Image.open(photo).convert("RGB"), np.int16)
+    changed = {k: (np.abs(image - original).sum(axis=2) > 60).mean() for k, image in drawn.items()}
+    assert 0 < changed["box,gaze"] < changed[None] / 2
+    yellow = np.abs(drawn["box,gaze"] - GAZE_COLOUR).sum(axis=2) < 60
+    assert yellow.sum() > 20 and (np.abs(drawn[None] - GAZE_COLOUR).sum(axis=2) < 60).sum() < 5

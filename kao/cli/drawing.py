@@ -19,8 +19,8 @@ def add_draw_option(parser: argparse.ArgumentParser, default: Collection[str]) -
         type=_parts,
         default=frozenset(default),
         metavar="PARTS",
-        help=f"what to draw with --out, comma-separated among {','.join(PARTS)} (default "
-        f"{','.join(name for name in PARTS if name in default)})",
+        help=f"what to draw with --out, comma-separated (e.g. box,age,fps), among: "
+        f"{', '.join(PARTS)} (default {','.join(name for name in PARTS if name in default)})",
     )
 
 
