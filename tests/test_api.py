@@ -78,16 +78,21 @@ def test_group_sorts_photos_by_person_and_keeps_going_past_a_bad_one(tmp_path: P
     assert arrays.groups == grouping.groups and arrays.found[0].thumbnail is None
 
 
-def test_kao_group_prints_what_kao_group_returns(capsys: pytest.CaptureFixture[str]) -> None:
+def test_kao_group_prints_what_kao_group_returns(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = LFW / PERSONS[0]
     shared_file(f"data/lfw/lfw-deepfunneled/{PERSONS[0]}")
-    assert main(["group", "--json", str(folder)]) == 0
+    assert main(["group", "--json", "--out", str(tmp_path), str(folder)]) == 0
     printed = json.loads(capsys.readouterr().out)
     expected = kao.group(sorted(folder.glob("*.jpg"))).to_dict()
     assert printed["people"] == expected["people"] and printed["faces"] == expected["faces"]
     assert [len(g["faces"]) for g in printed["groups"]] == [
         len(g["faces"]) for g in expected["groups"]
     ]
+    crops = sorted((tmp_path / "person_001").glob("*.jpg"))
+    assert len(crops) == len(printed["groups"][0]["faces"])
+    assert Image.open(crops[0]).size == (112, 112)
 
 
 def test_count_people_on_a_close_up_counts_the_faces() -> None:
