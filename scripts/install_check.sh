@@ -44,7 +44,7 @@ wheel=$(ls "$work"/dist/kao-*.whl)
 "$python" -m venv "$work/venv"
 quietly "$work/venv/bin/python" -m pip install --disable-pip-version-check "$wheel"
 kao=$work/venv/bin/kao
-for extra_only in fastapi uvicorn psycopg face_recognition_models torch; do
+for extra_only in fastapi uvicorn psycopg face_recognition_models httpx torch; do
   if "$work/venv/bin/python" -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('$extra_only') is None)"; then
     echo "install_check: the default install holds $extra_only, which belongs to an extra" >&2
     exit 1

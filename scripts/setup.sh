@@ -20,7 +20,7 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 "${pip[@]}" -e .
 
 if [ "${1:-}" = "--baselines" ]; then
-  # kao[eval]: dlib-bin, face_recognition_models and setuptools<81 (for its pkg_resources).
+  # kao[eval]: face_recognition_models, setuptools<81 (for its pkg_resources) and httpx.
   # face_recognition itself asks for dlib, which pip would compile: installed without it.
   "${pip[@]}" -e ".[eval]"
   "${pip[@]}" --no-deps face_recognition==1.3.0
