@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+import kao
 from kao.cli import COMMANDS, build_parser, main
 from kao.extras import MissingExtraError, require
 from tests.conftest import shared_file
@@ -45,7 +47,7 @@ def test_the_wheel_ships_every_file_of_the_package(tmp_path: Path) -> None:
         names = set(archive.namelist())
     missing = [name for name in _tracked("kao") if name not in names]
     assert not missing, f"not in the wheel: {missing}"
-    assert "kao-0.1.0.dist-info/licenses/LICENSE" in names
+    assert f"kao-{kao.__version__}.dist-info/licenses/LICENSE" in names
 
 
 def test_help_and_import_load_nothing_heavy() -> None:
@@ -144,6 +146,17 @@ def test_analyze_is_quiet_and_needs_onnx_only_to_convert(
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert (done.returncode, done.stderr, done.stdout) == (0, "", "[]\n")
+
+
+def test_litert_notice_is_dropped_and_other_output_kept(capfd: pytest.CaptureFixture[str]) -> None:
+    """Around interpreter creation only LiteRT's XNNPACK line is dropped from file descriptor 2;
+    anything else written there (a real warning or error) still reaches stderr, in order."""
+    from kao.landmarks.litert import XNNPACK_NOTICE, _without_notice
+
+    with _without_notice():
+        os.write(2, b"first real line\n" + XNNPACK_NOTICE + b"\nERROR: second real line\n")
+    os.write(2, b"after\n")
+    assert capfd.readouterr().err == "first real line\nERROR: second real line\nafter\n"
 
 
 def test_every_command_parses_with_only_its_module(capsys: pytest.CaptureFixture[str]) -> None:
