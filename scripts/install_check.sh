@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds kao's wheel, installs it with its default dependencies only into a fresh virtual
 # environment outside the checkout, and runs the everyday commands from that install on real
-# photos: detect, analyze, verify, enroll + identify (SQLite), group, count, mesh,
-# age-transform and video, each checked for its exit status and a sensible answer. Models come from
-# ../shared/models (KAO_MODELS), conversions go to a temporary cache. Exits non-zero, naming
-# the command, at the first failure. Called by scripts/test.sh; needs .venv (scripts/setup.sh).
+# photos: models download, detect, analyze, verify, enroll + identify (SQLite), group, count,
+# mesh, age-transform and video, each checked for its exit status and a sensible answer. Models
+# come from ../shared/models (KAO_MODELS), conversions go to a temporary cache. Exits non-zero,
+# naming the command, at the first failure. Called by scripts/test.sh; needs .venv (scripts/setup.sh).
 #   KAO_INSTALL_CHECK_KEEP=1 keeps the temporary folder (its path is printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -95,6 +95,8 @@ exists() {
 }
 
 check '^kao [0-9]' --version
+check '^4 of 4 files in ' models download yunet --from "$shared/models" --to prepared
+exists prepared/yunet/face_detection_yunet_from_RuDr8A.onnx
 check ': 5 faces$' detect "$group_photo"
 check '^ +age [0-9]+ +gender (male|female)' analyze "$aaron/Aaron_Peirsol_0001.jpg" --out annotated
 exists "annotated/Aaron_Peirsol_0001.jpg"
