@@ -115,39 +115,30 @@ class FaceAnalyzer:
         return faces
 
     def _landmarks(self, rgb: np.ndarray, faces: Sequence[Face], cropped: bool) -> list[Face]:
-        """`faces` (or the crop `rgb`'s one face) with mesh, iris and 68 points and `missing`
-        set: {} for a face FaceMesh reads, the reasons for the landmark, pose and gaze keys of
-        a face it does not."""
+        """`faces` (or the crop `rgb`'s one face) with mesh, iris and 68 points, `missing` {};
+        a face FaceMesh does not read keeps the reason in its `missing` instead."""
+        from kao.landmarks.facemesh import without_landmarks
+
         if cropped:
             try:
-                return [dataclasses.replace(self.landmarks.run_cropped(rgb), missing={})]
+                faces = [self.landmarks.run_cropped(rgb)]
             except KaoError as error:  # the attribute models still read the crop
-                return [_without_landmarks(whole_image_face(rgb), str(error))]
-        rejected = (
-            "FaceMesh does not see a face in this box (its presence score is below "
-            f"{self.landmarks.min_presence})"
-        )
+                return [without_landmarks(whole_image_face(rgb), str(error))]
+        else:
+            faces = self.landmarks.run(rgb, faces)
         return [
-            dataclasses.replace(face, missing={})
-            if face.mesh is not None
-            else _without_landmarks(face, rejected)
-            for face in self.landmarks.run(rgb, faces)
+            face if face.mesh is None else dataclasses.replace(face, missing={}) for face in faces
         ]
 
 
-def _without_landmarks(face: Face, reason: str) -> Face:
-    """`face` with `reason` recorded for its missing landmarks and the pose and gaze that need
-    them."""
-    missing = {key: reason for key in ("landmarks_68", "mesh", "iris")}
-    missing.update({key: f"needs the landmarks; {reason}" for key in ("pose", "gaze")})
-    return dataclasses.replace(face, missing=missing)
-
-
 def _with_pose(face: Face) -> Face:
+    """`face` with its head pose and gaze, or the reason they are missing (no landmarks)."""
     from kao.geometry import gaze, head_pose
 
-    if face.mesh is None:
-        return face
+    if face.mesh is None:  # `_landmarks` recorded why
+        missing = face.missing or {}
+        reason = f"needs the landmarks; {missing['landmarks_68']}"
+        return dataclasses.replace(face, missing={**missing, "pose": reason, "gaze": reason})
     return dataclasses.replace(face, pose=head_pose(face), gaze=gaze(face))
 
 

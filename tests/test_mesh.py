@@ -131,4 +131,4 @@ def test_meshes_keep_kao_detects_face_numbers(tmp_path: Path, capsys) -> None:
     for record in records:
         assert record["files"] == [str(tmp_path / f"band_{record['face']}.ply")]
         assert record["box"] == detected["faces"][record["face"] - 1]["box"]
-    assert "face 2: FaceMesh does not see a face there" in captured.err
+    assert "face 2: no mesh: FaceMesh does not see a face in this box (presence" in captured.err

@@ -60,9 +60,8 @@ def meshed_faces(rgb: np.ndarray, image: Path, cropped: bool) -> dict[int, Face]
     faces = dict(enumerate(mesher.run(rgb, FaceDetector().detect(rgb)), 1))
     for number, face in faces.items():
         if face.mesh is None:
-            print(
-                f"kao: {image}: face {number}: FaceMesh does not see a face there", file=sys.stderr
-            )
+            reason = (face.missing or {}).get("mesh")
+            print(f"kao: {image}: face {number}: no mesh: {reason}", file=sys.stderr)
     meshed = {number: face for number, face in faces.items() if face.mesh is not None}
     if not meshed:
         raise KaoError(f"{image}: no face found")

@@ -51,6 +51,8 @@ FIVE_POINTS = ((33, 133), (362, 263), (1,), (61,), (291,))
 mouth corners."""
 MIN_PRESENCE = 0.5
 """Faces whose presence probability (FaceMesh's own score) is below this get no mesh."""
+LANDMARK_KEYS = ("mesh", "iris", "landmarks_68")
+"""The `Face` attributes FaceMesh sets."""
 
 
 def _points(model_output: np.ndarray, count: int) -> np.ndarray:
@@ -59,6 +61,13 @@ def _points(model_output: np.ndarray, count: int) -> np.ndarray:
     points = model_output[: count * 3].reshape(count, 3).astype(np.float64)
     points[:, :2] -= 0.5
     return points
+
+
+def without_landmarks(face: Face, reason: str) -> Face:
+    """`face` with `reason` recorded in its `missing` for each of `LANDMARK_KEYS`."""
+    return dataclasses.replace(
+        face, missing={**(face.missing or {}), **dict.fromkeys(LANDMARK_KEYS, reason)}
+    )
 
 
 def five_points(mesh: np.ndarray) -> np.ndarray:
@@ -136,10 +145,17 @@ class FaceMesh:
     def run(self, rgb: np.ndarray, faces: Sequence[Face]) -> list[Face]:
         """`faces` (found in `rgb`, H x W x 3 uint8 RGB) with `mesh` (468, 3), `iris` (10, 3) and
         `landmarks_68` (68, 2) set, in image pixels; a face FaceMesh does not see as a face
-        (presence below `min_presence`) is returned unchanged."""
+        (presence below `min_presence`) is returned without them, the reason (with its
+        presence) in its `missing`."""
         points, presence = self.mesh(rgb, faces)
         return [
-            self._complete(rgb, face, mesh) if score >= self.min_presence else face
+            self._complete(rgb, face, mesh)
+            if score >= self.min_presence
+            else without_landmarks(
+                face,
+                f"FaceMesh does not see a face in this box (presence {score:.2f} < "
+                f"{self.min_presence})",
+            )
             for face, mesh, score in zip(faces, points, presence, strict=False)
         ]
 
