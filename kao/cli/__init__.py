@@ -88,7 +88,7 @@ def build_parser(only: Command | None = None, *, full: bool = True) -> argparse.
             if command.module not in registered:
                 registered.add(command.module)
                 importlib.import_module(command.module).register(sub)
-        elif command.name not in sub.choices:
+        else:
             sub.add_parser(command.name, help=command.help)
     return parser
 
