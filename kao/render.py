@@ -173,8 +173,10 @@ def layout_labels(
     captions: Sequence[str],
     style: TextStyle,
     tags: Sequence[str] | None = None,
+    reserved: Sequence[Rect] = (),
 ) -> Layout:
-    """Place a label for each face of an image of `shape` (H, W, ...): face i has box
+    """Place a label for each face of an image of `shape` (H, W, ...), outside the `reserved`
+    rectangles (e.g. a banner's): face i has box
     `boxes[i]` (x1, y1, x2, y2 pixels) and caption `captions[i]` (none when empty). The
     captions themselves when there are at most `MAX_CAPTIONS` and each fits beside its face
     (above, below, right, left; on one line, else one line per " | " part) without covering
@@ -182,7 +184,7 @@ def layout_labels(
     (`tags[i]`, default the face numbers "1", "2", ...) beside the faces, or nearby with a
     leader line, and a legend. Labels never overlap and lie inside the image."""
     if len(captions) <= MAX_CAPTIONS:
-        placer = _Placer(shape, boxes)
+        placer = _Placer(shape, boxes, reserved)
         placed = [
             placer.beside(i, caption, style, avoid_faces=True)
             or placer.beside(i, caption.replace(" | ", "\n"), style, avoid_faces=True)
@@ -195,7 +197,7 @@ def layout_labels(
             for label, caption in zip(placed, captions, strict=True)
         ):
             return Layout([label for label in placed if label is not None], [])
-    placer = _Placer(shape, boxes)
+    placer = _Placer(shape, boxes, reserved)
     labels = []
     for i in range(len(boxes)):
         tag = str(i + 1) if tags is None else tags[i]
@@ -216,10 +218,14 @@ def layout_labels(
 class _Placer:
     """Free places for labels on an image: taken label pixels in a mask, faces as boxes."""
 
-    def __init__(self, shape: Sequence[int], boxes: Sequence[np.ndarray]) -> None:
+    def __init__(
+        self, shape: Sequence[int], boxes: Sequence[np.ndarray], reserved: Sequence[Rect]
+    ) -> None:
         self.height, self.width = int(shape[0]), int(shape[1])
         self.taken = np.zeros((self.height, self.width), bool)
         self.boxes = np.array([np.asarray(box, float)[:4] for box in boxes]).reshape(-1, 4)
+        for x1, y1, x2, y2 in reserved:
+            self.taken[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)] = True
 
     def beside(
         self, i: int, text: str, style: TextStyle, *, avoid_faces: bool
@@ -315,13 +321,14 @@ def draw_faces(
     tags: Sequence[str] | None = None,
     colours: Sequence[tuple[int, int, int]] | None = None,
     legend: bool = True,
+    reserved: Sequence[Rect] = (),
 ) -> np.ndarray:
     """A copy of `rgb` (H x W x 3 uint8, RGB) with the `parts` of each face drawn (see
     `PARTS`) and its caption laid out by `layout_labels`; with tags and `legend`, the legend
     is added under the image (`with_legend`: the copy is taller, maybe wider, than `rgb`).
     `triangles` (T, 3 vertex indices) are the mesh's, needed for "mesh". Per face: `captions`
     replace the captions built from `parts`, `tags` the face numbers, `colours` (RGB) the
-    labels' green."""
+    labels' green. No label covers the `reserved` rectangles."""
     canvas = np.ascontiguousarray(rgb).copy()
     style = text_style(canvas.shape)
     for face in faces:
@@ -329,7 +336,8 @@ def draw_faces(
     texts = [caption(face, parts) for face in faces] if captions is None else list(captions)
     if not any(texts):
         return canvas
-    layout = layout_labels(canvas.shape, [face.box for face in faces], texts, style, tags)
+    boxes = [face.box for face in faces]
+    layout = layout_labels(canvas.shape, boxes, texts, style, tags, reserved)
     for label in layout.labels:
         colour = BOX_COLOUR if colours is None else colours[label.face]
         draw_label(canvas, label, style, faces[label.face].box, colour)
@@ -447,15 +455,18 @@ def with_legend(canvas: np.ndarray, lines: Sequence[str], style: TextStyle) -> n
     return out
 
 
+def banner_rect(shape: Sequence[int], text: str) -> Rect:
+    """Where `draw_banner` writes `text` on an image of `shape` (H, W, ...): its top left."""
+    width, height = text_style(shape).label_size(text)
+    return (0, 0, min(width, int(shape[1])), min(height, int(shape[0])))
+
+
 def draw_banner(
     canvas: np.ndarray, text: str, colour: tuple[int, int, int] = (255, 255, 255)
 ) -> None:
-    """Write `text` on a `colour` label at the image's top left corner, in place (a count, a
-    frame rate)."""
-    style = text_style(canvas.shape)
-    width, height = style.label_size(text)
-    rect = (0, 0, min(width, canvas.shape[1]), min(height, canvas.shape[0]))
-    draw_label(canvas, PlacedLabel(text, rect, -1), style, colour=colour)
+    """Write `text` on a `colour` label at `banner_rect`, in place (a count, a frame rate)."""
+    rect = banner_rect(canvas.shape, text)
+    draw_label(canvas, PlacedLabel(text, rect, -1), text_style(canvas.shape), colour=colour)
 
 
 def _text(canvas: np.ndarray, text: str, origin: tuple[int, int], style: TextStyle) -> None:

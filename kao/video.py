@@ -28,7 +28,7 @@ from kao.errors import KaoError
 from kao.face import Face, Label
 from kao.gallery.database import FaceDatabase
 from kao.image import find_images, load_image
-from kao.render import VIDEO_DRAWING, caption, draw_banner, draw_faces
+from kao.render import VIDEO_DRAWING, banner_rect, caption, draw_banner, draw_faces
 from kao.tracking import Track, Tracker, TrackProfile
 
 LOW_SCORE = 0.3
@@ -361,16 +361,25 @@ def draw_frame(result: FrameResult, parts: Collection[str] = VIDEO_DRAWING) -> n
     """A copy of the result's frame (H x W x 3 uint8 RGB, the same size) with the `parts` of
     each tracked face drawn (see `kao.render.PARTS`): its caption starts with the track's
     label ("track"), in the track's colour; a crowded frame gets the track labels as tags, and
-    no legend. "fps" writes the live frames per second at the top left."""
+    no legend. "fps" writes the live frames per second at the top left, where no label goes."""
     faces = [tracked.face for tracked in result.faces]
     tags = [label(tracked) for tracked in result.faces] if "track" in parts else None
     captions = [_frame_caption(tracked, parts) for tracked in result.faces]
     colours = [TRACK_COLOURS[tracked.track_id % len(TRACK_COLOURS)] for tracked in result.faces]
+    banner = f"{result.fps:.1f} fps" if "fps" in parts else ""
+    reserved = [banner_rect(result.image.shape, banner)] if banner else []
     canvas = draw_faces(
-        result.image, faces, parts, captions=captions, tags=tags, colours=colours, legend=False
+        result.image,
+        faces,
+        parts,
+        captions=captions,
+        tags=tags,
+        colours=colours,
+        legend=False,
+        reserved=reserved,
     )
-    if "fps" in parts:
-        draw_banner(canvas, f"{result.fps:.1f} fps")
+    if banner:
+        draw_banner(canvas, banner)
     return canvas
 
 

@@ -26,7 +26,9 @@ from kao.render import (
     TEXT_PX,
     VIEW_PX,
     Layout,
+    PlacedLabel,
     age_text,
+    banner_rect,
     caption,
     draw_faces,
     layout_labels,
@@ -84,12 +86,16 @@ def test_a_crowded_photo_gets_numbered_tags_that_never_overlap(
     assert len(faces) > 40
     style = text_style(rgb.shape)
     captions = [caption(face, DETECT_DRAWING) for face in faces]
-    layout = layout_labels(rgb.shape, [face.box for face in faces], captions, style)
+    banner = banner_rect(rgb.shape, "30.0 fps")  # a frame rate written at the top left
+    boxes = [face.box for face in faces]
+    layout = layout_labels(rgb.shape, boxes, captions, style, reserved=[banner])
     assert layout.tagged
     assert sorted(label.face for label in layout.labels) == list(range(len(faces)))
     assert [label.text for label in layout.labels] == [str(n + 1) for n in range(len(faces))]
     assert layout.legend == [f"{n}: {text}" for n, text in enumerate(captions, 1)]
     _check_disjoint_and_inside(layout, rgb.shape)
+    with_banner = dataclasses.replace(layout, labels=[*layout.labels, PlacedLabel("", banner, -1)])
+    _check_disjoint_and_inside(with_banner, rgb.shape)
 
 
 def test_a_portrait_gets_its_caption_inside_the_image(portrait: tuple[np.ndarray, Face]) -> None:
