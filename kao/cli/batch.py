@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
@@ -63,6 +63,8 @@ def check_min_score(value: float) -> float:
     return value
 
 
+Output = Literal["text", "json", "jsonl"]
+"""How a batch prints its records (see `run_batch`)."""
 Processor = Callable[[np.ndarray], tuple[dict[str, Any], Callable[[], np.ndarray]]]
 """Reads one RGB image -> (its JSON fields, a function drawing its annotated copy)."""
 
@@ -95,7 +97,7 @@ def run_batch(
     print_text: Callable[[dict[str, Any]], None],
     *,
     out: Path | None,
-    output: str,
+    output: Output,
 ) -> int:
     """Process every image of `inputs`: each record is `{"image", "width", "height", ...fields}`
     (plus `"annotated"`: the copy written under `out`), or `{"image", "error"}` for an image
