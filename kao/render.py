@@ -156,7 +156,7 @@ class PlacedLabel:
 class Layout:
     """Where the labels of an image's faces go. `labels`: one per face that got one (a face in
     a photo so crowded that no room is left gets none); `legend`: with numbered tags, one line
-    per face, "N caption" (empty when the captions are drawn beside the faces)."""
+    per face, "N: caption" (empty when the captions are drawn beside the faces)."""
 
     labels: list[PlacedLabel]
     legend: list[str]
@@ -175,14 +175,13 @@ def layout_labels(
     tags: Sequence[str] | None = None,
     reserved: Sequence[Rect] = (),
 ) -> Layout:
-    """Place a label for each face of an image of `shape` (H, W, ...), outside the `reserved`
-    rectangles (e.g. a banner's): face i has box
+    """Place a label for each face of an image of `shape` (H, W, ...): face i has box
     `boxes[i]` (x1, y1, x2, y2 pixels) and caption `captions[i]` (none when empty). The
     captions themselves when there are at most `MAX_CAPTIONS` and each fits beside its face
     (above, below, right, left; on one line, else one line per " | " part) without covering
-    another label or another face; else tags
-    (`tags[i]`, default the face numbers "1", "2", ...) beside the faces, or nearby with a
-    leader line, and a legend. Labels never overlap and lie inside the image."""
+    another label or another face; else tags (`tags[i]`, default the face numbers "1", "2",
+    ...) beside the faces, or nearby with a leader line, and a legend. Labels never overlap,
+    lie inside the image and keep out of the `reserved` rectangles (e.g. a banner's)."""
     if len(captions) <= MAX_CAPTIONS:
         placer = _Placer(shape, boxes, reserved)
         placed = [
