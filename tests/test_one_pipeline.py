@@ -87,6 +87,32 @@ def test_python_cli_and_http_give_the_same_analysis(
     assert http == python_records
 
 
+@pytest.mark.parametrize(
+    ("photo", "option", "query"),
+    [
+        (PHOTOS[2], "--mesh", "mesh=true"),
+        ("data/utkface/100_1_0_20170112213001988.jpg.chip.jpg", "--cropped", "cropped=true"),
+    ],
+)
+def test_the_options_give_the_same_analysis(
+    photo: str,
+    option: str,
+    query: str,
+    client: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The mesh points (`--mesh`, ``?mesh=true``) and face crops (`--cropped`,
+    ``?cropped=true``) too."""
+    path = shared_file(photo)
+    cropped = option == "--cropped"
+    python = [face.to_dict(mesh=not cropped) for face in kao.analyze(path, cropped=cropped)]
+    assert main(["analyze", "--json", option, str(path)]) == 0
+    (cli,) = json.loads(capsys.readouterr().out)
+    response = client.post(f"/v1/analyze?{query}", files={"image": (path.name, path.read_bytes())})
+    assert response.status_code == 200, response.text
+    assert cli["faces"] == response.json()["faces"] == python
+
+
 def test_python_cli_and_http_give_the_same_detections(
     photos: list[Path], client: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
