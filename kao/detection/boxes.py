@@ -50,3 +50,25 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarr
         overlaps = iou_matrix(boxes[best : best + 1], boxes[order[1:]])[0]
         order = order[1:][overlaps <= iou_threshold]
     return np.asarray(keep, dtype=np.int64)
+
+
+def drop_nested(boxes: np.ndarray, scores: np.ndarray, share: float, min_side: float) -> np.ndarray:
+    """Indices (ascending) of the boxes (N, 4) kept when, largest first, every box of which more
+    than `share` (0-1) of the area lies inside a larger kept box is dropped, if that box scores
+    (N,) at least as high and its longer side is at least `min_side` pixels.
+
+    Two passes at different scales can each see one face: one as the whole face, the other as a
+    part of it (the forehead, one half), a box too much smaller than the face around it for
+    IoU-based suppression to drop."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    scores = np.asarray(scores, dtype=np.float64)
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    inside = coverage(boxes, boxes)
+    keep: list[int] = []
+    for i in np.argsort(-area, kind="stable"):
+        kept = np.asarray(keep, dtype=np.int64)
+        holders = (inside[i, kept] > share) & (scores[kept] >= scores[i]) & (side[kept] >= min_side)
+        if not holders.any():
+            keep.append(int(i))
+    return np.sort(np.asarray(keep, dtype=np.int64))

@@ -12,17 +12,27 @@ YuNet finds faces from about 10 to about 300 pixels in the image it is given. So
      misses;
    - on an image smaller than `whole_side` (thumbnails, low-resolution crowds): an
      **up-scaled pass** at `upscale` times the original size.
-   It keeps only faces smaller than a quarter of a tile, so no face is cut by a tile border;
-   larger faces come from the whole-image pass. An image of exactly `whole_side` pixels (a
+   It keeps only faces smaller than a quarter of a tile, so no face is cut by a tile border,
+   and smaller than `DETAIL_MAX_FACE` pixels at the whole-image pass's scale; larger faces
+   come from the whole-image pass. An image of exactly `whole_side` pixels (a
    640 x 480 photo) gets the whole-image pass only.
 
-The passes are merged by non-maximum suppression. With `masked_faces` (off by default: it
-costs about 10 ms per 640 x 480 photo on two cores; `kao.analyze` turns it on), a last
-pass of UltraFace's masked-face network (`kao.detection.masked`) adds the faces YuNet missed,
-most of them faces behind a mask: its boxes at least `masked.MIN_SIDE` of the image's long side
-that lie less than `nms_iou` inside any YuNet face. `analysis_detector` is the setting
-`kao.analyze` uses. Output is deterministic: faces are sorted
-by score, then by position. docs/BENCHMARKS.md measures what the detail and masked passes add.
+The passes are merged by non-maximum suppression, then every box of which more than `nested`
+of the area lies inside a larger face that scores at least as high and is at least
+`NESTED_MIN_FACE` pixels at the whole-image pass's scale is dropped: at a finer scale YuNet
+can take part of a face (its forehead, one half) for a small face, a box too much smaller than
+the face around it for IoU-based suppression to drop. (Smaller faces do not drop the boxes
+inside them: their boxes are too loose, and the box inside is often the better one.) On WIDER
+FACE val at full size this leaves AP as it was (docs/BENCHMARKS.md), and on its 416 px photos
+enlarged 3-4x it halves the boxes lying mostly inside another face.
+
+With `masked_faces` (off by default: it costs about 10 ms per 640 x 480 photo on two cores;
+`kao.analyze` turns it on), a last pass of UltraFace's masked-face network
+(`kao.detection.masked`) adds the faces YuNet missed, most of them faces behind a mask: its
+boxes at least `masked.MIN_SIDE` of the image's long side that lie less than `nms_iou` inside
+any YuNet face. `analysis_detector` is the setting `kao.analyze` uses. Output is
+deterministic: faces are sorted by score, then by position. docs/BENCHMARKS.md measures what
+the detail and masked passes add.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from kao.detection.boxes import coverage, nms
+from kao.detection.boxes import coverage, drop_nested, nms
 from kao.detection.masked import MaskedFaceNet
 from kao.detection.yunet import RawDetections, YuNet
 from kao.face import Face
@@ -44,6 +54,12 @@ MODELS = {"yunet-n": "yunet_n_dynamic.onnx", "yunet-2023": "face_detection_yunet
 """Detector names -> YuNet files in the model store. yunet-n scores higher on WIDER FACE,
 yunet-2023 (the OpenCV Zoo release) runs faster; see docs/BENCHMARKS.md."""
 DEFAULT_MODEL = "yunet-n"
+DETAIL_MAX_FACE = 96.0
+"""The detail pass keeps faces smaller than this, in pixels at the whole-image pass's scale:
+larger faces the whole-image pass sees itself, and a face both passes see can come out twice."""
+NESTED_MIN_FACE = 48.0
+"""Smallest face, in pixels at the whole-image pass's scale, whose box drops the boxes nested
+in it (see the module's docstring)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +81,8 @@ class FaceDetector:
         min_score: faces scoring below this are dropped (0-1).
         min_size: faces whose box is smaller than this on both sides (pixels) are dropped.
         nms_iou: boxes overlapping a better one by more than this IoU are dropped.
+        nested: boxes with more than this share of their area inside a larger face are dropped
+            (0-1; 1: none; see the module's docstring).
         whole_side: long side in pixels of the whole-image pass.
         small_faces: run the detail pass (see the module's docstring); off: whole-image pass only.
         detail_side: largest long side in pixels of the tiled detail pass.
@@ -84,6 +102,7 @@ class FaceDetector:
         min_score: float = 0.6,
         min_size: float = 0.0,
         nms_iou: float = 0.3,
+        nested: float = 0.5,
         whole_side: int = 640,
         small_faces: bool = True,
         detail_side: int = 4096,
@@ -97,9 +116,12 @@ class FaceDetector:
     ) -> None:
         if not 0.0 <= min_score <= 1.0:
             raise ValueError(f"min_score must be in [0, 1], got {min_score}")
+        if not 0.0 <= nested <= 1.0:
+            raise ValueError(f"nested must be in [0, 1], got {nested}")
         self.min_score = min_score
         self.min_size = min_size
         self.nms_iou = nms_iou
+        self.nested = nested
         self.whole_side = whole_side
         self.small_faces = small_faces
         self.detail_side = detail_side
@@ -122,15 +144,18 @@ class FaceDetector:
         if not self.small_faces or detail_scale <= whole.scale * 1.2:
             return [whole]
         overlap = self.tile // 4
-        return [whole, Pass(scale=detail_scale, tile=self.tile, overlap=overlap, max_face=overlap)]
+        max_face = min(overlap, DETAIL_MAX_FACE * detail_scale / whole.scale)
+        return [whole, Pass(scale=detail_scale, tile=self.tile, overlap=overlap, max_face=max_face)]
 
     def detect(self, image: ImageInput) -> list[Face]:
         """Faces in `image` (path, bytes, RGB array or PIL image), best score first."""
         rgb = load_image(image, copy=False)
         height, width = rgb.shape[:2]
-        found = RawDetections.concat([self._run_pass(rgb, p) for p in self.passes(height, width)])
-        keep = nms(found.boxes, found.scores, self.nms_iou)
-        found = found.take(keep)
+        passes = self.passes(height, width)
+        found = RawDetections.concat([self._run_pass(rgb, p) for p in passes])
+        found = found.take(nms(found.boxes, found.scores, self.nms_iou))
+        min_side = NESTED_MIN_FACE / passes[0].scale
+        found = found.take(drop_nested(found.boxes, found.scores, self.nested, min_side))
         if self.masked is not None:
             extra = self.masked.run(rgb, self.masked_min_score)
             found = RawDetections.concat([found, _new_faces(extra, found, self.nms_iou)])
