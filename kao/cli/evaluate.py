@@ -18,6 +18,7 @@ from kao.image import load_image
 from kao.models.store import cache_dir
 from kao.progress import progress
 from kao.recognition.cluster import GROUP_THRESHOLD
+from kao.recognition.embedder import DEFAULT_MODEL, RECOGNITION_MODELS
 
 EVAL_MIN_SCORE = 0.1
 """Detections down to this score enter the precision/recall curve (AP needs the low end)."""
@@ -81,13 +82,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         command.add_argument(
             "--no-cache", dest="cache", action="store_false", help="recompute every embedding"
         )
+        # `group` has no --model: its threshold is dlib's (kao.recognition.cluster).
+        command.set_defaults(run=run, model=DEFAULT_MODEL)
+        if name != "group":
+            command.add_argument(
+                "--model",
+                choices=RECOGNITION_MODELS,
+                default=DEFAULT_MODEL,
+                help=f"recognition model (default: {DEFAULT_MODEL})",
+            )
         if name == "lfw":
             command.add_argument(
                 "--baseline",
                 action="store_true",
                 help="also run face_recognition 1.3 on the same pairs in the same run",
             )
-        command.set_defaults(run=run)
 
     headpose = datasets.add_parser(
         "headpose",
@@ -256,8 +265,9 @@ def _lfw_embeddings(args: argparse.Namespace, backend: str = "kao") -> lfw.Embed
     paths = lfw.all_images(args.data)
     if not paths:
         raise KaoError(f"{args.data}: no photos under lfw-deepfunneled/")
-    cache = eval_cache_dir() / f"lfw-{backend}.npz" if args.cache else None
-    return lfw.embed_images(paths, backend, args.workers, cache)
+    name = lfw.pipeline_name(backend, args.model)
+    cache = eval_cache_dir() / f"lfw-{name}.npz" if args.cache else None
+    return lfw.embed_images(paths, backend, args.workers, cache, args.model)
 
 
 def _print(report: dict[str, Any], as_json: bool, title: str) -> None:
@@ -285,9 +295,10 @@ def run_lfw(args: argparse.Namespace) -> int:
             "false_reject_rate": round(result["false_reject_rate"], 4),
             "images": len(embeddings.paths),
             "faces": embeddings.counts(),
+            "all_pairs": lfw.accept_rates(embeddings),
         }
         if backend == "kao":
-            report |= entry
+            report |= {"model": args.model, **entry}
         else:
             report["baselines"] = {backend: entry}
     report["no_face_policy"] = (
@@ -301,7 +312,9 @@ def run_lfw(args: argparse.Namespace) -> int:
 def run_identify(args: argparse.Namespace) -> int:
     """Open-set identification built from LFW."""
     result = lfw.identification(_lfw_embeddings(args))
-    report = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}
+    report = {"model": args.model} | {
+        k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()
+    }
     _print(report, args.json, "LFW open-set identification")
     return 0
 

@@ -20,9 +20,14 @@ import numpy as np
 from kao.errors import KaoError
 from kao.face import Face
 from kao.progress import progress
+from kao.recognition.embedder import DEFAULT_MODEL, RECOGNITION_MODELS
 
 CENTRE_BOX = (70.0, 60.0, 180.0, 190.0)
 """[x1, y1, x2, y2] of the face in an LFW photo when no face is detected (pixels)."""
+CENTRE_KEYPOINTS = ((104.0, 112.0), (147.0, 112.0), (126.0, 138.0), (108.0, 157.0), (146.0, 157.0))
+"""The five keypoints (`kao.face.KEYPOINT_NAMES` order, pixels) given to a face at
+`CENTRE_BOX`, for the models that align by keypoints: the median keypoints of the central faces
+detected in 309 LFW photos (every 25th)."""
 PIPELINE_VERSION = "3"
 """Bump when detection or alignment changes, so cached embeddings are recomputed."""
 
@@ -97,16 +102,30 @@ BACKENDS = ("kao", "face_recognition")
 up-sampling, `face_encodings` with its defaults) for comparison."""
 
 
+def pipeline_name(backend: str, model: str = DEFAULT_MODEL) -> str:
+    """The name of what `embed_images` runs: "kao-<model>", or the other backend's name."""
+    return f"kao-{model}" if backend == "kao" else backend
+
+
 def embed_images(
-    paths: Sequence[Path], backend: str = "kao", workers: int = 0, cache: Path | None = None
+    paths: Sequence[Path],
+    backend: str = "kao",
+    workers: int = 0,
+    cache: Path | None = None,
+    model: str = DEFAULT_MODEL,
 ) -> Embeddings:
-    """Embed the face of each LFW photo (see the module docstring) with `backend`, in `workers`
-    processes (0: one per core), reusing and refreshing the cache file `cache` when given."""
+    """Embed the face of each LFW photo (see the module docstring) with `backend` (for "kao",
+    with the recognition model `model`, one of `RECOGNITION_MODELS`), in `workers` processes
+    (0: one per core), reusing and refreshing the cache file `cache` when given."""
     if backend not in BACKENDS:
         raise KaoError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if model not in RECOGNITION_MODELS:
+        raise KaoError(
+            f"unknown recognition model {model!r}; choose one of {', '.join(RECOGNITION_MODELS)}"
+        )
     paths = list(paths)
     key = hashlib.sha256(
-        "\n".join([backend, PIPELINE_VERSION, *map(str, paths)]).encode()
+        "\n".join([pipeline_name(backend, model), PIPELINE_VERSION, *map(str, paths)]).encode()
     ).hexdigest()
     if cache is not None and cache.is_file():
         with np.load(cache) as stored:
@@ -115,7 +134,7 @@ def embed_images(
     workers = workers or os.cpu_count() or 1
     pieces = [paths[i : i + 32] for i in range(0, len(paths), 32)]
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_worker_init, initargs=(backend,)) as pool:
+    with context.Pool(workers, initializer=_worker_init, initargs=(backend, model)) as pool:
         parts = list(progress(pool.imap(_embed_chunk, pieces), len(pieces), "batches"))
     matrix = np.concatenate([part[0] for part in parts])
     how = [kind for part in parts for kind in part[1]]
@@ -130,10 +149,10 @@ def embed_images(
 _pipeline: Callable[[np.ndarray], tuple[np.ndarray, str]] | None = None
 
 
-def _worker_init(backend: str) -> None:
+def _worker_init(backend: str, model: str) -> None:
     global _pipeline
     os.environ["KAO_THREADS"] = "1"
-    _pipeline = _kao_pipeline() if backend == "kao" else _face_recognition_pipeline()
+    _pipeline = _kao_pipeline(model) if backend == "kao" else _face_recognition_pipeline()
 
 
 def _embed_chunk(paths: list[Path]) -> tuple[np.ndarray, list[str]]:
@@ -144,11 +163,11 @@ def _embed_chunk(paths: list[Path]) -> tuple[np.ndarray, list[str]]:
     return np.stack([vector for vector, _ in results]), [how for _, how in results]
 
 
-def _kao_pipeline() -> Callable[[np.ndarray], tuple[np.ndarray, str]]:
+def _kao_pipeline(model: str) -> Callable[[np.ndarray], tuple[np.ndarray, str]]:
     from kao.detection import FaceDetector
     from kao.recognition.embedder import FaceEmbedder
 
-    embedder = FaceEmbedder()
+    embedder = FaceEmbedder(model=model)
     low = FaceDetector(min_score=0.05)
 
     def run(rgb: np.ndarray) -> tuple[np.ndarray, str]:
@@ -158,7 +177,8 @@ def _kao_pipeline() -> Callable[[np.ndarray], tuple[np.ndarray, str]]:
             face, how = _central(low.detect(rgb), centre), "low-score"
         if face is None:
             box = np.array(CENTRE_BOX, np.float32)
-            face, how = Face(box, 0.0, np.zeros((5, 2), np.float32)), "centre-box"
+            keypoints = np.array(CENTRE_KEYPOINTS, np.float32)
+            face, how = Face(box, 0.0, keypoints), "centre-box"
         (embedded,) = embedder.embed_faces(rgb, [face])
         return embedded.embedding, how
 
@@ -301,3 +321,47 @@ def grouping(embeddings: Embeddings, threshold: float) -> dict[str, float]:
         "clusters": int(labels.max() + 1),
         "threshold": threshold,
     }
+
+
+FARS = (1e-3, 1e-4)
+"""False-accept rates at which `accept_rates` reports the true-accept rate."""
+
+
+def accept_rates(
+    embeddings: Embeddings, fars: Sequence[float] = FARS, block: int = 512
+) -> dict[str, object]:
+    """True-accept rate at each false-accept rate of `fars` over every pair of the photos:
+    genuine pairs are two photos of one person (same folder), impostor pairs two photos of two
+    people. For each rate the threshold is the distance of the k-th closest impostor pair,
+    k = ceil(rate x impostor pairs), so that fewer than k impostor pairs are accepted (distance
+    below it). Rows are compared `block` at a time (memory about block x N x 4 bytes)."""
+    names = [path.parent.name for path in embeddings.paths]
+    label = np.unique(names, return_inverse=True)[1]
+    matrix = np.asarray(embeddings.matrix, np.float32)
+    n = len(matrix)
+    counts = np.bincount(label)
+    genuine_total = int(np.sum(counts * (counts - 1) // 2))
+    impostor_total = n * (n - 1) // 2 - genuine_total
+    keep = max(1, int(np.ceil(max(fars) * impostor_total)))
+    genuine: list[np.ndarray] = []
+    closest = np.zeros(0, np.float32)
+    for start in range(0, n, block):
+        rows = slice(start, min(start + block, n))
+        similarity = matrix[rows] @ matrix[start:].T
+        distance = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * similarity))
+        upper = np.triu(np.ones(distance.shape, bool), k=1)
+        same = label[rows, None] == label[None, start:]
+        genuine.append(distance[upper & same])
+        others = np.concatenate([closest, distance[upper & ~same]])
+        closest = np.partition(others, keep - 1)[:keep] if len(others) > keep else others
+    closest.sort()
+    genuine_distances = np.concatenate(genuine)
+    rates = {}
+    for far in fars:
+        k = max(1, int(np.ceil(far * impostor_total)))
+        threshold = float(closest[min(k, len(closest)) - 1])
+        rates[f"{far:g}"] = {
+            "threshold": round(threshold, 4),
+            "true_accept_rate": round(float(np.mean(genuine_distances < threshold)), 4),
+        }
+    return {"genuine_pairs": genuine_total, "impostor_pairs": impostor_total, "at_far": rates}

@@ -19,13 +19,19 @@ import numpy as np
 from kao.errors import GalleryError
 from kao.recognition.dlib_resnet import DIMENSION as DLIB_DIMENSION
 from kao.recognition.dlib_resnet import MODEL_NAME as DLIB_MODEL
+from kao.recognition.edgeface import DIMENSION as EDGEFACE_DIMENSION
+from kao.recognition.edgeface import SIZES as EDGEFACE_SIZES
+from kao.recognition.edgeface import model_name as edgeface_model
 
 MAX_NAME = 200
 MAX_DIM = 65536
 NORM_TOLERANCE = 1e-3
 Box = tuple[float, float, float, float]
 
-MODEL_DIMENSIONS: dict[str, int] = {DLIB_MODEL: DLIB_DIMENSION}
+MODEL_DIMENSIONS: dict[str, int] = {
+    DLIB_MODEL: DLIB_DIMENSION,
+    **{edgeface_model(size): EDGEFACE_DIMENSION for size in EDGEFACE_SIZES},
+}
 """The recognition models kao computes embeddings with, and their embeddings' length: every face
 stored under one of these names, enrolled or imported, must have that many values. Faces of
 other models (any name) are stored too, but never take part in identification."""

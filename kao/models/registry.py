@@ -236,8 +236,8 @@ _SPECS = (
     ModelSpec(
         name="edgeface",
         description="EdgeFace face recognition: 512-d embeddings of 112 x 112 faces aligned to "
-        "the ArcFace template (PyTorch state dicts, Linear layers in int8); mirrored, not yet "
-        "used by kao's pipeline.",
+        "the ArcFace template (PyTorch state dicts, Linear layers in int8); the sources of "
+        "kao's float ONNX ports (kao/recognition/weights, made by scripts/convert_edgeface.py).",
         licence="BSD-3-Clause (Idiap Research Institute, 2024); trained on WebFace4M/12M "
         "(research dataset)",
         source="yayoimizuha/face_recognition_train@5eeebb9a6dee6e533f3ce06ffebb2e6d30c2c9c7:"

@@ -12,11 +12,31 @@ from kao.detection import FaceDetector
 from kao.errors import KaoError
 from kao.face import Face
 from kao.image import ImageInput, describe, load_image
+from kao.recognition import edgeface
+from kao.recognition.dlib_resnet import MODEL_NAME as DLIB_MODEL
 from kao.recognition.dlib_resnet import DlibEmbedder
+from kao.recognition.edgeface import EdgeFaceEmbedder
+
+RECOGNITION_MODELS = (DLIB_MODEL, *(edgeface.model_name(size) for size in edgeface.SIZES))
+"""The embedding models `FaceEmbedder` runs, by the name stored with their embeddings: dlib's
+ResNet (128-d, the default) and EdgeFace XX-small and X-small (512-d)."""
+DEFAULT_MODEL = DLIB_MODEL
 
 
 class NoFaceError(KaoError):
     """An image in which a face was needed has none."""
+
+
+def recognition_model(name: str = DEFAULT_MODEL) -> DlibEmbedder | EdgeFaceEmbedder:
+    """The embedding network `name` (one of `RECOGNITION_MODELS`) with its own alignment."""
+    if name == DLIB_MODEL:
+        return DlibEmbedder()
+    for size in edgeface.SIZES:
+        if name == edgeface.model_name(size):
+            return EdgeFaceEmbedder(size)
+    raise KaoError(
+        f"unknown recognition model {name!r}; choose one of {', '.join(RECOGNITION_MODELS)}"
+    )
 
 
 class FaceEmbedder:
@@ -24,11 +44,12 @@ class FaceEmbedder:
 
     Args:
         detector: the `FaceDetector` to use (default: kao's default detector).
+        model: the embedding model, one of `RECOGNITION_MODELS` (default: dlib's ResNet).
     """
 
-    def __init__(self, detector: FaceDetector | None = None) -> None:
+    def __init__(self, detector: FaceDetector | None = None, model: str = DEFAULT_MODEL) -> None:
+        self.model = recognition_model(model)
         self.detector = detector or FaceDetector()
-        self.model = DlibEmbedder()
 
     @property
     def model_name(self) -> str:

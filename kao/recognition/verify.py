@@ -28,8 +28,12 @@ class Calibration:
     slope: float
 
 
-CALIBRATIONS = {MODEL_NAME: Calibration(threshold=0.4159, slope=70.82)}
-"""From `kao eval lfw --data ../shared/data/lfw --json` (threshold, similarity_slope)."""
+CALIBRATIONS = {
+    MODEL_NAME: Calibration(threshold=0.4159, slope=70.82),
+    "edgeface_xxs": Calibration(threshold=1.2073, slope=35.24),
+    "edgeface_xs": Calibration(threshold=1.2261, slope=39.15),
+}
+"""From `kao eval lfw --data ../shared/data/lfw --json --model M` (threshold, similarity_slope)."""
 
 
 def calibration(model: str) -> Calibration:
