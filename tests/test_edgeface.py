@@ -202,3 +202,23 @@ def test_verify_with_an_edgeface_embedder() -> None:
     assert same.same and same.model == "edgeface_xxs"
     assert same.threshold == CALIBRATIONS["edgeface_xxs"].threshold and same.similarity > 0.5
     assert not verify(photos[0], photos[2], embedder=embedder).same
+
+
+def test_a_gallery_identifies_with_an_edgeface_embedder(tmp_path: Path) -> None:
+    """A `FaceDatabase` (real SQLite) on an EdgeFace embedder stores 512-d "edgeface_xxs"
+    faces and decides known / unknown at that model's threshold, not dlib's: a stranger is
+    unknown, a new photo of an enrolled person is that person."""
+    from kao.gallery.database import FaceDatabase
+
+    photos = _photos()
+    with FaceDatabase(tmp_path / "gallery.db", FaceEmbedder(model="edgeface_xxs")) as database:
+        database.create_collection("c")
+        database.enroll("c", "colin", [photos[0]])
+        database.enroll("c", "tony", [photos[2]])
+        (face,) = database.faces("c", "colin")
+        assert face.model == "edgeface_xxs" and face.embedding.shape == (512,)
+        probe, _, _ = database.embedder.embed_one(photos[1])  # its largest of 3 faces
+        (known,) = database.identify_faces("c", [probe])
+        assert known.person == "colin"
+        (stranger,) = database.identify("c", photos[4])
+        assert stranger.person is None and stranger.matches

@@ -223,7 +223,9 @@ class FaceDatabase:
                     sim = similarity(distance, self.embedder.model_name)
                     best[person] = Match(person, sim, face_id)
             matches = sorted(best.values(), key=lambda m: -m.similarity)[:top]
-            known = matches and matches[0].similarity >= similarity(threshold)
+            known = matches and matches[0].similarity >= similarity(
+                threshold, self.embedder.model_name
+            )
             results.append(Identified(face, matches, matches[0].person if known else None))
         return results
 
