@@ -2,7 +2,7 @@
 
     python -m venv .venv-convert
     .venv-convert/bin/pip install torch==2.13.0 onnx onnxruntime numpy pillow pyyaml \
-        huggingface_hub safetensors
+        huggingface_hub safetensors opencv-python-headless
     .venv-convert/bin/pip install --no-deps timm==1.0.31
     .venv-convert/bin/python scripts/convert_edgeface.py
 
@@ -15,7 +15,8 @@ dequantized to float32, and writes `kao/recognition/weights/edgeface_<size>.onnx
 (N, 112, 112, 3) uint8) and the float PyTorch network's outputs for them ("embeddings",
 (N, 512) float32; `tests/test_edgeface.py` checks the ONNX network against them). It prints
 the largest difference between ONNX Runtime and PyTorch, and the cosine similarity between the
-float network and the original quantized one.
+float network and the original quantized one. A separate environment keeps torch out of kao's
+own (kao itself runs the ONNX files only); the script imports kao from this checkout.
 
 timm imports torchvision, whose only PyPI builds for torch 2.13 need CUDA libraries; EdgeNeXt
 itself uses none of it, so when torchvision cannot be imported an empty stand-in module is put
@@ -28,7 +29,9 @@ import importlib.abc
 import importlib.machinery
 import sys
 import types
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +40,9 @@ sys.path.insert(0, str(ROOT))
 
 from kao.models import model_path  # noqa: E402
 from kao.recognition.edgeface import normalise  # noqa: E402
+
+if TYPE_CHECKING:
+    import torch
 
 WEIGHTS = ROOT / "kao" / "recognition" / "weights"
 NETWORKS = {"xxs": "edgenext_xx_small", "xs": "edgenext_x_small"}
@@ -78,18 +84,20 @@ def _placeholder(attr: str) -> type:
 class _StandIn(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds every `torchvision` module as an empty package of placeholders."""
 
-    def find_spec(self, name, path, target=None):  # type: ignore[no-untyped-def]
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
         if name == "torchvision" or name.startswith("torchvision."):
             return importlib.machinery.ModuleSpec(name, self, is_package=True)
         return None
 
-    def create_module(self, spec):  # type: ignore[no-untyped-def]
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
         module = types.ModuleType(spec.name)
         module.__path__ = []
         module.__getattr__ = _placeholder  # type: ignore[method-assign]
         return module
 
-    def exec_module(self, module):  # type: ignore[no-untyped-def]
+    def exec_module(self, module: types.ModuleType) -> None:
         return None
 
 
@@ -103,7 +111,7 @@ def _stand_in_torchvision() -> None:
         sys.meta_path.insert(0, _StandIn())
 
 
-def float_state(checkpoint: dict) -> dict:  # type: ignore[type-arg]
+def float_state(checkpoint: dict[str, Any]) -> dict[str, Any]:
     """The state dict of the float network: each dynamically quantized Linear's packed
     (int8 weight, float bias) becomes `weight`, `bias` (its output scale and zero point, unused
     by dynamic quantization, are dropped), and so do the "model." prefixes."""
@@ -126,7 +134,7 @@ def float_state(checkpoint: dict) -> dict:  # type: ignore[type-arg]
     return state
 
 
-def build(size: str, quantized: bool):  # type: ignore[no-untyped-def]
+def build(size: str, quantized: bool) -> torch.nn.Module:
     """EdgeFace `size` ("xxs" or "xs") as timm's EdgeNeXt with a 512-d head, in eval mode:
     float (dequantized weights) or, with `quantized`, as published (int8 Linear layers)."""
     import timm
