@@ -20,7 +20,7 @@ import numpy as np
 from kao.errors import KaoError
 from kao.face import Face
 from kao.progress import progress
-from kao.recognition.embedder import DEFAULT_MODEL, RECOGNITION_MODELS
+from kao.recognition.embedder import DEFAULT_MODEL, check_model
 
 CENTRE_BOX = (70.0, 60.0, 180.0, 190.0)
 """[x1, y1, x2, y2] of the face in an LFW photo when no face is detected (pixels)."""
@@ -119,10 +119,7 @@ def embed_images(
     (0: one per core), reusing and refreshing the cache file `cache` when given."""
     if backend not in BACKENDS:
         raise KaoError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if model not in RECOGNITION_MODELS:
-        raise KaoError(
-            f"unknown recognition model {model!r}; choose one of {', '.join(RECOGNITION_MODELS)}"
-        )
+    check_model(model)
     paths = list(paths)
     key = hashlib.sha256(
         "\n".join([pipeline_name(backend, model), PIPELINE_VERSION, *map(str, paths)]).encode()

@@ -27,16 +27,20 @@ class NoFaceError(KaoError):
     """An image in which a face was needed has none."""
 
 
+def check_model(name: str) -> str:
+    """`name` when it is one of `RECOGNITION_MODELS`, else KaoError listing them."""
+    if name not in RECOGNITION_MODELS:
+        raise KaoError(
+            f"unknown recognition model {name!r}; choose one of {', '.join(RECOGNITION_MODELS)}"
+        )
+    return name
+
+
 def recognition_model(name: str = DEFAULT_MODEL) -> DlibEmbedder | EdgeFaceEmbedder:
     """The embedding network `name` (one of `RECOGNITION_MODELS`) with its own alignment."""
-    if name == DLIB_MODEL:
+    if check_model(name) == DLIB_MODEL:
         return DlibEmbedder()
-    for size in edgeface.SIZES:
-        if name == edgeface.model_name(size):
-            return EdgeFaceEmbedder(size)
-    raise KaoError(
-        f"unknown recognition model {name!r}; choose one of {', '.join(RECOGNITION_MODELS)}"
-    )
+    return EdgeFaceEmbedder(next(s for s in edgeface.SIZES if edgeface.model_name(s) == name))
 
 
 class FaceEmbedder:
