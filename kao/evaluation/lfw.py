@@ -327,14 +327,16 @@ FARS = (1e-3, 1e-4)
 def accept_rates(
     embeddings: Embeddings, fars: Sequence[float] = FARS, block: int = 512
 ) -> dict[str, object]:
-    """True-accept rate at each false-accept rate of `fars` over every pair of the photos:
-    genuine pairs are two photos of one person (same folder), impostor pairs two photos of two
-    people. For each rate the threshold is the distance of the k-th closest impostor pair,
-    k = ceil(rate x impostor pairs), so that fewer than k impostor pairs are accepted (distance
-    below it). Rows are compared `block` at a time (memory about block x N x 4 bytes)."""
+    """True-accept rate at each false-accept rate of `fars` over every pair of the photos, by
+    Euclidean distance as in `verification` (embeddings of any norm): genuine pairs are two
+    photos of one person (same folder), impostor pairs two photos of two people. For each rate
+    the threshold is the distance of the k-th closest impostor pair, k = ceil(rate x impostor
+    pairs), so that fewer than k impostor pairs are accepted (distance below it). Rows are
+    compared `block` at a time (memory about block x N x 4 bytes)."""
     names = [path.parent.name for path in embeddings.paths]
     label = np.unique(names, return_inverse=True)[1]
     matrix = np.asarray(embeddings.matrix, np.float32)
+    norms = np.sum(matrix * matrix, axis=1)
     n = len(matrix)
     counts = np.bincount(label)
     genuine_total = int(np.sum(counts * (counts - 1) // 2))
@@ -344,8 +346,10 @@ def accept_rates(
     closest = np.zeros(0, np.float32)
     for start in range(0, n, block):
         rows = slice(start, min(start + block, n))
-        similarity = matrix[rows] @ matrix[start:].T
-        distance = np.sqrt(np.maximum(0.0, 2.0 - 2.0 * similarity))
+        # Euclidean distances, |a - b|^2 = |a|^2 + |b|^2 - 2 a.b (rows need not be unit vectors).
+        product = matrix[rows] @ matrix[start:].T
+        squared = norms[rows, None] + norms[None, start:] - 2.0 * product
+        distance = np.sqrt(np.maximum(0.0, squared))
         upper = np.triu(np.ones(distance.shape, bool), k=1)
         same = label[rows, None] == label[None, start:]
         genuine.append(distance[upper & same])
