@@ -14,6 +14,7 @@ from kao.errors import GalleryError, KaoError
 from kao.evaluation import lfw
 from kao.face import Face
 from kao.gallery.records import check_model_dimension
+from kao.recognition.cluster import GROUP_THRESHOLDS
 from kao.recognition.edgeface import (
     SIZES,
     TEMPLATE,
@@ -179,8 +180,8 @@ def _small_lfw(root: Path) -> Path:
 
 
 def test_cli_evaluates_a_chosen_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`kao eval lfw --model` and `kao eval identify --model` run that model and say so; the LFW
-    report has the true-accept rates over all pairs."""
+    """`kao eval lfw`, `identify` and `group` with `--model` run that model and say so (group
+    at the model's own cut); the LFW report has the true-accept rates over all pairs."""
     from kao.cli import main
 
     data = str(_small_lfw(tmp_path / "lfw"))
@@ -193,6 +194,10 @@ def test_cli_evaluates_a_chosen_model(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["eval", "identify", *options]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["model"] == "edgeface_xxs" and report["rank1"] == 1.0
+    assert main(["eval", "group", *options]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == "edgeface_xxs" and report["f1"] == 1.0
+    assert report["threshold"] == GROUP_THRESHOLDS["edgeface_xxs"]
 
 
 def test_verify_with_an_edgeface_embedder() -> None:
@@ -225,3 +230,21 @@ def test_a_gallery_identifies_with_an_edgeface_embedder(tmp_path: Path) -> None:
         assert known.person == "colin"
         (stranger,) = database.identify("c", photos[4])
         assert stranger.person is None and stranger.matches
+
+
+def test_grouping_with_an_edgeface_embedder_uses_its_own_cut() -> None:
+    """`kao.group` with an EdgeFace embedder and no threshold cuts at that model's distance
+    (dlib's 0.35 would leave every photo alone): 6 one-face photos of 3 people, 3 groups."""
+    from kao.recognition.cluster import group
+
+    assert set(GROUP_THRESHOLDS) == set(RECOGNITION_MODELS)
+    people = (("Tony_Blair", 48, 53), ("Gerhard_Schroeder", 17, 25), ("Colin_Powell", 71, 133))
+    photos = [
+        str(shared_file(f"data/lfw/lfw-deepfunneled/{name}/{name}_{n:04d}.jpg"))
+        for name, *numbers in people
+        for n in numbers
+    ]
+    grouping = group(photos, embedder=FaceEmbedder(model="edgeface_xs"))
+    assert len(grouping.found) == 6
+    found = sorted(sorted(grouping.found[i].image for i in g) for g in grouping.groups)
+    assert found == sorted([photos[0:2], photos[2:4], photos[4:6]])

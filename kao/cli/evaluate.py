@@ -17,7 +17,7 @@ from kao.evaluation import baselines, lfw, widerface
 from kao.image import load_image
 from kao.models.store import cache_dir
 from kao.progress import progress
-from kao.recognition.cluster import GROUP_THRESHOLD
+from kao.recognition.cluster import GROUP_THRESHOLDS
 from kao.recognition.embedder import DEFAULT_MODEL, RECOGNITION_MODELS
 
 EVAL_MIN_SCORE = 0.1
@@ -82,15 +82,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         command.add_argument(
             "--no-cache", dest="cache", action="store_false", help="recompute every embedding"
         )
-        # `group` has no --model: its threshold is dlib's (kao.recognition.cluster).
-        command.set_defaults(run=run, model=DEFAULT_MODEL)
-        if name != "group":
-            command.add_argument(
-                "--model",
-                choices=RECOGNITION_MODELS,
-                default=DEFAULT_MODEL,
-                help=f"recognition model (default: {DEFAULT_MODEL})",
-            )
+        command.add_argument(
+            "--model",
+            choices=RECOGNITION_MODELS,
+            default=DEFAULT_MODEL,
+            help=f"recognition model (default: {DEFAULT_MODEL})",
+        )
+        command.set_defaults(run=run)
         if name == "lfw":
             command.add_argument(
                 "--baseline",
@@ -321,8 +319,10 @@ def run_identify(args: argparse.Namespace) -> int:
 
 def run_group(args: argparse.Namespace) -> int:
     """Clustering quality on the LFW people with several photos."""
-    result = lfw.grouping(_lfw_embeddings(args), GROUP_THRESHOLD)
-    report = {k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()}
+    result = lfw.grouping(_lfw_embeddings(args), GROUP_THRESHOLDS[args.model])
+    report = {"model": args.model} | {
+        k: round(v, 4) if isinstance(v, float) else v for k, v in result.items()
+    }
     _print(report, args.json, "LFW grouping")
     return 0
 

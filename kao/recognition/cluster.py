@@ -15,12 +15,16 @@ from kao.align import face_crop
 from kao.errors import ImageError
 from kao.face import Face
 from kao.image import ImageInput, describe, load_image
+from kao.recognition.dlib_resnet import MODEL_NAME as DLIB_MODEL
 from kao.recognition.embedder import FaceEmbedder, default_embedder
 
 GROUP_THRESHOLD = 0.35
 """Average-linkage cut (Euclidean distance between unit dlib embeddings): the best of 0.30-0.55
 in steps of 0.05 for `kao eval group` on LFW (tuned on the data it is scored on; see
 docs/BENCHMARKS.md)."""
+GROUP_THRESHOLDS = {DLIB_MODEL: GROUP_THRESHOLD, "edgeface_xxs": 1.15, "edgeface_xs": 1.15}
+"""The cut of each recognition model, chosen the same way (EdgeFace: the best of 0.9-1.25 in
+steps of 0.05 by `kao eval group --model`)."""
 THUMBNAIL_SCALE = 1.3
 """Side of a `group` thumbnail over the face box's longer side."""
 MAX_FACES = 30_000
@@ -117,14 +121,14 @@ def group_faces(
 def group(
     images: Iterable[ImageInput],
     *,
-    threshold: float = GROUP_THRESHOLD,
+    threshold: float | None = None,
     thumbnail: int = 0,
     names: Sequence[str] | None = None,
     embedder: FaceEmbedder | None = None,
 ) -> Grouping:
     """Every face of `images` (each a path, bytes, RGB array or PIL image, as `kao.detect`),
     sorted into persons: faces whose embeddings lie closer than `threshold` (mean Euclidean
-    distance between groups) are one person.
+    distance between groups; default: the embedder's model's `GROUP_THRESHOLDS`) are one person.
 
     An image that cannot be read is listed in `Grouping.errors` and the others are still
     grouped. With `thumbnail` > 0 each `FoundFace` keeps a `thumbnail` x `thumbnail` crop of
@@ -147,6 +151,8 @@ def group(
             if thumbnail > 0:
                 crop = face_crop(rgb, face, thumbnail, scale=THUMBNAIL_SCALE, upright=False)
             found.append(FoundFace(name, face, crop))
+    if threshold is None:
+        threshold = GROUP_THRESHOLDS[embedder.model_name]
     return group_faces(found, count, errors, threshold)
 
 
