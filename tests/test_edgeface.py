@@ -212,14 +212,14 @@ def test_verify_with_an_edgeface_embedder() -> None:
     assert not verify(photos[0], photos[2], embedder=embedder).same
 
 
-def test_a_gallery_identifies_with_an_edgeface_embedder(tmp_path: Path) -> None:
-    """A `FaceDatabase` (real SQLite) on an EdgeFace embedder stores 512-d "edgeface_xxs"
+def test_a_gallery_identifies_with_an_edgeface_embedder(url: str) -> None:
+    """A `FaceDatabase` (SQLite and PostgreSQL) on an EdgeFace embedder stores 512-d "edgeface_xxs"
     faces and decides known / unknown at that model's threshold, not dlib's: a stranger is
     unknown, a new photo of an enrolled person is that person."""
     from kao.gallery.database import FaceDatabase
 
     photos = _photos()
-    with FaceDatabase(tmp_path / "gallery.db", FaceEmbedder(model="edgeface_xxs")) as database:
+    with FaceDatabase(url, FaceEmbedder(model="edgeface_xxs")) as database:
         database.create_collection("c")
         database.enroll("c", "colin", [photos[0]])
         database.enroll("c", "tony", [photos[2]])
