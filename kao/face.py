@@ -35,6 +35,7 @@ class Label:
     score: float
 
     def to_dict(self) -> dict[str, Any]:
+        """{"label": str, "score": float rounded to 4 decimals}, as in the JSON output."""
         return {"label": self.label, "score": round(float(self.score), 4)}
 
 
@@ -49,6 +50,7 @@ class Pose:
     roll: float
 
     def to_dict(self) -> dict[str, float]:
+        """{"yaw", "pitch", "roll"} in degrees rounded to 2 decimals, as in the JSON output."""
         return {
             "yaw": round(self.yaw, 2),
             "pitch": round(self.pitch, 2),

@@ -70,7 +70,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     for name, help_text, run in (
         ("lfw", "verification accuracy on the 6,000 LFW pairs (10 folds)", run_lfw),
-        ("identify", "open-set identification on LFW (rank-1, DIR at FAR 1%%)", run_identify),
+        ("identify", "open-set identification on LFW (rank-1, DIR at FAR 0.01)", run_identify),
         ("group", "clustering LFW photos by person (pairwise precision, recall, F1)", run_group),
     ):
         command = datasets.add_parser(name, help=help_text, description=help_text)

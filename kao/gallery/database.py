@@ -113,6 +113,7 @@ class FaceDatabase:
         return self._embedder
 
     def close(self) -> None:
+        """Closes the database connection (the `with` block does it on exit)."""
         self.gallery.close()
 
     def __enter__(self) -> FaceDatabase:

@@ -62,6 +62,7 @@ class FaceEmbedder:
 
     @property
     def dimension(self) -> int:
+        """Length of each embedding: 128 for dlib's ResNet, 512 for EdgeFace."""
         return self.model.dimension
 
     def embed(self, image: ImageInput) -> list[Face]:
