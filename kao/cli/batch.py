@@ -34,6 +34,19 @@ def add_detector_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_model_option(parser: argparse.ArgumentParser) -> None:
+    """``--model NAME``: the face recognition model (one of `kao.recognition.embedder`'s
+    RECOGNITION_MODELS), under the same name in every command that embeds faces."""
+    from kao.recognition.embedder import DEFAULT_MODEL, RECOGNITION_MODELS
+
+    parser.add_argument(
+        "--model",
+        choices=RECOGNITION_MODELS,
+        default=DEFAULT_MODEL,
+        help=f"recognition model (default {DEFAULT_MODEL})",
+    )
+
+
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     """``--json`` / ``--jsonl`` (one of them, default text), stored as ``args.output``: "text",
     "json" or "jsonl" (see `run_batch`)."""

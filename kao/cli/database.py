@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kao.cli.batch import add_model_option
 from kao.cli.text import counted
 from kao.errors import ImageError, KaoError
 from kao.gallery.database import FaceDatabase
 from kao.image import describe, find_images
+from kao.recognition import FaceEmbedder
 
 
 def _db_options(parser: argparse.ArgumentParser, collection: bool = True) -> None:
@@ -37,6 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _db_options(enroll)
     enroll.add_argument("--person", required=True, metavar="ID", help="the person's name or id")
+    add_model_option(enroll)
     enroll.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
     enroll.set_defaults(run=run_enroll)
 
@@ -49,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _db_options(identify)
     identify.add_argument("images", nargs="+", metavar="IMAGE")
     identify.add_argument("--top", type=int, default=3, metavar="K", help="matches per face")
+    add_model_option(identify)
     identify.set_defaults(run=run_identify)
 
     db = subparsers.add_parser("db", help="list, rename, delete, export and import")
@@ -86,7 +90,7 @@ def _emit(args: argparse.Namespace, document: Any, text: str) -> None:
 def run_enroll(args: argparse.Namespace) -> int:
     """Enrol the photos as one person; all or nothing."""
     paths = find_images(args.images)
-    with FaceDatabase(_url(args)) as db:
+    with FaceDatabase(_url(args), FaceEmbedder(model=args.model)) as db:
         ids = db.enroll(args.collection, args.person, paths)
         faces = len(db.faces(args.collection, args.person))
     document = {"collection": args.collection, "person": args.person, "added": ids, "faces": faces}
@@ -103,7 +107,7 @@ def run_identify(args: argparse.Namespace) -> int:
     """Identify every face of each photo; exit 1 if a photo could not be read."""
     records: list[dict[str, Any]] = []
     failed = False
-    with FaceDatabase(_url(args)) as db:
+    with FaceDatabase(_url(args), FaceEmbedder(model=args.model)) as db:
         for path in args.images:
             try:
                 found = db.identify(args.collection, path, args.top)

@@ -12,10 +12,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from kao.cli.batch import collect
+from kao.cli.batch import add_model_option, collect
 from kao.cli.text import counted
 from kao.progress import progress
-from kao.recognition.cluster import GROUP_THRESHOLD, Grouping, group
+from kao.recognition import FaceEmbedder
+from kao.recognition.cluster import GROUP_THRESHOLDS, Grouping, group
 
 THUMB = 112
 """Side of a face thumbnail in the contact sheets, pixels."""
@@ -34,11 +35,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", type=Path, metavar="DIR", help="write a folder of face crops per person"
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
+    add_model_option(parser)
+    cuts = ", ".join(f"{model} {cut}" for model, cut in GROUP_THRESHOLDS.items())
     parser.add_argument(
         "--threshold",
         type=float,
-        default=GROUP_THRESHOLD,
-        help=f"merge groups closer than this (default {GROUP_THRESHOLD})",
+        help=f"merge groups closer than this (default: the model's own cut: {cuts})",
     )
     parser.set_defaults(run=run)
 
@@ -49,7 +51,10 @@ def run(args: argparse.Namespace) -> int:
     jobs, missing = collect(args.inputs)
     paths = [job.path for job in jobs]
     grouping = group(
-        progress(paths, len(paths)), threshold=args.threshold, thumbnail=THUMB if args.out else 0
+        progress(paths, len(paths)),
+        threshold=args.threshold,
+        thumbnail=THUMB if args.out else 0,
+        embedder=FaceEmbedder(model=args.model),
     )
     errors = [*missing, *grouping.errors]
     for error in errors:

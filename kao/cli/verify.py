@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
+from kao.cli.batch import add_model_option
 from kao.face import face_index
 from kao.image import describe
-from kao.recognition import verify
+from kao.recognition import FaceEmbedder, verify
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("b", metavar="B", help="second photo")
     parser.add_argument("--face-a", type=int, metavar="N", help="face number N of A (from 1)")
     parser.add_argument("--face-b", type=int, metavar="N", help="face number N of B (from 1)")
+    add_model_option(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(run=run)
 
@@ -33,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         args.b,
         index_a=face_index(args.face_a),
         index_b=face_index(args.face_b),
+        embedder=FaceEmbedder(model=args.model),
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))

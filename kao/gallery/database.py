@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from kao.errors import KaoError
+from kao.errors import ConflictError, KaoError
 from kao.face import Face
 from kao.gallery.connect import open_gallery
 from kao.gallery.index import IndexFileError, choose_index, load_index
@@ -181,6 +181,7 @@ class FaceDatabase:
         Returns the new face ids."""
         if not images:
             raise KaoError("enroll needs at least one photo")
+        self._check_model(collection, "enrol")
         faces = []
         for image in images:
             face, _, _ = self.embedder.embed_one(image)
@@ -205,6 +206,7 @@ class FaceDatabase:
         """Like `identify`, for faces already embedded by this database's embedder."""
         if top < 1:
             raise KaoError(f"--top must be at least 1, got {top}")
+        self._check_model(collection, "identify")
         if not faces:
             return []
         synced = self._sync(collection)
@@ -229,6 +231,20 @@ class FaceDatabase:
             )
             results.append(Identified(face, matches, matches[0].person if known else None))
         return results
+
+    def _check_model(self, collection: str, action: str) -> None:
+        """ConflictError when `collection` holds faces of other models only: a collection is
+        pinned to the model of its first face, and `action` ("enrol", "identify") with another
+        model would mix embeddings or match nothing."""
+        model = self.embedder.model_name
+        held = self.gallery.models(collection)
+        if held and model not in held:
+            names = ", ".join(held)
+            raise ConflictError(
+                f"collection {collection!r} holds {names} embeddings, not {model}; {action} "
+                f"with --model {held[0]} (model={held[0]} over HTTP), or enrol the people "
+                f"again in another collection"
+            )
 
     def _sync(self, collection: str) -> _Synced:
         """The collection's index, brought up to date with the gallery."""

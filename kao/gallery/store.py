@@ -525,6 +525,21 @@ class Gallery(ABC):
                 )
             self._run(cur, "UPDATE kao_persons SET name = ? WHERE id = ?", (new, person_id))
 
+    def models(self, collection: str) -> list[str]:
+        """The names of the embedding models of the collection's faces, sorted (empty for an
+        empty collection, and for one that does not exist)."""
+        cname = check_name(collection, "collection")
+        with self._tx(write=False) as cur:
+            collection_id = self._find_collection(cur, cname)
+            if collection_id is None:
+                return []
+            rows = self._run(
+                cur,
+                "SELECT DISTINCT model FROM kao_faces WHERE collection_id = ?",
+                (collection_id,),
+            ).fetchall()
+        return sorted(str(row[0]) for row in rows)
+
     def embeddings(self, collection: str, model: str) -> tuple[np.ndarray, list[str], np.ndarray]:
         """The faces of the collection made by `model`, and only those, sorted by id.
 

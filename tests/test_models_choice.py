@@ -1,0 +1,86 @@
+"""Choosing the recognition model: `--model` in the CLI, and a collection pinned to its model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kao.cli import main
+from kao.errors import ConflictError
+from kao.gallery.database import FaceDatabase
+from kao.recognition import FaceEmbedder
+from kao.recognition.verify import CALIBRATIONS
+from tests.conftest import shared_file
+
+COLIN = [
+    shared_file(f"data/lfw/lfw-deepfunneled/Colin_Powell/Colin_Powell_{n:04d}.jpg")
+    for n in (40, 49)
+]
+TONY = shared_file("data/lfw/lfw-deepfunneled/Tony_Blair/Tony_Blair_0018.jpg")
+
+
+def test_cli_verify_uses_the_chosen_model_and_its_threshold(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`kao verify --model edgeface_xxs` embeds with EdgeFace and decides at its calibrated
+    threshold (dlib's 0.4159 would call every EdgeFace pair different people)."""
+    assert main(["verify", *map(str, COLIN), "--model", "edgeface_xxs", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["threshold"] == CALIBRATIONS["edgeface_xxs"].threshold
+    assert result["same"] is True and result["distance"] > CALIBRATIONS["dlib_resnet_v1"].threshold
+    with pytest.raises(SystemExit, match="2"):
+        main(["verify", "a.jpg", "b.jpg", "--model", "arcface"])
+    assert "invalid choice: 'arcface'" in capsys.readouterr().err
+
+
+def test_cli_refuses_another_model_on_a_pinned_collection(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A collection enrolled with dlib refuses identifying and enrolling with EdgeFace, with a
+    message naming the collection, its model and the model asked for; dlib still works."""
+    db = ["--db", str(tmp_path / "faces.db"), "--collection", "family"]
+    assert main(["enroll", *db, "--person", "colin", str(COLIN[0])]) == 0
+    capsys.readouterr()
+    for command in (["identify", str(COLIN[1])], ["enroll", "--person", "tony", str(TONY)]):
+        assert main([*command[:1], *db, *command[1:], "--model", "edgeface_xxs"]) == 1
+        error = capsys.readouterr().err
+        assert "collection 'family' holds dlib_resnet_v1 embeddings, not edgeface_xxs" in error
+        assert "--model dlib_resnet_v1" in error
+    assert main(["identify", *db, str(COLIN[1]), "--json"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert "colin" in [face["person"] for face in record["faces"]]  # one of its 3 faces
+
+
+def test_a_collection_is_pinned_to_its_first_model(url: str) -> None:
+    """`FaceDatabase` (SQLite and PostgreSQL): an EdgeFace collection refuses a dlib enrolment
+    before storing anything, and an empty collection takes any model."""
+    with FaceDatabase(url, FaceEmbedder(model="edgeface_xxs")) as edge:
+        edge.enroll("c", "colin", [COLIN[0]])
+        with FaceDatabase(url) as dlib:
+            with pytest.raises(ConflictError, match="'c' holds edgeface_xxs embeddings, not dlib"):
+                dlib.enroll("c", "tony", [TONY])
+            with pytest.raises(ConflictError, match="identify with --model edgeface_xxs"):
+                dlib.identify("c", COLIN[1])
+            assert [p.person for p in dlib.persons("c")] == ["colin"]
+            dlib.create_collection("empty")
+            assert dlib.identify("empty", COLIN[1])[0].person is None
+        assert "colin" in [found.person for found in edge.identify("c", COLIN[1])]
+
+
+def test_cli_group_cuts_at_the_chosen_models_own_distance(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`kao group --model edgeface_xxs` without --threshold cuts at EdgeFace's distance: two
+    one-face photos each of two people make 2 people (dlib's 0.35 would leave 4)."""
+    photos = [
+        str(shared_file(f"data/lfw/lfw-deepfunneled/{name}/{name}_{n:04d}.jpg"))
+        for name, *numbers in (("Tony_Blair", 48, 53), ("Gerhard_Schroeder", 17, 25))
+        for n in numbers
+    ]
+    assert main(["group", *photos, "--model", "edgeface_xxs", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["faces"], report["people"]) == (4, 2)
+    assert main(["group", *photos, "--model", "edgeface_xxs", "--threshold", "0.35"]) == 0
+    assert capsys.readouterr().out.startswith("4 persons in 4 faces")
