@@ -19,6 +19,12 @@ COLIN = [
     for n in (40, 49)
 ]
 TONY = shared_file("data/lfw/lfw-deepfunneled/Tony_Blair/Tony_Blair_0018.jpg")
+TWO_PEOPLE = [
+    shared_file(f"data/lfw/lfw-deepfunneled/{name}/{name}_{n:04d}.jpg")
+    for name, *numbers in (("Tony_Blair", 48, 53), ("Gerhard_Schroeder", 17, 25))
+    for n in numbers
+]
+"""Two one-face photos each of two people."""
 
 
 def test_cli_verify_uses_the_chosen_model_and_its_threshold(
@@ -74,13 +80,52 @@ def test_cli_group_cuts_at_the_chosen_models_own_distance(
 ) -> None:
     """`kao group --model edgeface_xxs` without --threshold cuts at EdgeFace's distance: two
     one-face photos each of two people make 2 people (dlib's 0.35 would leave 4)."""
-    photos = [
-        str(shared_file(f"data/lfw/lfw-deepfunneled/{name}/{name}_{n:04d}.jpg"))
-        for name, *numbers in (("Tony_Blair", 48, 53), ("Gerhard_Schroeder", 17, 25))
-        for n in numbers
-    ]
+    photos = list(map(str, TWO_PEOPLE))
     assert main(["group", *photos, "--model", "edgeface_xxs", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert (report["faces"], report["people"]) == (4, 2)
     assert main(["group", *photos, "--model", "edgeface_xxs", "--threshold", "0.35"]) == 0
     assert capsys.readouterr().out.startswith("4 persons in 4 faces")
+
+
+def test_http_model_parameter(url: str) -> None:
+    """`model` on /v1/verify, /v1/group, enroll and identify (SQLite and PostgreSQL): EdgeFace's
+    threshold and cut, 422 for an unknown model, 409 for a collection of another model."""
+    pytest.importorskip("httpx")
+    from kao.server.app import create_app
+    from kao.server.settings import Settings
+    from tests.serving import local_client
+
+    def files(field: str, *paths: Path) -> list[tuple[str, tuple[str, bytes, str]]]:
+        return [(field, (p.name, p.read_bytes(), "image/jpeg")) for p in paths]
+
+    with local_client(create_app(Settings(db=url, analysis=False))) as api:
+        pair = files("a", COLIN[0]) + files("b", COLIN[1])
+        verified = api.post("/v1/verify?model=edgeface_xxs", files=pair).json()
+        assert verified["threshold"] == CALIBRATIONS["edgeface_xxs"].threshold
+        assert verified["model"] == "edgeface_xxs" and verified["same"] is True
+        unknown = api.post("/v1/verify?model=arcface", files=pair)
+        assert unknown.status_code == 422 and "'arcface'" in unknown.json()["error"]
+        grouped = api.post("/v1/group?model=edgeface_xxs", files=files("images", *TWO_PEOPLE))
+        assert (grouped.json()["faces"], grouped.json()["people"]) == (4, 2)
+
+        assert api.post("/v1/collections", json={"name": "family"}).status_code == 201
+        enrol = "/v1/collections/family/enroll"
+        done = api.post(enrol, files=files("images", COLIN[0]), data={"person": "colin"})
+        assert done.status_code == 201, done.text
+        refused = api.post(
+            f"{enrol}?model=edgeface_xxs", files=files("images", TONY), data={"person": "tony"}
+        )
+        identify = "/v1/collections/family/identify"
+        mismatch = api.post(f"{identify}?model=edgeface_xxs", files=files("image", COLIN[1]))
+        for response in (refused, mismatch):
+            assert response.status_code == 409, response.text
+            assert "'family' holds dlib_resnet_v1 embeddings, not edgeface_xxs" in response.text
+        known = api.post(identify, files=files("image", COLIN[1])).json()
+        assert "colin" in [face["person"] for face in known["faces"]]
+        svc = api.app.state.service  # EdgeFace was loaded once, on the shared detector
+        embedder, database = svc.recognition("edgeface_xxs")
+        assert svc.recognition("edgeface_xxs") == (embedder, database)
+        assert (
+            embedder.detector is svc.embedder.detector and database.gallery is svc.database.gallery
+        )

@@ -25,6 +25,7 @@ every photo enrolled for a person (another angle, another age) helps recognise t
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import threading
@@ -111,6 +112,13 @@ class FaceDatabase:
         if self._embedder is None:
             self._embedder = default_embedder()
         return self._embedder
+
+    def using(self, embedder: FaceEmbedder) -> FaceDatabase:
+        """This database (the same connection and cached indexes) enrolling and identifying
+        with `embedder`, e.g. another recognition model; closing either closes both."""
+        view = copy.copy(self)
+        view._embedder = embedder
+        return view
 
     def close(self) -> None:
         """Closes the database connection (the `with` block does it on exit)."""

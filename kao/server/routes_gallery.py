@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request, status
 from kao.recognition import NoFaceError
 from kao.server.auth import service
 from kao.server.errors import ApiError
-from kao.server.routes_images import decode
+from kao.server.routes_images import decode, model_query
 from kao.server.service import Checked
 from kao.server.uploads import json_body, openapi_body, read_images, read_text
 
@@ -93,16 +93,17 @@ def base_name(source: str) -> str:
     summary="Add photos of a person to a collection",
     openapi_extra=openapi_body({"images": True}, {"person": "the person's name or id"}),
 )
-async def enroll(request: Request, collection: str) -> dict[str, Any]:
+async def enroll(request: Request, collection: str, model: str = model_query()) -> dict[str, Any]:
     """The largest face of each photo is enrolled as `person`, all photos or none ->
     {"collection", "person", "added": [face ids], "faces": the person's faces in all}; 404 for
-    an unknown collection (create it first), 422 naming a photo without a face."""
+    an unknown collection (create it first), 422 naming a photo without a face or for an
+    unknown `model`, 409 when the collection holds faces of another model."""
     svc = service(request)
     uploads = (await read_images(request, {"images": True}))["images"]
     person = await read_text(request, "person")
-    db = svc.database
 
     def work() -> dict[str, Any]:
+        _, db = svc.recognition(model)
         db.revision(collection)  # 404 unless the collection exists
         photos = Checked(uploads, lambda upload: decode(upload, "images"))  # one at a time
         try:
@@ -127,14 +128,16 @@ async def identify(
     request: Request,
     collection: str,
     top: int = Query(3, ge=1, le=100, description="best matching persons per face"),
+    model: str = model_query(),
 ) -> dict[str, Any]:
     """{"image", "faces": [{"box", "matches": [{"person", "similarity" 0-1}], "person" (null
-    when unknown)}]}, as each record of `kao identify --json`; 404 for an unknown collection."""
+    when unknown)}]}, as each record of `kao identify --json`; 404 for an unknown collection,
+    409 when it holds faces of another model than `model` (422 for an unknown one)."""
     svc = service(request)
     (upload,) = (await read_images(request, {"image": False}))["image"]
-    db = svc.database
 
     def work() -> dict[str, Any]:
+        _, db = svc.recognition(model)
         db.revision(collection)  # 404 unless the collection exists
         found = db.identify(collection, decode(upload, "image"), top)
         return {"image": upload.name, "faces": [item.to_dict() for item in found]}

@@ -15,12 +15,21 @@ from kao.errors import ImageError, KaoError
 from kao.face import face_index
 from kao.image import load_image
 from kao.recognition import NoFaceError, cluster, verify
+from kao.recognition.embedder import DEFAULT_MODEL, RECOGNITION_MODELS
 from kao.server.auth import service
 from kao.server.errors import ApiError, from_kao_error
 from kao.server.service import Service, check_cancelled
 from kao.server.uploads import Upload, openapi_body, read_images
 
 router = APIRouter()
+
+
+def model_query() -> Any:
+    """The ``model`` query parameter: the recognition model (one of RECOGNITION_MODELS)."""
+    return Query(
+        DEFAULT_MODEL,
+        description=f"recognition model, one of {', '.join(RECOGNITION_MODELS)}",
+    )
 
 
 def decode(upload: Upload, field: str) -> np.ndarray:
@@ -103,15 +112,17 @@ async def verify_pair(
         "largest",
     ),
     face_b: int | None = Query(None, ge=1, description="face of B to use; default: the largest"),
+    model: str = model_query(),
 ) -> dict[str, Any]:
     """{"same", "distance", "threshold", "similarity" 0-1, "model", "a"/"b": {"faces", "face"
     (numbered from 1), "box"}}, as `kao verify --json`; 422 when an image has no face (or not
-    the one asked)."""
+    the one asked) or an unknown `model`."""
     svc = service(request)
     found = await read_images(request, {"a": False, "b": False})
     (a,), (b,) = found["a"], found["b"]
 
     def work() -> dict[str, Any]:
+        embedder, _ = svc.recognition(model)
         rgb_a, rgb_b = decode(a, "a"), decode(b, "b")
         try:
             return verify(
@@ -119,11 +130,11 @@ async def verify_pair(
                 rgb_b,
                 index_a=face_index(face_a),
                 index_b=face_index(face_b),
-                embedder=svc.embedder,
+                embedder=embedder,
             ).to_dict()
         except KaoError as error:
             # verify reads A first, so the error is A's when A lacks the face asked for.
-            faces = len(svc.embedder.detector.detect(rgb_a))
+            faces = len(embedder.detector.detect(rgb_a))
             blame_a = faces == 0 or (face_a is not None and face_a > faces)
             raise _named(error, a.label("a") if blame_a else b.label("b")) from None
 
@@ -146,27 +157,32 @@ def _named(error: KaoError, label: str) -> ApiError:
 )
 async def group(
     request: Request,
-    threshold: float = Query(
-        cluster.GROUP_THRESHOLD,
+    threshold: float | None = Query(
+        None,
         gt=0,
         le=2,
-        description="merge groups closer than this (Euclidean distance)",
+        description="merge groups closer than this (Euclidean distance); default: the model's "
+        "own cut",
     ),
+    model: str = model_query(),
 ) -> dict[str, Any]:
     """{"people", "faces", "images", "groups": [{"person" (from 1), "faces": [{"image", "box"}]}],
     "errors": [{"image", "error"}]}, as `kao group --json`; an image that cannot be read is
     listed in "errors" and the others are still grouped."""
     svc = service(request)
     uploads = (await read_images(request, {"images": True}))["images"]
-    return await svc.run(_group, svc, uploads, threshold)
+    return await svc.run(_group, svc, uploads, threshold, model)
 
 
-def _group(svc: Service, uploads: list[Upload], threshold: float) -> dict[str, Any]:
+def _group(
+    svc: Service, uploads: list[Upload], threshold: float | None, model: str
+) -> dict[str, Any]:
     def photos() -> Iterator[bytes]:
         for upload in uploads:
             check_cancelled()
             yield upload.data
 
     names = [upload.name for upload in uploads]
-    grouping = cluster.group(photos(), threshold=threshold, names=names, embedder=svc.embedder)
+    embedder, _ = svc.recognition(model)
+    grouping = cluster.group(photos(), threshold=threshold, names=names, embedder=embedder)
     return grouping.to_dict()

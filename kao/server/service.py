@@ -27,6 +27,7 @@ import anyio.to_thread
 from kao.errors import KaoError
 from kao.gallery.database import FaceDatabase
 from kao.recognition import FaceEmbedder, default_embedder
+from kao.recognition.embedder import check_model
 from kao.server.errors import ApiError
 from kao.server.keys import KeyStore
 from kao.server.settings import Settings
@@ -105,6 +106,9 @@ class Service:
         self.settings = settings
         self.embedder: FaceEmbedder = default_embedder()
         self.database = FaceDatabase(settings.db, self.embedder)
+        self._models = {self.embedder.model_name: (self.embedder, self.database)}
+        """Embedder and database of each recognition model asked for so far."""
+        self._models_lock = threading.Lock()
         self.keys = KeyStore(settings.keys_path)
         gallery = self.database.gallery
         self.private_names = (settings.db, gallery.url, str(getattr(gallery, "path", "")))
@@ -181,6 +185,21 @@ class Service:
         finally:
             with self._admit_lock:
                 self._admitted -= 1
+
+    def recognition(self, model: str) -> tuple[FaceEmbedder, FaceDatabase]:
+        """The embedder of recognition model `model` (on the shared detector) and the database
+        enrolling and identifying with it, made on first use and then shared; 422 for a model
+        that is not one of `RECOGNITION_MODELS`."""
+        try:
+            check_model(model)
+        except KaoError as error:
+            raise ApiError(422, str(error)) from None
+        with self._models_lock:
+            found = self._models.get(model)
+            if found is None:
+                embedder = FaceEmbedder(self.embedder.detector, model=model)
+                found = self._models[model] = (embedder, self.database.using(embedder))
+            return found
 
     def require_analyzer(self) -> Any:
         """The `FaceAnalyzer`, or 503 saying why there is none."""
