@@ -10,6 +10,7 @@ import pytest
 from kao.cli import main
 from kao.errors import ConflictError
 from kao.gallery.database import FaceDatabase
+from kao.gallery.records import NewFace
 from kao.recognition import FaceEmbedder
 from kao.recognition.verify import CALIBRATIONS
 from tests.conftest import shared_file
@@ -59,9 +60,10 @@ def test_cli_refuses_another_model_on_a_pinned_collection(
     assert "colin" in [face["person"] for face in record["faces"]]  # one of its 3 faces
 
 
-def test_a_collection_is_pinned_to_its_first_model(url: str) -> None:
+def test_a_collection_is_pinned_to_its_first_model(url: str, tmp_path: Path) -> None:
     """`FaceDatabase` (SQLite and PostgreSQL): an EdgeFace collection refuses a dlib enrolment
-    before storing anything, and an empty collection takes any model."""
+    (also inside the storing transaction) and identification, a dlib collection refuses an
+    import of EdgeFace faces, and an empty collection takes any model."""
     with FaceDatabase(url, FaceEmbedder(model="edgeface_xxs")) as edge:
         edge.enroll("c", "colin", [COLIN[0]])
         with FaceDatabase(url) as dlib:
@@ -70,6 +72,14 @@ def test_a_collection_is_pinned_to_its_first_model(url: str) -> None:
             with pytest.raises(ConflictError, match="identify with --model edgeface_xxs"):
                 dlib.identify("c", COLIN[1])
             assert [p.person for p in dlib.persons("c")] == ["colin"]
+            tony = NewFace(dlib.embedder.embed_one(TONY)[0].embedding, "dlib_resnet_v1", "t")
+            with pytest.raises(ConflictError, match=r"faces\[0\]: collection 'c' holds edgeface"):
+                dlib.gallery.add_faces("c", "tony", [tony], pinned=True)  # in the transaction
+            dlib.gallery.add_faces("d", "tony", [tony])
+            edge.export("c", tmp_path / "c.jsonl")
+            with pytest.raises(ConflictError, match=r"c\.jsonl:1: collection 'd' holds dlib"):
+                dlib.import_("d", tmp_path / "c.jsonl")
+            assert edge.import_("copy", tmp_path / "c.jsonl") == 1
             dlib.create_collection("empty")
             assert dlib.identify("empty", COLIN[1])[0].person is None
         assert "colin" in [found.person for found in edge.identify("c", COLIN[1])]

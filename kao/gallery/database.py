@@ -36,12 +36,12 @@ from typing import Any
 
 import numpy as np
 
-from kao.errors import ConflictError, KaoError
+from kao.errors import KaoError
 from kao.face import Face
 from kao.gallery.connect import open_gallery
 from kao.gallery.index import IndexFileError, choose_index, load_index
 from kao.gallery.records import CollectionInfo, FaceRecord, NewFace, PersonInfo, check_name
-from kao.gallery.store import Gallery
+from kao.gallery.store import Gallery, model_conflict
 from kao.image import ImageInput, describe
 from kao.models.store import cache_dir
 from kao.recognition.embedder import FaceEmbedder, NoFaceError, default_embedder
@@ -176,8 +176,10 @@ class FaceDatabase:
         return self.gallery.export(collection, path)
 
     def import_(self, collection: str, path: str | os.PathLike[str]) -> int:
-        """Add the faces of an `export` file to `collection`, all or nothing; returns how many."""
-        return self.gallery.import_(collection, path)
+        """Add the faces of an `export` file to `collection`, all or nothing; returns how many.
+        The faces keep the model recorded in the file, which must be the collection's
+        (ConflictError otherwise, like `enroll`)."""
+        return self.gallery.import_(collection, path, pinned=True)
 
     # -- photos --------------------------------------------------------------------------------
 
@@ -189,7 +191,7 @@ class FaceDatabase:
         Returns the new face ids."""
         if not images:
             raise KaoError("enroll needs at least one photo")
-        self._check_model(collection, "enrol")
+        self._check_model(collection, "enrol")  # before embedding; add_faces checks again
         faces = []
         for image in images:
             face, _, _ = self.embedder.embed_one(image)
@@ -201,7 +203,7 @@ class FaceDatabase:
                     box=tuple(float(v) for v in face.box),
                 )
             )
-        return self.gallery.add_faces(collection, person, faces)
+        return self.gallery.add_faces(collection, person, faces, pinned=True)
 
     def identify(self, collection: str, image: ImageInput, top: int = 3) -> list[Identified]:
         """Every face of `image` with its `top` best-matching persons of `collection`."""
@@ -247,12 +249,7 @@ class FaceDatabase:
         model = self.embedder.model_name
         held = self.gallery.models(collection)
         if held and model not in held:
-            names = ", ".join(held)
-            raise ConflictError(
-                f"collection {collection!r} holds {names} embeddings, not {model}; {action} "
-                f"with --model {held[0]} (model={held[0]} over HTTP), or enrol the people "
-                f"again in another collection"
-            )
+            raise model_conflict(collection, held, model, action)
 
     def _sync(self, collection: str) -> _Synced:
         """The collection's index, brought up to date with the gallery."""

@@ -291,13 +291,21 @@ class Gallery(ABC):
         collection: int,
         cname: str,
         items: Iterable[tuple[str, str, NewFace, datetime]],
+        pin: str | None = None,
     ) -> list[int]:
         """Insert faces given as (where, person, face, created); `where` names each item in error
-        messages. Persons are created as needed; dimensions are checked per model."""
+        messages. Persons are created as needed; dimensions are checked per model. With `pin`
+        (the action: "enrol", "import"), the collection keeps to one model: a face of another
+        model than its faces' (or than the first new one's) is a ConflictError."""
         dims: dict[str, int] = {}
         persons: dict[str, int] = {}
         ids: list[int] = []
+        held = self._models(cur, collection) if pin else []
         for where, person, face, created in items:
+            if pin:
+                if held and face.model not in held:
+                    raise model_conflict(cname, held, face.model, pin, where)
+                held = held or [face.model]
             known = dims.get(face.model)
             if known is None:
                 row = self._run(
@@ -419,10 +427,13 @@ class Gallery(ABC):
 
     # -- persons and faces ---------------------------------------------------------------------
 
-    def add_faces(self, collection: str, person: str, faces: Sequence[NewFace]) -> list[int]:
+    def add_faces(
+        self, collection: str, person: str, faces: Sequence[NewFace], *, pinned: bool = False
+    ) -> list[int]:
         """Enrol `faces` (at least one) for `person` in `collection`, in one transaction: all
         are stored or none. The collection and the person are created when new. Every face of a
-        model must have the dimension of that model's faces already in the collection. Returns
+        model must have the dimension of that model's faces already in the collection; when
+        `pinned`, every face must be of the collection's one model (ConflictError). Returns
         the new faces' ids, in order."""
         cname = check_name(collection, "collection")
         person = check_name(person, "person")
@@ -437,7 +448,7 @@ class Gallery(ABC):
         with self._tx(write=True) as cur:
             collection_id = self._change(cur, cname, create=True)
             items = ((f"faces[{i}]", person, face, created) for i, face in enumerate(faces))
-            return self._insert(cur, collection_id, cname, items)
+            return self._insert(cur, collection_id, cname, items, "enrol" if pinned else None)
 
     def persons(self, collection: str) -> list[PersonInfo]:
         """Every person of the collection with their number of faces, sorted by name."""
@@ -531,13 +542,12 @@ class Gallery(ABC):
         cname = check_name(collection, "collection")
         with self._tx(write=False) as cur:
             collection_id = self._find_collection(cur, cname)
-            if collection_id is None:
-                return []
-            rows = self._run(
-                cur,
-                "SELECT DISTINCT model FROM kao_faces WHERE collection_id = ?",
-                (collection_id,),
-            ).fetchall()
+            return [] if collection_id is None else self._models(cur, collection_id)
+
+    def _models(self, cur: Cursor, collection: int) -> list[str]:
+        rows = self._run(
+            cur, "SELECT DISTINCT model FROM kao_faces WHERE collection_id = ?", (collection,)
+        ).fetchall()
         return sorted(str(row[0]) for row in rows)
 
     def embeddings(self, collection: str, model: str) -> tuple[np.ndarray, list[str], np.ndarray]:
@@ -578,10 +588,13 @@ class Gallery(ABC):
         faces."""
         return jsonl.write(Path(path), self.faces(collection))
 
-    def import_(self, collection: str, path: str | os.PathLike[str]) -> int:
+    def import_(
+        self, collection: str, path: str | os.PathLike[str], *, pinned: bool = False
+    ) -> int:
         """Add the faces of an `export` file to `collection` (created when new; persons too), in
         one transaction: a malformed line raises GalleryError naming ``path:line`` and nothing
-        is written. Faces get new ids and keep their `created` times. Blank lines are skipped.
+        is written (ConflictError for a face of another model, when `pinned`, as in
+        `add_faces`). Faces get new ids and keep their `created` times. Blank lines are skipped.
         Returns the number of faces added."""
         cname = check_name(collection, "collection")
         now = _now()
@@ -593,7 +606,7 @@ class Gallery(ABC):
             return 0
         with self._tx(write=True) as cur:
             collection_id = self._change(cur, cname, create=True)
-            self._insert(cur, collection_id, cname, items)
+            self._insert(cur, collection_id, cname, items, "import" if pinned else None)
         return len(items)
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -624,6 +637,22 @@ class Gallery(ABC):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
+
+
+def model_conflict(
+    collection: str, held: Sequence[str], model: str, action: str, where: str = ""
+) -> ConflictError:
+    """The refusal to `action` ("enrol", "identify", "import") faces of `model` with a
+    collection whose faces are of the models `held` (sorted); `where` prefixes the message."""
+    hint = (
+        "import the file into another collection"
+        if action == "import"
+        else f"{action} with --model {held[0]} (model={held[0]} over HTTP)"
+    )
+    return ConflictError(
+        f"{where + ': ' if where else ''}collection {collection!r} holds {', '.join(held)} "
+        f"embeddings, not {model}; {hint}, or enrol the people again in another collection"
+    )
 
 
 def _now() -> datetime:
