@@ -76,6 +76,10 @@ def test_a_collection_is_pinned_to_its_first_model(url: str, tmp_path: Path) -> 
             with pytest.raises(ConflictError, match=r"faces\[0\]: collection 'c' holds edgeface"):
                 dlib.gallery.add_faces("c", "tony", [tony], pinned=True)  # in the transaction
             dlib.gallery.add_faces("d", "tony", [tony])
+            mixed = [tony, NewFace(edge.embedder.embed_one(TONY)[0].embedding, "edgeface_xxs", "t")]
+            with pytest.raises(ConflictError, match=r"faces\[1\]: collection 'e' holds dlib"):
+                dlib.gallery.add_faces("e", "tony", mixed, pinned=True)  # one model per batch too
+            assert "e" not in [c.name for c in dlib.list_collections()]
             edge.export("c", tmp_path / "c.jsonl")
             with pytest.raises(ConflictError, match=r"c\.jsonl:1: collection 'd' holds dlib"):
                 dlib.import_("d", tmp_path / "c.jsonl")

@@ -216,10 +216,11 @@ class FaceDatabase:
         """Like `identify`, for faces already embedded by this database's embedder."""
         if top < 1:
             raise KaoError(f"--top must be at least 1, got {top}")
-        self._check_model(collection, "identify")
         if not faces:
             return []
         synced = self._sync(collection)
+        if not synced.persons:  # no face of this model: maybe the collection holds another's
+            self._check_model(collection, "identify")
         queries = np.stack([f.embedding for f in faces]).astype(np.float32)
         # Ask for enough faces to find `top` different persons in most collections.
         ids, cosines = synced.index.search(queries, min(len(synced.persons), top * 8) or 1)
@@ -247,8 +248,8 @@ class FaceDatabase:
         pinned to the model of its first face, and `action` ("enrol", "identify") with another
         model would mix embeddings or match nothing."""
         model = self.embedder.model_name
-        held = self.gallery.models(collection)
-        if held and model not in held:
+        held = self.gallery.other_model(collection, model)
+        if held is not None:
             raise model_conflict(collection, held, model, action)
 
     def _sync(self, collection: str) -> _Synced:

@@ -300,12 +300,13 @@ class Gallery(ABC):
         dims: dict[str, int] = {}
         persons: dict[str, int] = {}
         ids: list[int] = []
-        held = self._models(cur, collection) if pin else []
+        pinned: set[str] = set()
         for where, person, face, created in items:
-            if pin:
-                if held and face.model not in held:
-                    raise model_conflict(cname, held, face.model, pin, where)
-                held = held or [face.model]
+            if pin and face.model not in pinned:
+                other = self._other_model(cur, collection, face.model)  # sees this batch's rows
+                if other is not None:
+                    raise model_conflict(cname, other, face.model, pin, where)
+                pinned.add(face.model)
             known = dims.get(face.model)
             if known is None:
                 row = self._run(
@@ -536,19 +537,23 @@ class Gallery(ABC):
                 )
             self._run(cur, "UPDATE kao_persons SET name = ? WHERE id = ?", (new, person_id))
 
-    def models(self, collection: str) -> list[str]:
-        """The names of the embedding models of the collection's faces, sorted (empty for an
-        empty collection, and for one that does not exist)."""
+    def other_model(self, collection: str, model: str) -> str | None:
+        """None when the collection has a face of `model`, no face, or does not exist; else the
+        model of one of its faces: the one a collection pinned to its model holds."""
         cname = check_name(collection, "collection")
+        model = check_name(model, "model")
         with self._tx(write=False) as cur:
             collection_id = self._find_collection(cur, cname)
-            return [] if collection_id is None else self._models(cur, collection_id)
+            return None if collection_id is None else self._other_model(cur, collection_id, model)
 
-    def _models(self, cur: Cursor, collection: int) -> list[str]:
-        rows = self._run(
-            cur, "SELECT DISTINCT model FROM kao_faces WHERE collection_id = ?", (collection,)
-        ).fetchall()
-        return sorted(str(row[0]) for row in rows)
+    def _other_model(self, cur: Cursor, collection: int, model: str) -> str | None:
+        """`other_model` in `cur`'s transaction: two single-row index look-ups, however many
+        faces the collection holds."""
+        query = "SELECT model FROM kao_faces WHERE collection_id = ?"
+        if self._run(cur, query + " AND model = ? LIMIT 1", (collection, model)).fetchone():
+            return None
+        row = self._run(cur, query + " LIMIT 1", (collection,)).fetchone()
+        return None if row is None else str(row[0])
 
     def embeddings(self, collection: str, model: str) -> tuple[np.ndarray, list[str], np.ndarray]:
         """The faces of the collection made by `model`, and only those, sorted by id.
@@ -640,18 +645,18 @@ class Gallery(ABC):
 
 
 def model_conflict(
-    collection: str, held: Sequence[str], model: str, action: str, where: str = ""
+    collection: str, held: str, model: str, action: str, where: str = ""
 ) -> ConflictError:
     """The refusal to `action` ("enrol", "identify", "import") faces of `model` with a
-    collection whose faces are of the models `held` (sorted); `where` prefixes the message."""
+    collection whose faces are of model `held`; `where` prefixes the message."""
     hint = (
         "import the file into another collection"
         if action == "import"
-        else f"{action} with --model {held[0]} (model={held[0]} over HTTP)"
+        else f"{action} with --model {held} (model={held} over HTTP)"
     )
     return ConflictError(
-        f"{where + ': ' if where else ''}collection {collection!r} holds {', '.join(held)} "
-        f"embeddings, not {model}; {hint}, or enrol the people again in another collection"
+        f"{where + ': ' if where else ''}collection {collection!r} holds {held} embeddings, "
+        f"not {model}; {hint}, or enrol the people again in another collection"
     )
 
 
