@@ -47,6 +47,28 @@ def add_model_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_threshold_options(
+    parser: argparse.ArgumentParser, default: str = "the model's calibrated one"
+) -> None:
+    """``--threshold D`` or ``--far F`` (one of them; `default` says what applies without
+    either), stored as ``args.threshold`` / ``args.far``: see
+    `kao.recognition.verify.decision_threshold`."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--threshold",
+        type=float,
+        metavar="D",
+        help=f"same person below this Euclidean distance (default: {default})",
+    )
+    group.add_argument(
+        "--far",
+        type=float,
+        metavar="F",
+        help="same person below the distance at which a share F of strangers would match on LFW "
+        "(e.g. 1e-4; from 1e-5 to 0.1)",
+    )
+
+
 def add_output_options(parser: argparse.ArgumentParser) -> None:
     """``--json`` / ``--jsonl`` (one of them, default text), stored as ``args.output``: "text",
     "json" or "jsonl" (see `run_batch`)."""

@@ -9,12 +9,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kao.cli.batch import add_model_option
+from kao.cli.batch import add_model_option, add_threshold_options
 from kao.cli.text import counted
 from kao.errors import ImageError, KaoError
 from kao.gallery.database import FaceDatabase
 from kao.image import describe, find_images
 from kao.recognition import FaceEmbedder
+from kao.recognition.verify import decision_threshold
 
 
 def _db_options(parser: argparse.ArgumentParser, collection: bool = True) -> None:
@@ -47,12 +48,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "identify",
         help="who is in a photo, from a collection",
         description="For every face of each photo, the best matching enrolled persons; a face "
-        "below the verification threshold is reported as unknown (person null).",
+        "below the verification threshold (or --threshold, or the distance of --far) is reported "
+        "as unknown (person null).",
     )
     _db_options(identify)
     identify.add_argument("images", nargs="+", metavar="IMAGE")
     identify.add_argument("--top", type=int, default=3, metavar="K", help="matches per face")
     add_model_option(identify)
+    add_threshold_options(identify)
     identify.set_defaults(run=run_identify)
 
     db = subparsers.add_parser("db", help="list, rename, delete, export and import")
@@ -107,10 +110,11 @@ def run_identify(args: argparse.Namespace) -> int:
     """Identify every face of each photo; exit 1 if a photo could not be read."""
     records: list[dict[str, Any]] = []
     failed = False
+    limit = decision_threshold(args.model, threshold=args.threshold, far=args.far)
     with FaceDatabase(_url(args), FaceEmbedder(model=args.model)) as db:
         for path in args.images:
             try:
-                found = db.identify(args.collection, path, args.top)
+                found = db.identify(args.collection, path, args.top, threshold=limit)
             except ImageError as error:
                 print(f"kao: error: {error}", file=sys.stderr)
                 records.append({"image": describe(path), "error": error.reason})

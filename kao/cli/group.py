@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from kao.cli.batch import add_model_option, collect
+from kao.cli.batch import add_model_option, add_threshold_options, collect
 from kao.cli.text import counted
 from kao.progress import progress
 from kao.recognition import FaceEmbedder
@@ -37,11 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
     add_model_option(parser)
     cuts = ", ".join(f"{model} {cut}" for model, cut in GROUP_THRESHOLDS.items())
-    parser.add_argument(
-        "--threshold",
-        type=float,
-        help=f"merge groups closer than this (default: the model's own cut: {cuts})",
-    )
+    add_threshold_options(parser, default=f"the model's own cut: {cuts}")
     parser.set_defaults(run=run)
 
 
@@ -53,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     grouping = group(
         progress(paths, len(paths)),
         threshold=args.threshold,
+        far=args.far,
         thumbnail=THUMB if args.out else 0,
         embedder=FaceEmbedder(model=args.model),
     )

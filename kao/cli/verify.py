@@ -5,10 +5,22 @@ from __future__ import annotations
 import argparse
 import json
 
-from kao.cli.batch import add_model_option
+from kao.cli.batch import add_model_option, add_threshold_options
 from kao.face import face_index
 from kao.image import describe
 from kao.recognition import FaceEmbedder, verify
+from kao.recognition.verify import FAR_TABLES
+
+
+def strangers(far: float, model: str) -> str:
+    """`far` (a false-accept rate from `false_accept_rate`) in words: how many strangers in N
+    would match this closely, with the table's ends of `model` as "fewer than" / "more than"."""
+    rates = [rate for rate, _ in FAR_TABLES[model]]
+    if far <= min(rates) * (1 + 1e-6):
+        return f"fewer than 1 in {round(1 / min(rates)):,} strangers would match this closely"
+    if far >= max(rates) * (1 - 1e-6):
+        return f"more than 1 in {round(1 / max(rates)):,} strangers would match this closely"
+    return f"1 in {round(1 / far):,} strangers would match this closely"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--face-a", type=int, metavar="N", help="face number N of A (from 1)")
     parser.add_argument("--face-b", type=int, metavar="N", help="face number N of B (from 1)")
     add_model_option(parser)
+    add_threshold_options(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(run=run)
 
@@ -36,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         index_a=face_index(args.face_a),
         index_b=face_index(args.face_b),
         embedder=FaceEmbedder(model=args.model),
+        threshold=args.threshold,
+        far=args.far,
     )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
@@ -43,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     verdict = "same person" if result.same else "different people"
     print(
         f"{verdict}: similarity {result.similarity:.1%}, distance {result.distance:.3f} "
-        f"(threshold {result.threshold})"
+        f"(threshold {result.threshold}); {strangers(result.far, result.model)}"
     )
     sides = (("a", args.a, result.a, args.face_a), ("b", args.b, result.b, args.face_b))
     for label, path, side, chosen in sides:

@@ -320,8 +320,9 @@ def grouping(embeddings: Embeddings, threshold: float) -> dict[str, float]:
     }
 
 
-FARS = (1e-3, 1e-4)
-"""False-accept rates at which `accept_rates` reports the true-accept rate."""
+FARS = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5)
+"""False-accept rates at which `accept_rates` reports the threshold and true-accept rate: the
+per-model table of `kao.recognition.verify.FAR_TABLES`."""
 
 
 def accept_rates(

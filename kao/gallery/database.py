@@ -45,7 +45,7 @@ from kao.gallery.store import Gallery, model_conflict
 from kao.image import ImageInput, describe
 from kao.models.store import cache_dir
 from kao.recognition.embedder import FaceEmbedder, NoFaceError, default_embedder
-from kao.recognition.verify import calibration, similarity
+from kao.recognition.verify import decision_threshold, similarity
 
 
 @dataclass(frozen=True)
@@ -205,17 +205,35 @@ class FaceDatabase:
             )
         return self.gallery.add_faces(collection, person, faces, pinned=True)
 
-    def identify(self, collection: str, image: ImageInput, top: int = 3) -> list[Identified]:
-        """Every face of `image` with its `top` best-matching persons of `collection`."""
+    def identify(
+        self,
+        collection: str,
+        image: ImageInput,
+        top: int = 3,
+        *,
+        threshold: float | None = None,
+        far: float | None = None,
+    ) -> list[Identified]:
+        """Every face of `image` with its `top` best-matching persons of `collection`; the best
+        is the face's person when closer than `threshold` (Euclidean distance) or than the
+        distance at false-accept rate `far` (at most one of the two; default: the model's
+        calibrated threshold, see `kao.recognition.verify.decision_threshold`)."""
         faces = self.embedder.embed(image)
-        return self.identify_faces(collection, faces, top)
+        return self.identify_faces(collection, faces, top, threshold=threshold, far=far)
 
     def identify_faces(
-        self, collection: str, faces: Sequence[Face], top: int = 3
+        self,
+        collection: str,
+        faces: Sequence[Face],
+        top: int = 3,
+        *,
+        threshold: float | None = None,
+        far: float | None = None,
     ) -> list[Identified]:
         """Like `identify`, for faces already embedded by this database's embedder."""
         if top < 1:
             raise KaoError(f"--top must be at least 1, got {top}")
+        limit = decision_threshold(self.embedder.model_name, threshold=threshold, far=far)
         if not faces:
             return []
         synced = self._sync(collection)
@@ -224,7 +242,6 @@ class FaceDatabase:
         queries = np.stack([f.embedding for f in faces]).astype(np.float32)
         # Ask for enough faces to find `top` different persons in most collections.
         ids, cosines = synced.index.search(queries, min(len(synced.persons), top * 8) or 1)
-        threshold = calibration(self.embedder.model_name).threshold
         results = []
         for face, row_ids, row_cos in zip(faces, ids, cosines, strict=True):
             best: dict[str, Match] = {}
@@ -237,9 +254,7 @@ class FaceDatabase:
                     sim = similarity(distance, self.embedder.model_name)
                     best[person] = Match(person, sim, face_id)
             matches = sorted(best.values(), key=lambda m: -m.similarity)[:top]
-            known = matches and matches[0].similarity >= similarity(
-                threshold, self.embedder.model_name
-            )
+            known = matches and matches[0].similarity >= similarity(limit, self.embedder.model_name)
             results.append(Identified(face, matches, matches[0].person if known else None))
         return results
 

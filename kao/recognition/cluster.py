@@ -17,6 +17,7 @@ from kao.face import Face
 from kao.image import ImageInput, describe, load_image
 from kao.recognition.dlib_resnet import MODEL_NAME as DLIB_MODEL
 from kao.recognition.embedder import FaceEmbedder, default_embedder
+from kao.recognition.verify import decision_threshold
 
 GROUP_THRESHOLD = 0.35
 """Average-linkage cut (Euclidean distance between unit dlib embeddings): the best of 0.30-0.55
@@ -122,13 +123,16 @@ def group(
     images: Iterable[ImageInput],
     *,
     threshold: float | None = None,
+    far: float | None = None,
     thumbnail: int = 0,
     names: Sequence[str] | None = None,
     embedder: FaceEmbedder | None = None,
 ) -> Grouping:
     """Every face of `images` (each a path, bytes, RGB array or PIL image, as `kao.detect`),
     sorted into persons: faces whose embeddings lie closer than `threshold` (mean Euclidean
-    distance between groups; default: the embedder's model's `GROUP_THRESHOLDS`) are one person.
+    distance between groups), or than the distance at false-accept rate `far` (see
+    `kao.recognition.verify.threshold_at_far`; at most one of the two; default: the embedder's
+    model's `GROUP_THRESHOLDS`) are one person.
 
     An image that cannot be read is listed in `Grouping.errors` and the others are still
     grouped. With `thumbnail` > 0 each `FoundFace` keeps a `thumbnail` x `thumbnail` crop of
@@ -136,6 +140,10 @@ def group(
     `names` are what the images are called in the result (default: each path, or what kind of
     input it is); `embedder` defaults to kao's shared one."""
     embedder = embedder or default_embedder()
+    if threshold is None and far is None:
+        threshold = GROUP_THRESHOLDS[embedder.model_name]
+    else:
+        threshold = decision_threshold(embedder.model_name, threshold=threshold, far=far)
     found: list[FoundFace] = []
     errors: list[ImageError] = []
     count = 0
@@ -151,8 +159,6 @@ def group(
             if thumbnail > 0:
                 crop = face_crop(rgb, face, thumbnail, scale=THUMBNAIL_SCALE, upright=False)
             found.append(FoundFace(name, face, crop))
-    if threshold is None:
-        threshold = GROUP_THRESHOLDS[embedder.model_name]
     return group_faces(found, count, errors, threshold)
 
 

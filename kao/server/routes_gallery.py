@@ -13,7 +13,13 @@ from fastapi import APIRouter, Query, Request, status
 from kao.recognition import NoFaceError
 from kao.server.auth import service
 from kao.server.errors import ApiError
-from kao.server.routes_images import decode, model_query
+from kao.server.routes_images import (
+    chosen_threshold,
+    decode,
+    far_query,
+    model_query,
+    threshold_query,
+)
 from kao.server.service import Checked
 from kao.server.uploads import json_body, openapi_body, read_images, read_text
 
@@ -129,17 +135,22 @@ async def identify(
     collection: str,
     top: int = Query(3, ge=1, le=100, description="best matching persons per face"),
     model: str = model_query(),
+    threshold: float | None = threshold_query(),
+    far: float | None = far_query(),
 ) -> dict[str, Any]:
     """{"image", "faces": [{"box", "matches": [{"person", "similarity" 0-1}], "person" (null
-    when unknown)}]}, as each record of `kao identify --json`; 404 for an unknown collection,
-    409 when it holds faces of another model than `model` (422 for an unknown one)."""
+    when unknown: farther than `threshold`, or than the distance at false-accept rate `far`,
+    default the model's calibrated threshold)}]}, as each record of `kao identify --json`; 404
+    for an unknown collection, 409 when it holds faces of another model than `model` (422 for an
+    unknown one, for both `threshold` and `far`, or a `far` outside the model's table)."""
     svc = service(request)
     (upload,) = (await read_images(request, {"image": False}))["image"]
 
     def work() -> dict[str, Any]:
         _, db = svc.recognition(model)
+        limit = chosen_threshold(model, threshold, far)
         db.revision(collection)  # 404 unless the collection exists
-        found = db.identify(collection, decode(upload, "image"), top)
+        found = db.identify(collection, decode(upload, "image"), top, threshold=limit)
         return {"image": upload.name, "faces": [item.to_dict() for item in found]}
 
     return await svc.run(work)

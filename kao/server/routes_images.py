@@ -16,6 +16,7 @@ from kao.face import face_index
 from kao.image import load_image
 from kao.recognition import NoFaceError, cluster, verify
 from kao.recognition.embedder import DEFAULT_MODEL, RECOGNITION_MODELS
+from kao.recognition.verify import decision_threshold
 from kao.server.auth import service
 from kao.server.errors import ApiError, from_kao_error
 from kao.server.service import Service, check_cancelled
@@ -30,6 +31,35 @@ def model_query() -> Any:
         DEFAULT_MODEL,
         description=f"recognition model, one of {', '.join(RECOGNITION_MODELS)}",
     )
+
+
+def threshold_query() -> Any:
+    """The ``threshold`` query parameter: same person below this Euclidean distance."""
+    return Query(
+        None,
+        gt=0,
+        le=2,
+        description="same person below this Euclidean distance; default: the model's calibrated "
+        "threshold (give this or far, not both)",
+    )
+
+
+def far_query() -> Any:
+    """The ``far`` query parameter: the false-accept rate that picks the threshold."""
+    return Query(
+        None,
+        description="same person below the distance at which this share of strangers would "
+        "match on LFW, 1e-5 to 0.1 (e.g. 1e-4); give this or threshold, not both",
+    )
+
+
+def chosen_threshold(model: str, threshold: float | None, far: float | None) -> float:
+    """The distance threshold of `threshold` / `far` for `model` (see
+    `kao.recognition.verify.decision_threshold`), or 422 saying why not."""
+    try:
+        return decision_threshold(model, threshold=threshold, far=far)
+    except KaoError as error:
+        raise ApiError(422, str(error)) from None
 
 
 def decode(upload: Upload, field: str) -> np.ndarray:
@@ -113,16 +143,20 @@ async def verify_pair(
     ),
     face_b: int | None = Query(None, ge=1, description="face of B to use; default: the largest"),
     model: str = model_query(),
+    threshold: float | None = threshold_query(),
+    far: float | None = far_query(),
 ) -> dict[str, Any]:
-    """{"same", "distance", "threshold", "similarity" 0-1, "model", "a"/"b": {"faces", "face"
-    (numbered from 1), "box"}}, as `kao verify --json`; 422 when an image has no face (or not
-    the one asked) or an unknown `model`."""
+    """{"same", "distance", "threshold", "similarity" 0-1, "far" (share of strangers who would
+    match this closely), "model", "a"/"b": {"faces", "face" (numbered from 1), "box"}}, as `kao
+    verify --json`; 422 when an image has no face (or not the one asked), an unknown `model`,
+    both `threshold` and `far`, or a `far` outside the model's table."""
     svc = service(request)
     found = await read_images(request, {"a": False, "b": False})
     (a,), (b,) = found["a"], found["b"]
 
     def work() -> dict[str, Any]:
         embedder, _ = svc.recognition(model)
+        limit = chosen_threshold(model, threshold, far)
         rgb_a, rgb_b = decode(a, "a"), decode(b, "b")
         try:
             return verify(
@@ -131,6 +165,7 @@ async def verify_pair(
                 index_a=face_index(face_a),
                 index_b=face_index(face_b),
                 embedder=embedder,
+                threshold=limit,
             ).to_dict()
         except KaoError as error:
             # verify reads A first, so the error is A's when A lacks the face asked for.
@@ -164,18 +199,21 @@ async def group(
         description="merge groups closer than this (Euclidean distance); default: the model's "
         "own cut",
     ),
+    far: float | None = far_query(),
     model: str = model_query(),
 ) -> dict[str, Any]:
     """{"people", "faces", "images", "groups": [{"person" (from 1), "faces": [{"image", "box"}]}],
     "errors": [{"image", "error"}]}, as `kao group --json`; an image that cannot be read is
-    listed in "errors" and the others are still grouped."""
+    listed in "errors" and the others are still grouped. `far` merges groups closer than the
+    distance at that false-accept rate (422 with `threshold` too, or outside the model's
+    table)."""
     svc = service(request)
     uploads = (await read_images(request, {"images": True}))["images"]
-    return await svc.run(_group, svc, uploads, threshold, model)
+    return await svc.run(_group, svc, uploads, threshold, far, model)
 
 
 def _group(
-    svc: Service, uploads: list[Upload], threshold: float | None, model: str
+    svc: Service, uploads: list[Upload], threshold: float | None, far: float | None, model: str
 ) -> dict[str, Any]:
     def photos() -> Iterator[bytes]:
         for upload in uploads:
@@ -184,5 +222,7 @@ def _group(
 
     names = [upload.name for upload in uploads]
     embedder, _ = svc.recognition(model)
+    if far is not None:
+        threshold = chosen_threshold(model, threshold, far)
     grouping = cluster.group(photos(), threshold=threshold, names=names, embedder=embedder)
     return grouping.to_dict()
