@@ -127,9 +127,9 @@ def test_identify_and_group_take_threshold_or_far(tmp_path: Path) -> None:
         cluster.group(COLIN, far=2.0, embedder=embedder)
 
 
-def test_http_threshold_and_far(tmp_path: Path) -> None:
+def test_http_threshold_and_far(url: str) -> None:
     """`?far=` on /v1/verify decides at the table's distance and 422s outside the table or
-    beside `?threshold=`; /v1/group and identify take it too."""
+    beside `?threshold=`; /v1/group and identify (SQLite and PostgreSQL) take it too."""
     pytest.importorskip("httpx")
     from kao.server.app import create_app
     from kao.server.settings import Settings
@@ -138,8 +138,7 @@ def test_http_threshold_and_far(tmp_path: Path) -> None:
     def files(field: str, *paths: Path) -> list[tuple[str, tuple[str, bytes, str]]]:
         return [(field, (p.name, p.read_bytes(), "image/jpeg")) for p in paths]
 
-    settings = Settings(db=f"sqlite:///{tmp_path / 'g.db'}", analysis=False)
-    with local_client(create_app(settings)) as api:
+    with local_client(create_app(Settings(db=url, analysis=False))) as api:
         pair = files("a", COLIN[0]) + files("b", COLIN[1])
         verified = api.post("/v1/verify?far=1e-3", files=pair)
         assert verified.status_code == 200, verified.text
