@@ -142,7 +142,8 @@ def test_slow_request_gets_503_not_a_hung_worker(tmp_path: Path) -> None:
         response = hurried.post("/v1/group", files=images)
         check_error(response, 503, "longer than", "0.05 s")
         assert response.headers["retry-after"] == "5"
-        assert hurried.get("/health").status_code == 200  # the server still answers
+        # The server still answers: the abandoned work may hold the 0.05 s budget for a moment.
+        assert any(hurried.get("/health").status_code == 200 for _ in range(50))
 
 
 def test_verify_same_and_different(client: TestClient) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ log = logging.getLogger("kao.server")
 
 SLOT_POLL = 0.1
 """Seconds between a waiting thread's looks at whether its request has ended."""
+SHUTDOWN_WAIT = 30.0
+"""Seconds `Service.close` waits for model work still running in worker threads."""
 
 RETRY_AFTER = "5"
 """Seconds a client is asked to wait after a 503 (Retry-After)."""
@@ -134,7 +137,17 @@ class Service:
             self.analysis_error = f"the analysis models are not available: {error}"
             log.warning("kao serve: /v1/analyze is off: %s", error)
 
-    def close(self) -> None:
+    def close(self, wait: float = SHUTDOWN_WAIT) -> None:
+        """Waits up to `wait` seconds for work still running in worker threads (a request that
+        timed out leaves its thread running until its next cancellation check), then closes the
+        database. Exiting while a thread is inside ONNX Runtime aborts the process, and the
+        database must outlive the threads that use it."""
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            with self._admit_lock:
+                if self._admitted == 0:
+                    break
+            time.sleep(SLOT_POLL)
         self.database.close()
 
     async def run(self, work: Callable[..., T], *args: Any) -> T:
