@@ -15,7 +15,6 @@ from kao.errors import ImageError, KaoError
 from kao.gallery.database import FaceDatabase
 from kao.image import describe, find_images
 from kao.recognition import FaceEmbedder
-from kao.recognition.verify import decision_threshold
 
 
 def _db_options(parser: argparse.ArgumentParser, collection: bool = True) -> None:
@@ -110,11 +109,12 @@ def run_identify(args: argparse.Namespace) -> int:
     """Identify every face of each photo; exit 1 if a photo could not be read."""
     records: list[dict[str, Any]] = []
     failed = False
-    limit = decision_threshold(args.model, threshold=args.threshold, far=args.far)
     with FaceDatabase(_url(args), FaceEmbedder(model=args.model)) as db:
         for path in args.images:
             try:
-                found = db.identify(args.collection, path, args.top, threshold=limit)
+                found = db.identify(
+                    args.collection, path, args.top, threshold=args.threshold, far=args.far
+                )
             except ImageError as error:
                 print(f"kao: error: {error}", file=sys.stderr)
                 records.append({"image": describe(path), "error": error.reason})
