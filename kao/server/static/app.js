@@ -12,6 +12,9 @@ const MIN_CANVAS = 640; // a drawn photo's longest side: small ones are enlarged
 const MAX_CANVAS = 1600; // large ones reduced to this (pixels)
 const NEED_KEY = "This server needs an API key: paste one here.";
 const KEY_SAVED = "Saved in this browser.";
+const MODEL_NAMES = { dlib_resnet_v1: "dlib ResNet", edgeface_xs: "EdgeFace XS",
+  edgeface_xxs: "EdgeFace XXS" }; // recognition models as people read them
+const FAR_RANGE = [1e-5, 1e-1]; // verify's "far" is clamped to its calibrated table's range
 
 const $ = (id) => document.getElementById(id);
 const colorOf = (i) => COLORS[i % COLORS.length];
@@ -32,11 +35,13 @@ function el(tag, attributes = {}, ...children) {
 
 // ---------------------------------------------------------------- the API
 
-/** A failure to show the user: the API's message, or what went wrong reaching it. */
+/** A failure to show the user: the API's message, or what went wrong reaching it, and
+ * optionally a `hint` of what to do about it on this page. */
 class ApiError extends Error {
-  constructor(message, status = 0) {
+  constructor(message, status = 0, hint = "") {
     super(message);
     this.status = status;
+    this.hint = hint;
   }
 }
 
@@ -77,6 +82,8 @@ function formOf(fields) {
 }
 
 const post = (path, fields) => api(path, { method: "POST", body: formOf(fields) });
+/** `path` with the query parameter model=`model`, or `path` alone when `model` is empty. */
+const withModel = (path, model) => (model ? `${path}?model=${encodeURIComponent(model)}` : path);
 const inCollection = (name, rest) => `/v1/collections/${encodeURIComponent(name)}${rest}`;
 
 // ---------------------------------------------------------------- API key
@@ -95,7 +102,7 @@ function setUpKey() {
     if (!key) return;
     localStorage.setItem(KEY_STORAGE, key);
     $("key-state").textContent = KEY_SAVED;
-    refreshCollections();
+    loadModels().then(refreshCollections);
   });
   $("key-forget").addEventListener("click", () => {
     localStorage.removeItem(KEY_STORAGE);
@@ -139,6 +146,7 @@ async function busy(parts, message, work) {
 function showError(parts, error) {
   const text = error instanceof ApiError ? error.message : `the page failed: ${error.message}`;
   parts.error.textContent = text.charAt(0).toUpperCase() + text.slice(1);
+  if (error.hint) parts.error.append(el("span", { class: "hint", text: error.hint }));
   parts.error.hidden = false;
 }
 
@@ -186,6 +194,63 @@ function setUpTabs() {
   };
   window.addEventListener("hashchange", show);
   show();
+}
+
+// ---------------------------------------------------------------- recognition models
+
+/** The server's recognition models by name ({name, dimension, threshold, default}), from GET
+ * /v1/models; empty when the server does not list them. */
+const models = new Map();
+
+/** A recognition model as people read it: "EdgeFace XS (512-d, default)", "dlib ResNet
+ * (128-d)"; a model the server did not list by its readable name alone. */
+function modelLabel(name) {
+  const readable = MODEL_NAMES[name] || name;
+  const model = models.get(name);
+  if (!model) return readable;
+  return `${readable} (${model.dimension}-d${model.default ? ", default" : ""})`;
+}
+
+/** Fills every select[data-models] with the server's recognition models, keeping each one's
+ * choice, else choosing the server's default; a non-empty data-models is the label of a first
+ * choice that sends no model (the server decides). Without GET /v1/models (an older server, or
+ * one still waiting for an API key) the selectors stay hidden and no model is sent. */
+async function loadModels() {
+  let listing;
+  try {
+    listing = await api("/v1/models");
+  } catch {
+    return;
+  }
+  models.clear();
+  for (const model of listing.recognition) models.set(model.name, model);
+  for (const select of document.querySelectorAll("select[data-models]")) {
+    const keep = select.value;
+    const options = listing.recognition.map((m) => el("option", {
+      value: m.name, text: modelLabel(m.name),
+    }));
+    const serverChooses = select.dataset.models;
+    if (serverChooses) options.unshift(el("option", { value: "", text: serverChooses }));
+    select.replaceChildren(...options);
+    const values = options.map((option) => option.value);
+    select.value = values.includes(keep) ? keep : (serverChooses ? "" : listing.default);
+    select.closest(".model").hidden = false;
+  }
+}
+
+/** The model chosen in select `id`: a model's name, or "" (send none). */
+const chosenModel = (id) => $(id).value;
+
+/** A false-accept rate (the share of strangers whose faces are at least this close) in words:
+ * 3.2e-5 -> "1 in 31,000 strangers look this similar" (1 / far to two significant digits); the
+ * ends of the calibrated range, where `far` is clamped, read as bounds ("fewer than 1 in
+ * 100,000", "1 in 10 or more"). */
+function farWords(far) {
+  const [low, high] = FAR_RANGE;
+  const count = (n) => Number(n.toPrecision(2)).toLocaleString("en-US");
+  if (far <= low) return `fewer than 1 in ${count(1 / low)} strangers look this similar`;
+  if (far >= high) return `1 in ${count(1 / high)} or more strangers look this similar`;
+  return `1 in ${count(1 / far)} strangers look this similar`;
 }
 
 // ---------------------------------------------------------------- drawing
@@ -355,15 +420,17 @@ function setUpCompare() {
     const [a, b] = inputs.map((input) => input.files[0]);
     if (!a || !b) return;
     busy(parts, "Comparing…", async () => {
+      const path = withModel("/v1/verify", chosenModel("compare-model"));
       const [result, imageA, imageB] = await Promise.all(
-        [post("/v1/verify", { a, b }), loadImage(a), loadImage(b)]);
+        [post(path, { a, b }), loadImage(a), loadImage(b)]);
       const verdict = $("compare-verdict");
       verdict.textContent = result.same ? "Same person" : "Not the same person";
       verdict.className = `verdict ${result.same ? "same" : "different"}`;
-      verdict.append(el("small", {
-        text: ` similarity ${percent(result.similarity)} (distance ${result.distance.toFixed(3)}, `
-          + `threshold ${result.threshold})`,
-      }));
+      const far = el("span", { id: "compare-far", text: farWords(result.far) });
+      verdict.append(el("small", {}, ` similarity ${percent(result.similarity)} · `, far));
+      $("compare-details").textContent = `${modelLabel(result.model)} · distance `
+        + `${result.distance.toFixed(3)}, same person below ${result.threshold} · strangers: `
+        + "the pairs of different people of LFW";
       const color = result.same ? COLORS[1] : COLORS[0];
       for (const [canvas, image, side] of [["compare-canvas-a", imageA, result.a],
         ["compare-canvas-b", imageB, result.b]]) {
@@ -374,38 +441,60 @@ function setUpCompare() {
     });
   };
   inputs.forEach((input) => input.addEventListener("change", run));
+  $("compare-model").addEventListener("change", run);
 }
 
 // ---------------------------------------------------------------- enrol & identify
 
 const identifyParts = () => partsOf("identify");
 
+/** The collections as GET /v1/collections last listed them, by name. */
+const collections = new Map();
+
+/** "dlib ResNet (128-d)": the model collection `c` is pinned to; "" when it has none yet (or
+ * the server does not say). */
+const collectionModel = (c) => (c && c.model ? modelLabel(c.model) : "");
+
 /** Fills the collection list (keeping the choice, else choosing `wanted`), then its persons. */
 async function refreshCollections(wanted) {
   const select = $("collection");
   const keep = wanted || select.value;
-  let collections;
+  let listed;
   try {
-    collections = await api("/v1/collections");
+    listed = await api("/v1/collections");
   } catch (error) {
     showError(identifyParts(), error);
     return;
   }
   identifyParts().error.hidden = true;
-  select.replaceChildren(...collections.map((c) => el("option", {
-    value: c.collection,
-    text: `${c.collection} (${plural(c.persons, "person", "people")}, ${plural(c.faces, "face")})`,
-  })));
-  if (!collections.length) {
+  collections.clear();
+  for (const c of listed) collections.set(c.collection, c);
+  select.replaceChildren(...listed.map((c) => {
+    const facts = [plural(c.persons, "person", "people"), plural(c.faces, "face")];
+    if (c.model) facts.push(modelLabel(c.model));
+    return el("option", { value: c.collection, text: `${c.collection} (${facts.join(", ")})` });
+  }));
+  if (!listed.length) {
     select.append(el("option", { value: "", text: "no collection yet: create one" }));
   }
-  if (collections.some((c) => c.collection === keep)) select.value = keep;
+  if (collections.has(keep)) select.value = keep;
   await refreshPersons();
+}
+
+/** Says which model the chosen collection is pinned to (the first enrolment pins it). */
+function describeCollectionModel() {
+  const c = collections.get($("collection").value);
+  const pinned = collectionModel(c);
+  let text = "";
+  if (pinned) text = `Its faces are embedded with ${pinned}, the only model it takes.`;
+  else if (c && "model" in c) text = "No faces yet: its first enrolment chooses its model.";
+  $("collection-model").textContent = text;
 }
 
 async function refreshPersons() {
   const collection = $("collection").value;
   const list = $("persons");
+  describeCollectionModel();
   if (!collection) {
     list.replaceChildren();
     return;
@@ -425,6 +514,22 @@ function chosenCollection() {
   const collection = $("collection").value;
   if (!collection) throw new ApiError("choose a collection, or create one first");
   return collection;
+}
+
+/** POSTs `fields` to `rest` of `collection` with the chosen model; a 409 (the collection is
+ * pinned to another model) keeps the server's message and says how to fix it on this page. */
+async function postToCollection(collection, rest, fields) {
+  const model = chosenModel("identify-model");
+  try {
+    return await post(withModel(inCollection(collection, rest), model), fields);
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 409 && model) {
+      const pinned = collectionModel(collections.get(collection));
+      error.hint = `Choose "${$("identify-model").options[0].text}"${pinned ? ` (${pinned})` : ""}`
+        + " as the recognition model, or use another collection.";
+    }
+    throw error;
+  }
 }
 
 function setUpIdentify() {
@@ -454,7 +559,7 @@ function setUpIdentify() {
       if (!person) throw new ApiError("type the person's name");
       if (!input.files.length) throw new ApiError(`choose one or more photos of ${person}`);
       const images = [...input.files];
-      const done = await post(inCollection(collection, "/enroll"), { person, images });
+      const done = await postToCollection(collection, "/enroll", { person, images });
       $("enroll-person").value = "";
       input.value = "";
       input.dispatchEvent(new Event("change"));
@@ -471,7 +576,7 @@ function setUpIdentify() {
     busy(parts, `Identifying the faces of ${file.name}…`, async () => {
       const collection = chosenCollection();
       const [found, image] = await Promise.all(
-        [post(inCollection(collection, "/identify"), { image: file }), loadImage(file)]);
+        [postToCollection(collection, "/identify", { image: file }), loadImage(file)]);
       if (!found.faces.length) throw new ApiError(`No face found in ${file.name}.`);
       const paint = drawPhoto($("identify-canvas"), image);
       const cards = found.faces.map((face, i) => {
@@ -489,7 +594,6 @@ function setUpIdentify() {
       return `${known} of ${plural(cards.length, "face")} recognised in ${collection}.`;
     });
   });
-  refreshCollections();
 }
 
 // ---------------------------------------------------------------- group
@@ -497,12 +601,13 @@ function setUpIdentify() {
 function setUpGroup() {
   const parts = partsOf("group");
   const input = $("group-files");
-  input.addEventListener("change", () => {
+  const run = () => {
     const files = [...input.files];
     if (!files.length) return;
     busy(parts, `Grouping the faces of ${files.length} photos…`, async () => {
+      const path = withModel("/v1/group", chosenModel("group-model"));
       const [report, ...images] = await Promise.all(
-        [post("/v1/group", { images: files }), ...files.map(loadImage)]);
+        [post(path, { images: files }), ...files.map(loadImage)]);
       const byName = new Map(files.map((file, i) => [file.name, images[i]]));
       $("group-summary").textContent = `${plural(report.people, "person", "people")} among `
         + `${plural(report.faces, "face")} in ${plural(report.images, "photo")}`;
@@ -518,7 +623,9 @@ function setUpGroup() {
       })));
       parts.result.hidden = false;
     });
-  });
+  };
+  input.addEventListener("change", run);
+  $("group-model").addEventListener("change", run);
 }
 
 setUpTabs();
@@ -528,3 +635,4 @@ setUpAnalyze();
 setUpCompare();
 setUpIdentify();
 setUpGroup();
+loadModels().then(refreshCollections);
