@@ -11,7 +11,7 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,38 +106,80 @@ def bench_detect(
     }
 
 
-def bench_embed(data: Path, *, images: int = 100) -> dict[str, Any]:
-    """Faces/s finding and embedding every face of the first `images` photos of `data`
-    (decoding included): kao, then face_recognition (HOG + face_encodings)."""
+def bench_embed(
+    data: Path, *, images: int = 100, models: Sequence[str] | None = None
+) -> dict[str, Any]:
+    """Finding and embedding every face of the first `images` photos of `data` on one core,
+    with each recognition model of `models` (default: all) and with face_recognition (HOG +
+    face_encodings). Per pipeline: faces/s and ms per face end to end (decoding, detection,
+    alignment and network), and the median ms per face of the embedding alone (alignment and
+    network; the faces found beforehand). kao's models share one detection per photo; the
+    pipelines take turns on each photo so that background load hits them alike.
+
+    Sets KAO_THREADS=1 for the process: call it before any model is loaded (a fresh process)."""
+    os.environ["KAO_THREADS"] = "1"
     import face_recognition
 
-    from kao.recognition import default_embedder
+    from kao.recognition.embedder import RECOGNITION_MODELS, FaceEmbedder, check_model
 
+    names = [check_model(m) for m in models] if models else list(RECOGNITION_MODELS)
     paths = photos_in(data, images)
-    embedder = default_embedder()
+    embedders = {name: FaceEmbedder(model=name) for name in names}
+    detector = embedders[names[0]].detector
+    first = load_image(paths[0])  # load the models before timing
+    for embedder in embedders.values():
+        embedder.embed_faces(first, detector.detect(first))
+    face_recognition.face_encodings(first, face_recognition.face_locations(first, 1))
 
-    def kao_faces(path: Path) -> int:
-        return len(embedder.embed(path))
-
-    def face_recognition_faces(path: Path) -> int:
-        rgb = load_image(path)
-        return len(face_recognition.face_encodings(rgb, face_recognition.face_locations(rgb, 1)))
-
-    kao_faces(paths[0])  # load the models before timing
-    report: dict[str, Any] = {"images": len(paths), "data": str(data)}
-    for name, run in (("kao", kao_faces), ("face_recognition", face_recognition_faces)):
+    seconds = dict.fromkeys([*names, "face_recognition"], 0.0)
+    faces = dict.fromkeys(["kao", "face_recognition"], 0)
+    embed_ms: dict[str, list[float]] = {name: [] for name in seconds}
+    for path in progress(paths, len(paths)):
         start = time.perf_counter()
-        faces = sum(run(path) for path in progress(paths, len(paths)))
-        seconds = time.perf_counter() - start
-        report[name] = {
-            "faces": faces,
-            "seconds": round(seconds, 2),
-            "faces_per_s": round(faces / seconds, 1),
+        rgb = load_image(path)
+        found = detector.detect(rgb)
+        shared = time.perf_counter() - start  # decoding and detection, shared by kao's models
+        faces["kao"] += len(found)
+        for name, embedder in embedders.items():
+            start = time.perf_counter()
+            embedder.embed_faces(rgb, found)
+            spent = time.perf_counter() - start
+            seconds[name] += shared + spent
+            if found:
+                embed_ms[name].append(1000 * spent / len(found))
+        start = time.perf_counter()
+        rgb = load_image(path)
+        located = face_recognition.face_locations(rgb, 1)
+        middle = time.perf_counter()
+        face_recognition.face_encodings(rgb, located)
+        end = time.perf_counter()
+        seconds["face_recognition"] += end - start
+        faces["face_recognition"] += len(located)
+        if located:
+            embed_ms["face_recognition"].append(1000 * (end - middle) / len(located))
+
+    def entry(name: str, count: int) -> dict[str, Any]:
+        return {
+            "faces": count,
+            "seconds": round(seconds[name], 2),
+            "faces_per_s": round(count / seconds[name], 1),
+            "ms_per_face": round(1000 * seconds[name] / max(1, count), 2),
+            "embed_ms_per_face": round(statistics.median(embed_ms[name]), 2),
         }
-    report["speedup"] = round(
-        report["kao"]["faces_per_s"] / report["face_recognition"]["faces_per_s"], 1
-    )
-    return report
+
+    peer = entry("face_recognition", faces["face_recognition"])
+    kao = {name: entry(name, faces["kao"]) for name in names}
+    return {
+        "images": len(paths),
+        "threads": 1,
+        "models": kao,
+        "face_recognition": peer,
+        "speedup": {
+            name: round(r["faces_per_s"] / peer["faces_per_s"], 1) for name, r in kao.items()
+        },
+        "data": str(data),
+        "machine": machine(),
+    }
 
 
 def bench_analyze(data: Path, *, images: int = 100, accurate: bool = False) -> dict[str, Any]:

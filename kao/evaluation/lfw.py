@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,6 +22,9 @@ from kao.errors import KaoError
 from kao.face import Face
 from kao.progress import progress
 from kao.recognition.embedder import DEFAULT_MODEL, check_model
+
+if TYPE_CHECKING:
+    from kao.detection import FaceDetector
 
 CENTRE_BOX = (70.0, 60.0, 180.0, 190.0)
 """[x1, y1, x2, y2] of the face in an LFW photo when no face is detected (pixels)."""
@@ -120,10 +124,31 @@ def embed_images(
     if backend not in BACKENDS:
         raise KaoError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     check_model(model)
+    return _per_photo(paths, backend, model, workers, cache)
+
+
+TRAITS = ("yaw", "pitch", "roll", "age")
+"""The columns of `photo_traits`: head pose in degrees (`kao.geometry.head_pose` of the FaceMesh
+of the central face) and kao's age estimate in years (`kao.attributes.age_gender.AgeGender`)."""
+
+
+def photo_traits(paths: Sequence[Path], workers: int = 0, cache: Path | None = None) -> Embeddings:
+    """kao's head pose and age estimate (`TRAITS`) of the face of each LFW photo, found as for
+    the embeddings (see the module docstring): `matrix` (N, 4) float32, NaN pose where FaceMesh
+    did not read the face. Run in `workers` processes (0: one per core), cached like
+    `embed_images`."""
+    return _per_photo(paths, "traits", DEFAULT_MODEL, workers, cache)
+
+
+def _per_photo(
+    paths: Sequence[Path], kind: str, model: str, workers: int, cache: Path | None
+) -> Embeddings:
+    """One row per photo from the `kind` pipeline ("kao", "face_recognition" or "traits"),
+    computed in `workers` processes and cached in `cache` under a key of the pipeline, its
+    version and the paths."""
     paths = list(paths)
-    key = hashlib.sha256(
-        "\n".join([pipeline_name(backend, model), PIPELINE_VERSION, *map(str, paths)]).encode()
-    ).hexdigest()
+    name = "traits" if kind == "traits" else pipeline_name(kind, model)
+    key = hashlib.sha256("\n".join([name, PIPELINE_VERSION, *map(str, paths)]).encode()).hexdigest()
     if cache is not None and cache.is_file():
         with np.load(cache) as stored:
             if str(stored["key"]) == key:
@@ -131,10 +156,10 @@ def embed_images(
     workers = workers or os.cpu_count() or 1
     pieces = [paths[i : i + 32] for i in range(0, len(paths), 32)]
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_worker_init, initargs=(backend, model)) as pool:
+    with context.Pool(workers, initializer=_worker_init, initargs=(kind, model)) as pool:
         parts = list(progress(pool.imap(_embed_chunk, pieces), len(pieces), "batches"))
     matrix = np.concatenate([part[0] for part in parts])
-    how = [kind for part in parts for kind in part[1]]
+    how = [h for part in parts for h in part[1]]
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         temporary = cache.with_name(cache.name + ".tmp.npz")
@@ -146,10 +171,15 @@ def embed_images(
 _pipeline: Callable[[np.ndarray], tuple[np.ndarray, str]] | None = None
 
 
-def _worker_init(backend: str, model: str) -> None:
+def _worker_init(kind: str, model: str) -> None:
     global _pipeline
     os.environ["KAO_THREADS"] = "1"
-    _pipeline = _kao_pipeline(model) if backend == "kao" else _face_recognition_pipeline()
+    pipelines = {
+        "kao": lambda: _kao_pipeline(model),
+        "face_recognition": _face_recognition_pipeline,
+        "traits": _traits_pipeline,
+    }
+    _pipeline = pipelines[kind]()
 
 
 def _embed_chunk(paths: list[Path]) -> tuple[np.ndarray, list[str]]:
@@ -160,6 +190,19 @@ def _embed_chunk(paths: list[Path]) -> tuple[np.ndarray, list[str]]:
     return np.stack([vector for vector, _ in results]), [how for _, how in results]
 
 
+def _central_face(detector: FaceDetector, low: FaceDetector, rgb: np.ndarray) -> tuple[Face, str]:
+    """The face of an LFW photo and how it was found (see the module docstring)."""
+    centre = np.array([rgb.shape[1] / 2, rgb.shape[0] / 2])
+    face, how = _central(detector.detect(rgb), centre), "detected"
+    if face is None:
+        face, how = _central(low.detect(rgb), centre), "low-score"
+    if face is None:
+        box = np.array(CENTRE_BOX, np.float32)
+        keypoints = np.array(CENTRE_KEYPOINTS, np.float32)
+        face, how = Face(box, 0.0, keypoints), "centre-box"
+    return face, how
+
+
 def _kao_pipeline(model: str) -> Callable[[np.ndarray], tuple[np.ndarray, str]]:
     from kao.detection import FaceDetector
     from kao.recognition.embedder import FaceEmbedder
@@ -168,16 +211,31 @@ def _kao_pipeline(model: str) -> Callable[[np.ndarray], tuple[np.ndarray, str]]:
     low = FaceDetector(min_score=0.05)
 
     def run(rgb: np.ndarray) -> tuple[np.ndarray, str]:
-        centre = np.array([rgb.shape[1] / 2, rgb.shape[0] / 2])
-        face, how = _central(embedder.detector.detect(rgb), centre), "detected"
-        if face is None:
-            face, how = _central(low.detect(rgb), centre), "low-score"
-        if face is None:
-            box = np.array(CENTRE_BOX, np.float32)
-            keypoints = np.array(CENTRE_KEYPOINTS, np.float32)
-            face, how = Face(box, 0.0, keypoints), "centre-box"
+        face, how = _central_face(embedder.detector, low, rgb)
         (embedded,) = embedder.embed_faces(rgb, [face])
         return embedded.embedding, how
+
+    return run
+
+
+def _traits_pipeline() -> Callable[[np.ndarray], tuple[np.ndarray, str]]:
+    from kao.attributes.age_gender import AgeGender
+    from kao.detection import FaceDetector
+    from kao.geometry import head_pose
+    from kao.landmarks import FaceMesh
+
+    detector, low = FaceDetector(), FaceDetector(min_score=0.05)
+    mesh, ages = FaceMesh(), AgeGender()
+
+    def run(rgb: np.ndarray) -> tuple[np.ndarray, str]:
+        face, how = _central_face(detector, low, rgb)
+        (meshed,) = mesh.run(rgb, [face])
+        pose = (np.nan,) * 3
+        if meshed.mesh is not None:
+            angles = head_pose(meshed)
+            pose = (angles.yaw, angles.pitch, angles.roll)
+        (estimate,) = ages.predict(rgb, [face])
+        return np.array([*pose, estimate.age], np.float32), how
 
     return run
 
@@ -367,3 +425,81 @@ def accept_rates(
             "true_accept_rate": round(float(np.mean(genuine_distances < threshold)), 4),
         }
     return {"genuine_pairs": genuine_total, "impostor_pairs": impostor_total, "at_far": rates}
+
+
+HARD_KINDS = ("pose", "age")
+"""What makes a pair hard in `hard_pairs`: the gap in head pose, or in estimated age."""
+HARD_PAIRS = 600
+"""Same-person pairs, and different-person pairs, that `hard_pairs` keeps."""
+
+
+def pair_gaps(pairs: Sequence[Pair], traits: Embeddings, kind: str) -> np.ndarray:
+    """The gap (P,) between the two photos of each pair by `traits` (`photo_traits`): for "pose"
+    the difference of head direction, hypot(yaw gap, pitch gap) in degrees (roll is undone by
+    alignment); for "age" the difference of the estimated ages in years. NaN where a photo's
+    pose is unknown."""
+    if kind not in HARD_KINDS:
+        raise KaoError(f"unknown kind of hard pair {kind!r}; choose one of {', '.join(HARD_KINDS)}")
+    index = traits.index()
+    a = traits.matrix[[index[p.a] for p in pairs]].astype(np.float64)
+    b = traits.matrix[[index[p.b] for p in pairs]].astype(np.float64)
+    if kind == "age":
+        return np.abs(a[:, 3] - b[:, 3])
+    return np.hypot(a[:, 0] - b[:, 0], a[:, 1] - b[:, 1])
+
+
+def hard_pairs(gaps: np.ndarray, same: np.ndarray, count: int = HARD_PAIRS) -> np.ndarray:
+    """A mask (P,) of the `count` same-person pairs and the `count` different-person pairs with
+    the largest `gaps` (NaN gaps last; ties in pair order)."""
+    chosen = np.zeros(len(gaps), bool)
+    for group in (same, ~same):
+        rows = np.flatnonzero(group)
+        order = np.argsort(-np.nan_to_num(gaps[rows], nan=-np.inf), kind="stable")
+        chosen[rows[order[:count]]] = True
+    return chosen
+
+
+def scored_at(
+    distance: np.ndarray, same: np.ndarray, threshold: float, strict_threshold: float
+) -> dict[str, float]:
+    """Pairs scored at one distance `threshold` (accepted below it): accuracy, false-reject
+    rate of the same-person pairs, false-accept rate of the others; and the true-accept rate at
+    `strict_threshold` (a model's FAR-1e-3 threshold)."""
+    accepted = distance < threshold
+    return {
+        "pairs": len(distance),
+        "accuracy": round(float(np.mean(accepted == same)), 4),
+        "false_reject_rate": round(float(np.mean(~accepted[same])), 4),
+        "false_accept_rate": round(float(np.mean(accepted[~same])), 4),
+        "tar_at_far_1e-3": round(float(np.mean(distance[same] < strict_threshold)), 4),
+    }
+
+
+def hard_verification(
+    pairs: Sequence[Pair],
+    distance: np.ndarray,
+    traits: Embeddings,
+    kind: str,
+    threshold: float,
+    strict_threshold: float,
+) -> dict[str, object]:
+    """The standard pairs (`distance` (P,) of each) scored at `threshold` and `strict_threshold`
+    (see `scored_at`), all of them and the hard ones (`hard_pairs` by `pair_gaps` of `kind`),
+    with the gaps of the hard same-person pairs beside those of all same-person pairs."""
+    same = np.array([p.same for p in pairs])
+    gaps = pair_gaps(pairs, traits, kind)
+    hard = hard_pairs(gaps, same)
+    unit = "deg" if kind == "pose" else "years"
+    return {
+        "kind": kind,
+        "threshold": round(threshold, 4),
+        "far_1e-3_threshold": round(strict_threshold, 4),
+        "all": scored_at(distance, same, threshold, strict_threshold),
+        "hard": scored_at(distance[hard], same[hard], threshold, strict_threshold),
+        f"same_pair_gap_{unit}": {
+            "hard_min": round(float(np.nanmin(gaps[hard & same])), 1),
+            "hard_median": round(float(np.nanmedian(gaps[hard & same])), 1),
+            "all_median": round(float(np.nanmedian(gaps[same])), 1),
+        },
+        "unknown_gaps": int(np.isnan(gaps).sum()),
+    }
