@@ -190,7 +190,7 @@ def _embed_chunk(paths: list[Path]) -> tuple[np.ndarray, list[str]]:
     return np.stack([vector for vector, _ in results]), [how for _, how in results]
 
 
-def _central_face(detector: FaceDetector, low: FaceDetector, rgb: np.ndarray) -> tuple[Face, str]:
+def central_face(detector: FaceDetector, low: FaceDetector, rgb: np.ndarray) -> tuple[Face, str]:
     """The face of an LFW photo and how it was found (see the module docstring)."""
     centre = np.array([rgb.shape[1] / 2, rgb.shape[0] / 2])
     face, how = _central(detector.detect(rgb), centre), "detected"
@@ -211,7 +211,7 @@ def _kao_pipeline(model: str) -> Callable[[np.ndarray], tuple[np.ndarray, str]]:
     low = FaceDetector(min_score=0.05)
 
     def run(rgb: np.ndarray) -> tuple[np.ndarray, str]:
-        face, how = _central_face(embedder.detector, low, rgb)
+        face, how = central_face(embedder.detector, low, rgb)
         (embedded,) = embedder.embed_faces(rgb, [face])
         return embedded.embedding, how
 
@@ -228,7 +228,7 @@ def _traits_pipeline() -> Callable[[np.ndarray], tuple[np.ndarray, str]]:
     mesh, ages = FaceMesh(), AgeGender()
 
     def run(rgb: np.ndarray) -> tuple[np.ndarray, str]:
-        face, how = _central_face(detector, low, rgb)
+        face, how = central_face(detector, low, rgb)
         (meshed,) = mesh.run(rgb, [face])
         pose = (np.nan,) * 3
         if meshed.mesh is not None:
