@@ -3,8 +3,11 @@
 Stages, in order (each a model of its own module; `STAGES` names them):
 
 - ``landmarks``: MediaPipe FaceMesh 468 points, iris, the 68-point layout (`kao.landmarks`);
-- ``pose``: head pose and gaze from the mesh and the canonical face (`kao.geometry`);
-- ``age_gender``, ``emotion``, ``mask``: one face crop each (`kao.attributes`).
+- ``pose``: head pose and gaze from the mesh and the canonical face (`kao.geometry`), then
+  the face's `kao.face.Quality` (`kao.quality`);
+- ``age_gender``, ``emotion``, ``mask``: one face crop each (`kao.attributes`), read only on
+  faces at least `kao.quality.MIN_SIZE` pixels for the attribute: on a smaller face the
+  attribute is None and `missing` says why ("face under 24 px: too small to read gender").
 """
 
 from __future__ import annotations
@@ -24,9 +27,12 @@ from kao.detection import FaceDetector, analysis_detector
 from kao.errors import KaoError
 from kao.face import Face
 from kao.image import ImageInput, load_image
+from kao.quality import face_quality, too_small
 
 STAGES = ("detection", "landmarks", "pose", "age_gender", "emotion", "mask")
 """Stage names, in the order they run (the keys of the timings `analyze_faces` fills)."""
+READS = {"age_gender": ("age", "gender"), "emotion": ("emotion",), "mask": ("mask",)}
+"""The Face attributes each attribute stage sets."""
 
 
 class FaceAnalyzer:
@@ -108,10 +114,10 @@ class FaceAnalyzer:
             faces = self._landmarks(rgb, faces, cropped)
         with _timed(timings, "pose"):
             faces = [_with_pose(face) for face in faces]
+            faces = [dataclasses.replace(f, quality=face_quality(rgb, f)) for f in faces]
         for name, model, setter in self.attributes:
             with _timed(timings, name):
-                results = model.classify([rgb]) if cropped else model.predict(rgb, faces)
-                faces = [setter(face, result) for face, result in zip(faces, results, strict=True)]
+                faces = _read(model, setter, READS[name], rgb, faces, cropped)
         return faces
 
     def _landmarks(self, rgb: np.ndarray, faces: Sequence[Face], cropped: bool) -> list[Face]:
@@ -140,6 +146,33 @@ def _with_pose(face: Face) -> Face:
         reason = f"needs the landmarks; {missing['landmarks_68']}"
         return dataclasses.replace(face, missing={**missing, "pose": reason, "gaze": reason})
     return dataclasses.replace(face, pose=head_pose(face), gaze=gaze(face))
+
+
+def _read(
+    model: Any,
+    setter: Callable[[Face, Any], Face],
+    keys: Sequence[str],
+    rgb: np.ndarray,
+    faces: list[Face],
+    cropped: bool,
+) -> list[Face]:
+    """`faces` (found in `rgb`, or the one face of the crop `rgb`) with the attributes `keys`
+    read by `model` and set by `setter`; an attribute is None, with its reason in `missing`,
+    on a face too small to read it (`kao.quality.too_small`), and a face too small for all of
+    `keys` is not read at all."""
+    reasons = [{key: too_small(face, key) for key in keys} for face in faces]
+    read = [i for i, why in enumerate(reasons) if None in why.values()]
+    chosen = [faces[i] for i in read]
+    results = model.classify([rgb]) if cropped and read else model.predict(rgb, chosen)
+    done = list(faces)
+    for i, result in zip(read, results, strict=True):
+        done[i] = setter(faces[i], result)
+    for i, why in enumerate(reasons):
+        unread = {key: reason for key, reason in why.items() if reason is not None}
+        if unread:
+            missing = {**(done[i].missing or {}), **unread}
+            done[i] = dataclasses.replace(done[i], **dict.fromkeys(unread), missing=missing)
+    return done
 
 
 def _set_age_gender(face: Face, result: Any) -> Face:

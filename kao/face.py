@@ -13,7 +13,7 @@ EMOTIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprised")
 """The 7 emotion classes, in the fixed order kao prints and stores them."""
 DETECTION_KEYS = ("box", "score", "keypoints")
 """The keys of a detection record (`kao.detect`, `kao detect --json`, `/v1/detect`)."""
-ANALYSIS_KEYS = ("age", "gender", "emotion", "mask", "pose", "gaze", "landmarks_68")
+ANALYSIS_KEYS = ("age", "gender", "emotion", "mask", "pose", "gaze", "landmarks_68", "quality")
 """The keys an analysis record adds to `DETECTION_KEYS`, then ``"missing"`` (and ``"mesh"``
 and ``"iris"`` when the mesh is asked for)."""
 MESH_KEYS = ("mesh", "iris")
@@ -58,6 +58,41 @@ class Pose:
         }
 
 
+@dataclass(frozen=True)
+class Quality:
+    """How well a face can be read (`kao.quality.face_quality` computes it and documents each
+    part): `score` in [0, 1] (the weakest part, halved without landmarks), `size` the box's
+    shorter side in pixels, `sharpness` and `exposure` in [0, 1], `yaw` and `pitch` in degrees
+    (as `Pose`), `pose_from` "mesh" or "keypoints" (where yaw and pitch come from), `landmarks`
+    whether FaceMesh fitted the face, and `weakest` the name of the part that sets the score
+    ("size", "sharpness", "exposure" or "pose")."""
+
+    score: float
+    size: float
+    sharpness: float
+    exposure: float
+    yaw: float
+    pitch: float
+    pose_from: str
+    landmarks: bool
+    weakest: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as JSON: score, sharpness and exposure rounded to 3 decimals, size to
+        0.1 px, angles to 0.1 degree."""
+        return {
+            "score": round(self.score, 3),
+            "size": round(self.size, 1),
+            "sharpness": round(self.sharpness, 3),
+            "exposure": round(self.exposure, 3),
+            "yaw": round(self.yaw, 1),
+            "pitch": round(self.pitch, 1),
+            "pose_from": self.pose_from,
+            "landmarks": self.landmarks,
+            "weakest": self.weakest,
+        }
+
+
 @dataclass
 class Face:
     """One face found in an image.
@@ -85,6 +120,8 @@ class Face:
         gender: `Label` "male" / "female" with its probability.
         emotion: probability of each of `EMOTIONS` (they sum to 1).
         mask: `Label` "mask" / "no_mask" with its probability.
+        quality: how well the face can be read (`Quality`); an attribute is left None, with
+            its reason in `missing`, on a face too small to read it (`kao.quality.MIN_SIZE`).
         missing: why each of those attributes is None, by attribute name (e.g. ``{"pose":
             "no landmarks: FaceMesh ..."}``); ``{}`` when every one is set, None on a face
             `kao.analyze` has not seen.
@@ -108,6 +145,7 @@ class Face:
     gender: Label | None = None
     emotion: dict[str, float] | None = None
     mask: Label | None = None
+    quality: Quality | None = None
     missing: dict[str, str] | None = None
 
     def __repr__(self) -> str:
@@ -124,6 +162,8 @@ class Face:
                 value = round(value, 1)
             elif isinstance(value, dict):
                 value = "{...}"
+            elif isinstance(value, Quality):
+                value = round(value.score, 2)
             shown.append(f"{name}={value}")
         return f"Face({', '.join(shown)})"
 
@@ -152,7 +192,8 @@ class Face:
     def to_dict(self, *, embedding: bool = False, mesh: bool = False) -> dict[str, Any]:
         """JSON-ready record: box and keypoints rounded to 0.1 px, score to 4 decimals; for an
         analysis record (`analysed`) also every key of `ANALYSIS_KEYS` (age to 0.1 year,
-        probabilities to 4 decimals, points to 0.1 px; null where unknown), with `mesh` the
+        probabilities to 4 decimals, points to 0.1 px, quality as `Quality.to_dict`; null
+        where unknown), with `mesh` the
         468 mesh points and the 10 iris points, and ``"missing"``: {null key: reason}. With
         `embedding`, ``"embedding"``: the D floats (null before `kao.embed`)."""
         record: dict[str, Any] = {
@@ -184,6 +225,7 @@ class Face:
             "pose": None if self.pose is None else self.pose.to_dict(),
             "gaze": self.gaze,
             "landmarks_68": _optional_points(self.landmarks_68),
+            "quality": None if self.quality is None else self.quality.to_dict(),
         }
         if mesh:
             values["mesh"] = _optional_points(self.mesh)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from kao.errors import KaoError
@@ -20,6 +21,9 @@ from kao.face import EMOTIONS
 ALIASES = {"surprise": "surprised"}
 BATCH = 256
 """Images per call of the model under evaluation."""
+SIZES = (48, 32, 24, 16)
+"""Face sizes (the detected box's side, pixels) of the accuracy-versus-size curve; FER2013's
+own faces are about 53 px (see `shrunk_faces`), so larger sizes cannot be made from them."""
 
 
 @dataclass(frozen=True)
@@ -107,3 +111,37 @@ def run(path: Path, model: str = "kao") -> dict[str, Any]:
     if len(results) > 1:
         report["baselines"] = {entry.pop("model"): entry for entry in results[1:]}
     return report
+
+
+def shrunk_faces(images: np.ndarray, side: int) -> np.ndarray:
+    """FER2013 faces (N, 48, 48) uint8 as `kao.analyze` would see them in a photo where the
+    face's box is `side` pixels: a 48 x 48 image is 0.9 (`kao.attributes.emotion.CROP_SCALE`) of
+    the box kao's detector finds on it (about 53 px), so it is shrunk (area averaging) to
+    round(0.9 `side`) pixels, then enlarged (bilinear) to the 96 x 96 crop the emotion model
+    cuts from a photo -> (N, 96, 96) uint8. ValueError if `side` would enlarge the faces."""
+    from kao.attributes.emotion import CROP_SCALE, CROP_SIZE
+
+    small = round(CROP_SCALE * side)
+    if small > images.shape[1]:
+        raise ValueError(f"FER2013 faces are {images.shape[1] / CROP_SCALE:.0f} px, under {side}")
+    out = np.empty((len(images), CROP_SIZE, CROP_SIZE), np.uint8)
+    for i, image in enumerate(images):
+        shrunk = cv2.resize(image, (small, small), interpolation=cv2.INTER_AREA)
+        out[i] = cv2.resize(shrunk, (CROP_SIZE, CROP_SIZE), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
+def size_curve(path: Path, sizes: tuple[int, ...] = SIZES, model: str = "kao") -> dict[str, Any]:
+    """Accuracy of emotion model `model` on the FER2013 file `path` at the faces' own size and
+    shrunk to each of `sizes` (`shrunk_faces`): {"images", "rows": [{"size" (px or "full"),
+    "accuracy", "per_class"}]}."""
+    data = load_dataset(path)
+    probabilities = _model(model)
+    rows = []
+    for size in ("full", *sizes):
+        images = data.images if size == "full" else shrunk_faces(data.images, size)
+        result = evaluate(probabilities, Dataset(images, data.labels))
+        rows.append(
+            {"size": size, "accuracy": result["accuracy"], "per_class": result["per_class"]}
+        )
+    return {"images": len(data.images), "model": model, "rows": rows}

@@ -7,23 +7,30 @@ as `kao.attributes` crops it; the whole image when no face is found) or as a rea
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from kao.attributes.age_gender import AgeGender, Reading
 from kao.attributes.dlib_features import attribute_crop
 from kao.detection import analysis_detector
 from kao.errors import KaoError
+from kao.face import Face
 from kao.image import load_image
 from kao.progress import progress
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 GENDERS = ("male", "female")
 """Gender names by the label in the file name."""
+SIZES = (96, 64, 48, 32, 24, 16)
+"""Face sizes (the box's shorter side, pixels) of the accuracy-versus-size curve."""
+CHUNK = 32
+"""Faces read together by `size_curve` (fewer than the dlib features' cache holds, so that the
+age/gender and mask models read each crop's features once)."""
 
 
 @dataclass(frozen=True)
@@ -114,3 +121,57 @@ def evaluate(root: Path, *, cropped: bool = False) -> dict[str, Any]:
         "kao_mirrored": scores(faces, *AgeGender(mirror=True).estimate(reading)),
     }
     return report
+
+
+def shrink(rgb: np.ndarray, face: Face, side: float) -> tuple[np.ndarray, Face]:
+    """`rgb` (H x W x 3 uint8) scaled down (area averaging) so that `face`'s box's shorter side
+    is `side` pixels, and `face` (box, keypoints) scaled with it: a photo where the face is that
+    small, which the attribute crops then enlarge as they enlarge any small face. ValueError if
+    that would enlarge the photo."""
+    factor = side / min(face.width, face.height)
+    if factor > 1:
+        raise ValueError(f"the face is {min(face.width, face.height):.0f} px, under {side} px")
+    height, width = rgb.shape[:2]
+    new_width, new_height = max(1, round(width * factor)), max(1, round(height * factor))
+    small = cv2.resize(rgb, (new_width, new_height), interpolation=cv2.INTER_AREA)
+    scale = np.array([new_width / width, new_height / height], np.float32)
+    box = face.box * np.tile(scale, 2)
+    return small, replace(face, box=box.astype(np.float32), keypoints=face.keypoints * scale)
+
+
+def size_curve(root: Path, sizes: Sequence[int] = SIZES, *, every: int = 1) -> dict[str, Any]:
+    """Age MAE, gender accuracy and the share of "mask" calls (nobody wears one in UTKFace) of
+    `kao.analyze`'s models on the UTKFace faces under `root` (every `every`-th, by name) at their
+    own size and shrunk (`shrink`) to each of `sizes` pixels. Each face is found by the analysis
+    detector at full size (the largest face; images where none is found, or whose face is under
+    max(`sizes`) px, are left out and counted), then its box is scaled with the photo, so that
+    the curve measures the attribute models, not the detector. Returns {"faces", "left_out",
+    "rows": [{"size" (px, or "full"), "age_mae", "gender_accuracy", "mask_call_rate"}]}."""
+    from kao.attributes.mask import MaskClassifier
+
+    faces = load_faces(root)[0][::every]
+    detector, model, mask = analysis_detector(), AgeGender(), MaskClassifier()
+    found: list[tuple[UtkFace, np.ndarray, Face]] = []
+    for face in progress(faces, len(faces)):
+        rgb = load_image(face.path)
+        detected = detector.detect(rgb)
+        if detected:
+            largest = max(detected, key=lambda f: f.area)
+            if min(largest.width, largest.height) >= max(sizes):
+                found.append((face, rgb, largest))
+    rows = []
+    for size in ("full", *sizes):
+        ages, p_male, p_mask = [], [], []
+        for start in range(0, len(found), CHUNK):
+            crops = []
+            for _, rgb, face in found[start : start + CHUNK]:
+                image, scaled = (rgb, face) if size == "full" else shrink(rgb, face, size)
+                crops.append(attribute_crop(image, scaled))
+            chunk_ages, chunk_male = model.estimate(model.read(crops, mirrored=False))
+            ages.append(chunk_ages)
+            p_male.append(chunk_male)
+            p_mask.append(mask.probabilities(crops))
+        row = scores([f for f, _, _ in found], np.concatenate(ages), np.concatenate(p_male))
+        call_rate = round(float((np.concatenate(p_mask) >= 0.5).mean()), 4)
+        rows.append({"size": size, **row, "mask_call_rate": call_rate})
+    return {"faces": len(found), "left_out": len(faces) - len(found), "rows": rows}
