@@ -339,7 +339,8 @@ class VideoAnalyzer:
             for track, face in zip(due, analysed, strict=True):
                 self._tracks[track.track_id][1].add_attributes(face)
         if self.database is not None and self.collection is not None:
-            embedded = self.database.embedder.embed_faces(rgb, faces)
+            embedder = self.database.embedder_for(self.collection)
+            embedded = embedder.embed_faces(rgb, faces)
             found = self.database.identify_faces(self.collection, embedded, top=1)
             for track, answer in zip(due, found, strict=True):
                 similarity = answer.matches[0].similarity if answer.matches else 0.0

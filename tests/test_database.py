@@ -16,6 +16,7 @@ from kao.face import Face
 from kao.gallery import NewFace, open_gallery
 from kao.gallery.database import FaceDatabase
 from kao.recognition import NoFaceError, default_embedder
+from kao.recognition.embedder import DEFAULT_MODEL
 from tests.conftest import shared_file
 
 KNOWN = ("Abdoulaye_Wade", "Adam_Sandler", "Alan_Greenspan")
@@ -67,7 +68,7 @@ def test_index_follows_changes(database: FaceDatabase) -> None:
 
 def test_a_new_process_reuses_the_saved_index(database: FaceDatabase, url: str) -> None:
     expected = database.identify("friends", photo("Abdoulaye_Wade", 3))[0].person
-    with FaceDatabase(url, database.embedder) as fresh:
+    with FaceDatabase(url, database.embedder_for("friends")) as fresh:
         assert fresh.identify("friends", photo("Abdoulaye_Wade", 3))[0].person == expected
 
 
@@ -108,7 +109,7 @@ def test_tables_made_again_under_an_open_database_are_not_confused(url: str) -> 
     if url.startswith("sqlite:///"):
         pytest.skip("an open SQLite connection keeps reading the deleted file")
     with FaceDatabase(url, default_embedder()) as db:
-        model = db.embedder.model_name
+        model = db.embedder_for("c").model_name
         db.gallery.add_faces("c", "ann", [NewFace(vector(1), model, "ann.jpg")])
         assert db.identify_faces("c", [probe(vector(1))])[0].person == "ann"
         revision = db.gallery.revision("c")
@@ -130,7 +131,7 @@ def test_the_url_kept_holds_no_password(url: str) -> None:
         assert "password=***" in db.url
 
 
-def vector(seed: int, dim: int = 128) -> np.ndarray:
+def vector(seed: int, dim: int = 512) -> np.ndarray:
     """A random float32 unit vector, the same for the same seed."""
     values = np.random.default_rng(seed).standard_normal(dim).astype(np.float32)
     return values / np.linalg.norm(values)
@@ -181,7 +182,8 @@ def test_cli_enroll_identify_and_manage(
     assert face["person"] == "Adam_Sandler" and len(face["matches"]) == 2
     assert set(face) == {"box", "matches", "person"}
     assert main(["db", "list", "--db", url, "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == [{"collection": "team", "persons": 2, "faces": 4}]
+    listed = json.loads(capsys.readouterr().out)
+    assert listed == [{"collection": "team", "persons": 2, "faces": 4, "model": DEFAULT_MODEL}]
     exported = tmp_path / "team.jsonl"
     assert main(["db", "export", *db, str(exported)]) == 0
     assert len(exported.read_text().splitlines()) == 4

@@ -225,7 +225,7 @@ def test_a_gallery_identifies_with_an_edgeface_embedder(url: str) -> None:
         database.enroll("c", "tony", [photos[2]])
         (face,) = database.faces("c", "colin")
         assert face.model == "edgeface_xxs" and face.embedding.shape == (512,)
-        probe, _, _ = database.embedder.embed_one(photos[1])  # its largest of 3 faces
+        probe, _, _ = database.embedder_for("c").embed_one(photos[1])  # its largest of 3 faces
         (known,) = database.identify_faces("c", [probe])
         assert known.person == "colin"
         (stranger,) = database.identify("c", photos[4])

@@ -88,7 +88,7 @@ def test_crud_round_trip(gallery: Gallery) -> None:
     bob = gallery.add_faces("family", "Bob", [face(4), face(5)])
     assert alice[0] < alice[1] < alice[2] < bob[0] < bob[1]
     assert gallery.persons("family") == [PersonInfo("Alice", 3), PersonInfo("Bob", 2)]
-    assert gallery.list_collections() == [CollectionInfo("family", 2, 5)]
+    assert gallery.list_collections() == [CollectionInfo("family", 2, 5, MODEL)]
 
     records = gallery.faces("family")
     assert [r.id for r in records] == alice + bob
@@ -134,8 +134,8 @@ def test_collections(gallery: Gallery) -> None:
     gallery.add_faces("b", "y", [face(2), face(3)])
     assert gallery.list_collections() == [
         CollectionInfo("a", 0, 0),
-        CollectionInfo("b", 1, 2),
-        CollectionInfo("c", 1, 1),
+        CollectionInfo("b", 1, 2, MODEL),
+        CollectionInfo("c", 1, 1, MODEL),
     ]
     gallery.delete_collection("b")
     assert [c.name for c in gallery.list_collections()] == ["a", "c"]
@@ -207,7 +207,7 @@ def test_bad_names_are_refused(gallery: Gallery) -> None:
             NewFace(unit(1), name, "x.jpg")
     with pytest.raises(GalleryError, match="must be a string"):
         gallery.persons(None)  # type: ignore[arg-type]
-    assert gallery.list_collections() == [CollectionInfo("c", 1, 1)]
+    assert gallery.list_collections() == [CollectionInfo("c", 1, 1, MODEL)]
 
 
 HIDDEN = {
@@ -805,7 +805,7 @@ def test_concurrent_processes_lose_nothing(url: str) -> None:
         assert gallery.persons("crowd") == [
             PersonInfo(f"w{k}-{i}", 20) for k in range(4) for i in range(5)
         ]
-        assert gallery.list_collections() == [CollectionInfo("crowd", 20, 400)]
+        assert gallery.list_collections() == [CollectionInfo("crowd", 20, 400, "test_model")]
         assert gallery.embeddings("crowd", "test_model")[2].shape == (400, 8)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kao.cli import main
@@ -12,6 +13,7 @@ from kao.errors import ConflictError
 from kao.gallery.database import FaceDatabase
 from kao.gallery.records import NewFace
 from kao.recognition import FaceEmbedder
+from kao.recognition.embedder import DEFAULT_MODEL
 from kao.recognition.verify import CALIBRATIONS
 from tests.conftest import shared_file
 
@@ -46,9 +48,12 @@ def test_cli_refuses_another_model_on_a_pinned_collection(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A collection enrolled with dlib refuses identifying and enrolling with EdgeFace, with a
-    message naming the collection, its model and the model asked for; dlib still works."""
+    message naming the collection, its model and the model asked for; without --model, the
+    collection's own model (dlib) is used."""
     db = ["--db", str(tmp_path / "faces.db"), "--collection", "family"]
-    assert main(["enroll", *db, "--person", "colin", str(COLIN[0])]) == 0
+    assert (
+        main(["enroll", *db, "--person", "colin", str(COLIN[0]), "--model", "dlib_resnet_v1"]) == 0
+    )
     capsys.readouterr()
     for command in (["identify", str(COLIN[1])], ["enroll", "--person", "tony", str(TONY)]):
         assert main([*command[:1], *db, *command[1:], "--model", "edgeface_xxs"]) == 1
@@ -66,17 +71,20 @@ def test_a_collection_is_pinned_to_its_first_model(url: str, tmp_path: Path) -> 
     import of EdgeFace faces, and an empty collection takes any model."""
     with FaceDatabase(url, FaceEmbedder(model="edgeface_xxs")) as edge:
         edge.enroll("c", "colin", [COLIN[0]])
-        with FaceDatabase(url) as dlib:
+        with FaceDatabase(url, FaceEmbedder(model="dlib_resnet_v1")) as dlib:
             with pytest.raises(ConflictError, match="'c' holds edgeface_xxs embeddings, not dlib"):
                 dlib.enroll("c", "tony", [TONY])
             with pytest.raises(ConflictError, match="identify with --model edgeface_xxs"):
                 dlib.identify("c", COLIN[1])
             assert [p.person for p in dlib.persons("c")] == ["colin"]
-            tony = NewFace(dlib.embedder.embed_one(TONY)[0].embedding, "dlib_resnet_v1", "t")
+            tony = NewFace(
+                dlib.embedder_for("c").embed_one(TONY)[0].embedding, "dlib_resnet_v1", "t"
+            )
             with pytest.raises(ConflictError, match=r"faces\[0\]: collection 'c' holds edgeface"):
                 dlib.gallery.add_faces("c", "tony", [tony], pinned=True)  # in the transaction
             dlib.gallery.add_faces("d", "tony", [tony])
-            mixed = [tony, NewFace(edge.embedder.embed_one(TONY)[0].embedding, "edgeface_xxs", "t")]
+            edge_tony = edge.embedder_for("c").embed_one(TONY)[0].embedding
+            mixed = [tony, NewFace(edge_tony, "edgeface_xxs", "t")]
             with pytest.raises(ConflictError, match=r"faces\[1\]: collection 'e' holds dlib"):
                 dlib.gallery.add_faces("e", "tony", mixed, pinned=True)  # one model per batch too
             assert "e" not in [c.name for c in dlib.list_collections()]
@@ -87,6 +95,27 @@ def test_a_collection_is_pinned_to_its_first_model(url: str, tmp_path: Path) -> 
             dlib.create_collection("empty")
             assert dlib.identify("empty", COLIN[1])[0].person is None
         assert "colin" in [found.person for found in edge.identify("c", COLIN[1])]
+
+
+def test_without_a_model_each_collection_uses_its_own(url: str) -> None:
+    """A `FaceDatabase` given no embedder enrols and identifies in each collection with the
+    model of the faces it holds (a dlib collection made by an older kao keeps working), and
+    in a new or empty collection with the default model."""
+    with FaceDatabase(url, FaceEmbedder(model="dlib_resnet_v1")) as dlib:
+        dlib.enroll("old", "colin", [COLIN[0]])
+    with FaceDatabase(url) as db:
+        db.enroll("old", "tony", [TONY])
+        db.enroll("new", "tony", [TONY])
+        assert {c.name: c.model for c in db.list_collections()} == {
+            "old": "dlib_resnet_v1",
+            "new": DEFAULT_MODEL,
+        }
+        assert {face.model for face in db.faces("old")} == {"dlib_resnet_v1"}
+        assert db.embedder_for("old").model_name == "dlib_resnet_v1"
+        assert "colin" in [found.person for found in db.identify("old", COLIN[1])]
+        db.gallery.add_faces("odd", "x", [NewFace(np.ones(8, np.float32) / 8**0.5, "other", "x")])
+        with pytest.raises(ConflictError, match="'odd' holds other embeddings, which kao does not"):
+            db.identify("odd", COLIN[1])
 
 
 def test_cli_group_cuts_at_the_chosen_models_own_distance(
@@ -104,7 +133,8 @@ def test_cli_group_cuts_at_the_chosen_models_own_distance(
 
 def test_http_model_parameter(url: str) -> None:
     """`model` on /v1/verify, /v1/group, enroll and identify (SQLite and PostgreSQL): EdgeFace's
-    threshold and cut, 422 for an unknown model, 409 for a collection of another model."""
+    threshold and cut, 422 for an unknown model, 409 for a collection of another model, the
+    collection's own model when none is given; /v1/models lists them."""
     pytest.importorskip("httpx")
     from kao.server.app import create_app
     from kao.server.settings import Settings
@@ -125,8 +155,23 @@ def test_http_model_parameter(url: str) -> None:
 
         assert api.post("/v1/collections", json={"name": "family"}).status_code == 201
         enrol = "/v1/collections/family/enroll"
-        done = api.post(enrol, files=files("images", COLIN[0]), data={"person": "colin"})
+        done = api.post(
+            f"{enrol}?model=dlib_resnet_v1",
+            files=files("images", COLIN[0]),
+            data={"person": "colin"},
+        )
         assert done.status_code == 201, done.text
+        assert (
+            api.post(enrol, files=files("images", TONY), data={"person": "tony"}).status_code == 201
+        )
+        listed = api.get("/v1/collections").json()
+        assert listed == [
+            {"collection": "family", "persons": 2, "faces": 2, "model": "dlib_resnet_v1"}
+        ]
+        models = api.get("/v1/models").json()
+        assert models["default"] == DEFAULT_MODEL
+        assert [m["name"] for m in models["recognition"] if m["default"]] == [DEFAULT_MODEL]
+        assert {m["name"]: m["dimension"] for m in models["recognition"]}["dlib_resnet_v1"] == 128
         refused = api.post(
             f"{enrol}?model=edgeface_xxs", files=files("images", TONY), data={"person": "tony"}
         )

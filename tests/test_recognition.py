@@ -13,7 +13,8 @@ from PIL import Image
 import kao
 from kao.cli import main
 from kao.recognition import NoFaceError, default_embedder, embed, verify
-from kao.recognition.cluster import GROUP_THRESHOLD, cluster, pairwise_scores
+from kao.recognition.cluster import GROUP_THRESHOLDS, cluster, pairwise_scores
+from kao.recognition.embedder import DEFAULT_MODEL
 from kao.recognition.verify import similarity
 from tests.conftest import LFW, shared_file
 
@@ -28,7 +29,7 @@ def test_embedding_shape_and_norm() -> None:
     faces = embed(photo("Aaron_Peirsol", 1))
     assert len(faces) == 1
     vector = faces[0].embedding
-    assert vector.shape == (128,) and vector.dtype == np.float32
+    assert vector.shape == (512,) and vector.dtype == np.float32
     assert np.linalg.norm(vector) == pytest.approx(1.0, abs=1e-5)
 
 
@@ -97,10 +98,11 @@ def test_cluster_real_faces() -> None:
         for number in (1, 2, 3):
             vectors.append(embed(photo(person, number))[0].embedding)
             truth.append(k)
-    scores = pairwise_scores(np.array(truth), cluster(np.array(vectors), GROUP_THRESHOLD))
-    assert scores["precision"] == 1.0 and scores["recall"] >= 0.5  # never mixes people
-    assert pairwise_scores(np.array(truth), cluster(np.array(vectors), 0.5))["f1"] == 1.0
-    assert cluster(np.zeros((0, 128)), 0.5).size == 0
+    matrix, labels = np.array(vectors), np.array(truth)
+    scores = pairwise_scores(labels, cluster(matrix, GROUP_THRESHOLDS[DEFAULT_MODEL]))
+    assert scores["f1"] == 1.0  # three photos each of three people: three groups
+    assert pairwise_scores(labels, cluster(matrix, 2.0))["precision"] < 1.0  # all merged
+    assert cluster(np.zeros((0, 512)), 0.5).size == 0
 
 
 def test_a_photo_without_a_face_embeds_to_no_faces(tmp_path: Path) -> None:
@@ -109,8 +111,8 @@ def test_a_photo_without_a_face_embeds_to_no_faces(tmp_path: Path) -> None:
     assert embed(blank) == [] and kao.embed(np.zeros((64, 64, 3), np.uint8)) == []
     embedder = default_embedder()
     assert embedder.embed_faces(np.zeros((64, 64, 3), np.uint8), []) == []
-    vectors = embedder.model.embed_chips(np.zeros((0, 150, 150, 3), np.uint8))
-    assert vectors.shape == (0, 128) and vectors.dtype == np.float32
+    vectors = embedder.model.embed_chips(np.zeros((0, 112, 112, 3), np.uint8))
+    assert vectors.shape == (0, 512) and vectors.dtype == np.float32
 
 
 def test_cli_identify_reports_a_photo_without_a_face_and_keeps_the_others(

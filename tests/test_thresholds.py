@@ -15,12 +15,13 @@ from kao.errors import KaoError
 from kao.evaluation import lfw
 from kao.gallery.database import FaceDatabase
 from kao.recognition import FaceEmbedder, verify
-from kao.recognition.embedder import RECOGNITION_MODELS
+from kao.recognition.embedder import DEFAULT_MODEL, RECOGNITION_MODELS
 from kao.recognition.verify import (
     CALIBRATIONS,
     FAR_TABLES,
     decision_threshold,
     false_accept_rate,
+    similarity,
     threshold_at_far,
 )
 from tests.conftest import shared_file
@@ -48,6 +49,19 @@ def test_far_table_is_monotone_and_brackets_the_calibrated_threshold(model: str)
     for rate, limit in FAR_TABLES[model]:
         assert threshold_at_far(rate, model) == pytest.approx(limit)
         assert false_accept_rate(limit, model) == pytest.approx(rate)
+
+
+@pytest.mark.parametrize("model", RECOGNITION_MODELS)
+def test_similarity_spreads_over_its_range_alike_for_every_model(model: str) -> None:
+    """0.9 where 1 in 100,000 strangers match, 0.5 at the calibrated threshold, 0.2 where 1 in
+    10 do; strictly falling, so a close pair no longer reads 100%."""
+    table = dict(FAR_TABLES[model])
+    assert similarity(table[1e-5], model) == pytest.approx(0.9)
+    assert similarity(CALIBRATIONS[model].threshold, model) == pytest.approx(0.5)
+    assert similarity(table[1e-1], model) == pytest.approx(0.2)
+    values = [similarity(d, model) for d in np.linspace(0.0, 2.0, 201)]
+    assert np.all(np.diff(values) < 0) and values[0] == 1.0 and values[-1] == 0.0
+    assert similarity(table[1e-5] * 0.9, model) < 0.95
 
 
 def test_far_interpolates_log_linearly_and_refuses_outside_the_table() -> None:
@@ -82,8 +96,8 @@ def test_verify_reports_the_calibrated_far(capsys: pytest.CaptureFixture[str]) -
     assert not different.same and different.far >= 1e-2
     assert same.to_dict()["far"] == float(f"{same.far:.3g}")
     assert main(["verify", str(COLIN[0]), str(TONY)]) == 0
-    words = f"; 1 in {round(1 / different.far):,} strangers would match this closely\n"
-    assert words in capsys.readouterr().out
+    words = "more than 1 in 10" if different.far >= 0.1 else f"1 in {round(1 / different.far):,}"
+    assert f"; {words} strangers would match this closely\n" in capsys.readouterr().out
     assert main(["verify", *map(str, COLIN)]) == 0
     assert "fewer than 1 in 100,000 strangers would match" in capsys.readouterr().out
 
@@ -94,7 +108,7 @@ def test_cli_verify_far_uses_the_tables_distance(capsys: pytest.CaptureFixture[s
     pair = list(map(str, COLIN))
     assert main(["verify", *pair, "--far", "1e-4", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["threshold"] == dict(FAR_TABLES["dlib_resnet_v1"])[1e-4]
+    assert result["threshold"] == dict(FAR_TABLES[DEFAULT_MODEL])[1e-4]
     assert main(["verify", *pair, "--threshold", "0.1", "--json"]) == 0
     strict = json.loads(capsys.readouterr().out)
     assert strict["threshold"] == 0.1 and strict["same"] is False
@@ -108,7 +122,7 @@ def test_cli_verify_far_uses_the_tables_distance(capsys: pytest.CaptureFixture[s
 def test_identify_and_group_take_threshold_or_far(tmp_path: Path) -> None:
     """A face known at the default threshold is unknown at a tiny `threshold`; `far` picks the
         table's distance; `kao.group` sorts two photos each of two people into two at FAR 1e-3, one
-    at the loose FAR 0.1 and four at a tiny threshold."""
+    at a loose threshold and four at a tiny one."""
     from kao.recognition import cluster
 
     embedder = FaceEmbedder()
@@ -120,7 +134,7 @@ def test_identify_and_group_take_threshold_or_far(tmp_path: Path) -> None:
         assert db.identify_faces("c", faces, threshold=0.05)[0].person is None
         with pytest.raises(KaoError, match="not both"):
             db.identify_faces("c", faces, threshold=0.3, far=1e-3)
-    for settings, people in (({"far": 1e-3}, 2), ({"far": 0.1}, 1), ({"threshold": 0.05}, 4)):
+    for settings, people in (({"far": 1e-3}, 2), ({"threshold": 1.9}, 1), ({"threshold": 0.05}, 4)):
         grouping = cluster.group(TWO_PEOPLE, embedder=embedder, **settings).to_dict()
         assert (grouping["faces"], grouping["people"]) == (4, people), settings
     with pytest.raises(KaoError, match="outside the calibrated range"):
@@ -142,7 +156,7 @@ def test_http_threshold_and_far(url: str) -> None:
         pair = files("a", COLIN[0]) + files("b", COLIN[1])
         verified = api.post("/v1/verify?far=1e-3", files=pair)
         assert verified.status_code == 200, verified.text
-        assert verified.json()["threshold"] == dict(FAR_TABLES["dlib_resnet_v1"])[1e-3]
+        assert verified.json()["threshold"] == dict(FAR_TABLES[DEFAULT_MODEL])[1e-3]
         assert verified.json()["far"] <= 1e-4
         for query, reason in (
             ("far=5", "outside the calibrated range"),
@@ -150,8 +164,9 @@ def test_http_threshold_and_far(url: str) -> None:
         ):
             refused = api.post(f"/v1/verify?{query}", files=pair)
             assert refused.status_code == 422 and reason in refused.json()["error"], refused.text
-        grouped = api.post("/v1/group?far=0.1", files=files("images", *TWO_PEOPLE))
-        assert grouped.status_code == 200 and grouped.json()["people"] == 1, grouped.text
+        for query, people in (("far=1e-3", 2), ("far=0.1&model=dlib_resnet_v1", 1)):
+            grouped = api.post(f"/v1/group?{query}", files=files("images", *TWO_PEOPLE))
+            assert grouped.status_code == 200 and grouped.json()["people"] == people, grouped.text
         bad_group = api.post("/v1/group?far=1e-9", files=files("images", *COLIN))
         assert bad_group.status_code == 422, bad_group.text
 

@@ -34,16 +34,20 @@ def add_detector_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_model_option(parser: argparse.ArgumentParser) -> None:
+def add_model_option(parser: argparse.ArgumentParser, *, collection: bool = False) -> None:
     """``--model NAME``: the face recognition model (one of `kao.recognition.embedder`'s
-    RECOGNITION_MODELS), under the same name in every command that embeds faces."""
+    RECOGNITION_MODELS), under the same name in every command that embeds faces. With
+    `collection`, the default is None: the collection's own model (see `FaceDatabase`)."""
     from kao.recognition.embedder import DEFAULT_MODEL, RECOGNITION_MODELS
 
+    default = (
+        f"the collection's model, {DEFAULT_MODEL} for a new one" if collection else DEFAULT_MODEL
+    )
     parser.add_argument(
         "--model",
         choices=RECOGNITION_MODELS,
-        default=DEFAULT_MODEL,
-        help=f"recognition model (default {DEFAULT_MODEL})",
+        default=None if collection else DEFAULT_MODEL,
+        help=f"recognition model (default: {default})",
     )
 
 

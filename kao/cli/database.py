@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _db_options(enroll)
     enroll.add_argument("--person", required=True, metavar="ID", help="the person's name or id")
-    add_model_option(enroll)
+    add_model_option(enroll, collection=True)
     enroll.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
     enroll.set_defaults(run=run_enroll)
 
@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _db_options(identify)
     identify.add_argument("images", nargs="+", metavar="IMAGE")
     identify.add_argument("--top", type=int, default=3, metavar="K", help="matches per face")
-    add_model_option(identify)
+    add_model_option(identify, collection=True)
     add_threshold_options(identify)
     identify.set_defaults(run=run_identify)
 
@@ -85,6 +85,11 @@ def _url(args: argparse.Namespace) -> str:
     return args.db
 
 
+def _database(args: argparse.Namespace) -> FaceDatabase:
+    """The database of --db, embedding photos with --model, or each collection's own model."""
+    return FaceDatabase(_url(args), FaceEmbedder(model=args.model) if args.model else None)
+
+
 def _emit(args: argparse.Namespace, document: Any, text: str) -> None:
     print(json.dumps(document, indent=2) if args.json else text)
 
@@ -92,7 +97,7 @@ def _emit(args: argparse.Namespace, document: Any, text: str) -> None:
 def run_enroll(args: argparse.Namespace) -> int:
     """Enrol the photos as one person; all or nothing."""
     paths = find_images(args.images)
-    with FaceDatabase(_url(args), FaceEmbedder(model=args.model)) as db:
+    with _database(args) as db:
         ids = db.enroll(args.collection, args.person, paths)
         faces = len(db.faces(args.collection, args.person))
     document = {"collection": args.collection, "person": args.person, "added": ids, "faces": faces}
@@ -109,7 +114,7 @@ def run_identify(args: argparse.Namespace) -> int:
     """Identify every face of each photo; exit 1 if a photo could not be read."""
     records: list[dict[str, Any]] = []
     failed = False
-    with FaceDatabase(_url(args), FaceEmbedder(model=args.model)) as db:
+    with _database(args) as db:
         for path in args.images:
             try:
                 found = db.identify(
@@ -150,10 +155,12 @@ def run_list(args: argparse.Namespace) -> int:
         else:
             collections = db.list_collections()
             document = [
-                {"collection": c.name, "persons": c.persons, "faces": c.faces} for c in collections
+                {"collection": c.name, "persons": c.persons, "faces": c.faces, "model": c.model}
+                for c in collections
             ]
             text = "\n".join(
-                f"{c.name}  ({counted(c.persons, 'person')}, {counted(c.faces, 'face')})"
+                f"{c.name}  ({counted(c.persons, 'person')}, {counted(c.faces, 'face')}"
+                f"{', ' + c.model if c.model else ''})"
                 for c in collections
             )
     _emit(args, document, text or "(empty)")

@@ -12,7 +12,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kao.cli.batch import add_detector_option, check_min_score
+from kao.cli.batch import add_detector_option, add_model_option, check_min_score
 from kao.cli.bench import _positive
 from kao.cli.drawing import add_draw_option
 from kao.cli.text import counted
@@ -51,6 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="face database to name the tracks from (default: $KAO_DB; none: no names)",
     )
     parser.add_argument("--collection", metavar="C", help="collection of --db to search")
+    add_model_option(parser, collection=True)
     parser.add_argument(
         "--attributes",
         action=argparse.BooleanOptionalAction,
@@ -132,7 +133,10 @@ def run(args: argparse.Namespace) -> int:
             threads=args.threads or DETECTOR_THREADS,
         )
         analyzer = FaceAnalyzer(detector).load() if args.attributes else None
-        database = FaceDatabase(args.db, FaceEmbedder(detector)) if args.db else None
+        database = None
+        if args.db:
+            embedder = FaceEmbedder(detector, model=args.model) if args.model else None
+            database = FaceDatabase(args.db, embedder, detector=detector)
         try:
             if database is not None:
                 database.gallery.revision(args.collection)  # the collection must exist

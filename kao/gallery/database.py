@@ -36,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from kao.errors import KaoError
+from kao.detection import FaceDetector
+from kao.errors import ConflictError, KaoError
 from kao.face import Face
 from kao.gallery.connect import open_gallery
 from kao.gallery.index import IndexFileError, choose_index, load_index
@@ -44,7 +45,13 @@ from kao.gallery.records import CollectionInfo, FaceRecord, NewFace, PersonInfo,
 from kao.gallery.store import Gallery, model_conflict
 from kao.image import ImageInput, describe
 from kao.models.store import cache_dir
-from kao.recognition.embedder import FaceEmbedder, NoFaceError, default_embedder
+from kao.recognition.embedder import (
+    DEFAULT_MODEL,
+    RECOGNITION_MODELS,
+    FaceEmbedder,
+    NoFaceError,
+    default_embedder,
+)
 from kao.recognition.verify import decision_threshold, similarity
 
 
@@ -92,30 +99,59 @@ class FaceDatabase:
     """The face database at a gallery URL ("faces.db", "postgresql://...", see `open_gallery`):
     enrolment and identification, and every listing and change of the stored faces.
 
-    `embedder` is the `FaceEmbedder` for photos (default: kao's shared one, loaded on first
-    enrolment or identification, so listing and deleting load no model). Safe to share between
-    threads; several processes may use one database at once. Use it as a context manager or
-    call `close()`."""
+    Photos are embedded by `embedder` when given (one recognition model for every collection:
+    a collection holding another model's faces is refused). By default each collection uses
+    its own model, the model of the faces it holds, and a new or empty collection kao's
+    default (`kao.recognition.embedder.DEFAULT_MODEL`); those embedders share `detector`
+    (default: kao's default detector) and load on first enrolment or identification, so
+    listing and deleting load no model. Safe to share between threads; several processes may
+    use one database at once. Use it as a context manager or call `close()`."""
 
-    def __init__(self, url: str | Path, embedder: FaceEmbedder | None = None) -> None:
+    def __init__(
+        self,
+        url: str | Path,
+        embedder: FaceEmbedder | None = None,
+        *,
+        detector: FaceDetector | None = None,
+    ) -> None:
         self.gallery: Gallery = open_gallery(url)
         self.url = self.gallery.url
         """The gallery's URL, without any password."""
         self._embedder = embedder
+        self._detector = detector
+        self._embedders: dict[str, FaceEmbedder] = {}
+        """The embedder of each model a collection asked for (when `embedder` is None)."""
         self._indexes: dict[tuple[str, str], _Synced] = {}
         """Indexes by (collection, model)."""
         self._lock = threading.Lock()
+        self._embedders_lock = threading.Lock()
 
-    @property
-    def embedder(self) -> FaceEmbedder:
-        """The embedder of enrolled and identified photos (kao's default, made on first use)."""
-        if self._embedder is None:
-            self._embedder = default_embedder()
-        return self._embedder
+    def embedder_for(self, collection: str) -> FaceEmbedder:
+        """The embedder of `collection`'s photos: this database's `embedder` when it was given,
+        else one of the collection's model (kao's default model for a new or empty one)."""
+        if self._embedder is not None:
+            return self._embedder
+        model = self.gallery.collection_model(collection) or DEFAULT_MODEL
+        with self._embedders_lock:
+            found = self._embedders.get(model)
+            if found is None:
+                if model == DEFAULT_MODEL and self._detector is None:
+                    found = default_embedder()
+                else:
+                    if model not in RECOGNITION_MODELS:
+                        raise ConflictError(
+                            f"collection {collection!r} holds {model} embeddings, which kao does "
+                            "not compute; enrol the people again in another collection"
+                        )
+                    detector = self._detector or default_embedder().detector
+                    found = FaceEmbedder(detector, model=model)
+                self._embedders[model] = found
+            return found
 
     def using(self, embedder: FaceEmbedder) -> FaceDatabase:
         """This database (the same connection and cached indexes) enrolling and identifying
-        with `embedder`, e.g. another recognition model; closing either closes both."""
+        with `embedder` in every collection, e.g. another recognition model; closing either
+        closes both."""
         view = copy.copy(self)
         view._embedder = embedder
         return view
@@ -191,14 +227,15 @@ class FaceDatabase:
         Returns the new face ids."""
         if not images:
             raise KaoError("enroll needs at least one photo")
-        self._check_model(collection, "enrol")  # before embedding; add_faces checks again
+        embedder = self.embedder_for(collection)
+        self._check_model(collection, embedder.model_name, "enrol")  # add_faces checks again
         faces = []
         for image in images:
-            face, _, _ = self.embedder.embed_one(image)
+            face, _, _ = embedder.embed_one(image)
             faces.append(
                 NewFace(
                     embedding=face.embedding,
-                    model=self.embedder.model_name,
+                    model=embedder.model_name,
                     source=describe(image),
                     box=tuple(float(v) for v in face.box),
                 )
@@ -218,7 +255,7 @@ class FaceDatabase:
         is the face's person when closer than `threshold` (Euclidean distance) or than the
         distance at false-accept rate `far` (at most one of the two; default: the model's
         calibrated threshold, see `kao.recognition.verify.decision_threshold`)."""
-        faces = self.embedder.embed(image)
+        faces = self.embedder_for(collection).embed(image)
         return self.identify_faces(collection, faces, top, threshold=threshold, far=far)
 
     def identify_faces(
@@ -230,15 +267,17 @@ class FaceDatabase:
         threshold: float | None = None,
         far: float | None = None,
     ) -> list[Identified]:
-        """Like `identify`, for faces already embedded by this database's embedder."""
+        """Like `identify`, for faces already embedded by `embedder_for(collection)`."""
         if top < 1:
             raise KaoError(f"--top must be at least 1, got {top}")
-        limit = decision_threshold(self.embedder.model_name, threshold=threshold, far=far)
+        embedder = self.embedder_for(collection)
+        model = embedder.model_name
+        limit = decision_threshold(model, threshold=threshold, far=far)
         if not faces:
             return []
-        synced = self._sync(collection)
+        synced = self._sync(collection, embedder)
         if not synced.persons:  # no face of this model: maybe the collection holds another's
-            self._check_model(collection, "identify")
+            self._check_model(collection, model, "identify")
         queries = np.stack([f.embedding for f in faces]).astype(np.float32)
         # Ask for enough faces to find `top` different persons in most collections.
         ids, cosines = synced.index.search(queries, min(len(synced.persons), top * 8) or 1)
@@ -251,26 +290,24 @@ class FaceDatabase:
                 person = synced.persons[face_id]
                 if person not in best:
                     distance = float(np.sqrt(max(0.0, 2.0 - 2.0 * cosine)))
-                    sim = similarity(distance, self.embedder.model_name)
-                    best[person] = Match(person, sim, face_id)
+                    best[person] = Match(person, similarity(distance, model), face_id)
             matches = sorted(best.values(), key=lambda m: -m.similarity)[:top]
-            known = matches and matches[0].similarity >= similarity(limit, self.embedder.model_name)
+            known = matches and matches[0].similarity >= similarity(limit, model)
             results.append(Identified(face, matches, matches[0].person if known else None))
         return results
 
-    def _check_model(self, collection: str, action: str) -> None:
-        """ConflictError when `collection` holds faces of other models only: a collection is
-        pinned to the model of its first face, and `action` ("enrol", "identify") with another
-        model would mix embeddings or match nothing."""
-        model = self.embedder.model_name
+    def _check_model(self, collection: str, model: str, action: str) -> None:
+        """ConflictError when `collection` holds faces of other models than `model` only: a
+        collection is pinned to the model of its first face, and `action` ("enrol",
+        "identify") with another model would mix embeddings or match nothing."""
         held = self.gallery.other_model(collection, model)
         if held is not None:
             raise model_conflict(collection, held, model, action)
 
-    def _sync(self, collection: str) -> _Synced:
-        """The collection's index, brought up to date with the gallery."""
+    def _sync(self, collection: str, embedder: FaceEmbedder) -> _Synced:
+        """The collection's index of `embedder`'s faces, brought up to date with the gallery."""
         collection = check_name(collection, "collection")
-        model = self.embedder.model_name
+        model = embedder.model_name
         with self._lock:
             version = self.gallery.version(collection)
             database, revision = version
@@ -282,13 +319,13 @@ class FaceDatabase:
             path = _index_path(contents)
             if synced is None or synced.version[0] != database or synced.version[1] > revision:
                 synced = _load(path, contents, revision)
-            dimension = matrix.shape[1] if len(ids) else self.embedder.dimension
+            dimension = matrix.shape[1] if len(ids) else embedder.dimension
             if (
                 synced is None
                 or synced.index.dim != dimension
                 or type(synced.index) is not choose_index(len(ids), dimension)
             ):
-                synced = _Synced(_build(ids, matrix, self.embedder.dimension), version)
+                synced = _Synced(_build(ids, matrix, embedder.dimension), version)
             else:
                 _apply_changes(synced.index, ids, matrix)
             synced.version = version

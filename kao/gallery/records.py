@@ -250,8 +250,10 @@ class PersonInfo:
 
 @dataclass(frozen=True)
 class CollectionInfo:
-    """A collection with its numbers of persons and faces."""
+    """A collection with its numbers of persons and faces, and the recognition model of its
+    faces (None while it has none; a collection enrolled through `FaceDatabase` keeps to one)."""
 
     name: str
     persons: int
     faces: int
+    model: str | None = None

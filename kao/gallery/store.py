@@ -379,16 +379,22 @@ class Gallery(ABC):
                 self._create(cur, name)
 
     def list_collections(self) -> list[CollectionInfo]:
-        """Every collection with its numbers of persons and faces, sorted by name."""
+        """Every collection with its numbers of persons and faces and its faces' model (the
+        model of its oldest face), sorted by name."""
         with self._tx(write=False) as cur:
             rows = self._run(
                 cur,
                 "SELECT c.name, "
                 "(SELECT COUNT(*) FROM kao_persons p WHERE p.collection_id = c.id), "
-                "(SELECT COUNT(*) FROM kao_faces f WHERE f.collection_id = c.id) "
+                "(SELECT COUNT(*) FROM kao_faces f WHERE f.collection_id = c.id), "
+                "(SELECT f.model FROM kao_faces f WHERE f.collection_id = c.id "
+                "ORDER BY f.id LIMIT 1) "
                 "FROM kao_collections c",
             ).fetchall()
-        infos = [CollectionInfo(name, int(persons), int(faces)) for name, persons, faces in rows]
+        infos = [
+            CollectionInfo(name, int(persons), int(faces), model)
+            for name, persons, faces, model in rows
+        ]
         return sorted(infos, key=lambda info: info.name)
 
     def delete_collection(self, name: str) -> None:
@@ -536,6 +542,19 @@ class Gallery(ABC):
                     f"{cname!r}"
                 )
             self._run(cur, "UPDATE kao_persons SET name = ? WHERE id = ?", (new, person_id))
+
+    def collection_model(self, collection: str) -> str | None:
+        """The model of the collection's oldest face: the one model of a collection enrolled
+        through `FaceDatabase`; None when it has no face or does not exist."""
+        cname = check_name(collection, "collection")
+        with self._tx(write=False) as cur:
+            row = self._run(
+                cur,
+                "SELECT f.model FROM kao_faces f JOIN kao_collections c "
+                "ON c.id = f.collection_id WHERE c.name = ? ORDER BY f.id LIMIT 1",
+                (cname,),
+            ).fetchone()
+        return None if row is None else str(row[0])
 
     def other_model(self, collection: str, model: str) -> str | None:
         """None when the collection has a face of `model`, no face, or does not exist; else the

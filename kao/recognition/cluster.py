@@ -19,13 +19,10 @@ from kao.recognition.dlib_resnet import MODEL_NAME as DLIB_MODEL
 from kao.recognition.embedder import FaceEmbedder, default_embedder
 from kao.recognition.verify import decision_threshold
 
-GROUP_THRESHOLD = 0.35
-"""Average-linkage cut (Euclidean distance between unit dlib embeddings): the best of 0.30-0.55
-in steps of 0.05 for `kao eval group` on LFW (tuned on the data it is scored on; see
-docs/BENCHMARKS.md)."""
-GROUP_THRESHOLDS = {DLIB_MODEL: GROUP_THRESHOLD, "edgeface_xxs": 1.15, "edgeface_xs": 1.15}
-"""The cut of each recognition model, chosen the same way (EdgeFace: the best of 0.9-1.25 in
-steps of 0.05 by `kao eval group --model`)."""
+GROUP_THRESHOLDS = {DLIB_MODEL: 0.35, "edgeface_xxs": 1.15, "edgeface_xs": 1.15}
+"""The average-linkage cut of each recognition model (Euclidean distance between unit
+embeddings): the best for `kao eval group --model M` on LFW (tuned on the data it is scored on;
+see docs/BENCHMARKS.md) of 0.30-0.55 for dlib and of 0.9-1.25 for EdgeFace, in steps of 0.05."""
 THUMBNAIL_SCALE = 1.3
 """Side of a `group` thumbnail over the face box's longer side."""
 MAX_FACES = 30_000
@@ -109,9 +106,11 @@ def group_faces(
     found: Sequence[FoundFace],
     images: int,
     errors: Sequence[ImageError] = (),
-    threshold: float = GROUP_THRESHOLD,
+    *,
+    threshold: float,
 ) -> Grouping:
-    """Sort embedded faces (each `face.embedding` set) into persons with `cluster`."""
+    """Sort embedded faces (each `face.embedding` set) into persons with `cluster`, merging
+    groups closer than `threshold` (see `GROUP_THRESHOLDS`)."""
     labels = cluster(np.array([f.face.embedding for f in found]), threshold)
     groups: list[list[int]] = [[] for _ in range(int(labels.max()) + 1 if len(labels) else 0)]
     for index, label in enumerate(labels.tolist()):
@@ -159,7 +158,7 @@ def group(
             if thumbnail > 0:
                 crop = face_crop(rgb, face, thumbnail, scale=THUMBNAIL_SCALE, upright=False)
             found.append(FoundFace(name, face, crop))
-    return group_faces(found, count, errors, threshold)
+    return group_faces(found, count, errors, threshold=threshold)
 
 
 def pairwise_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float]:

@@ -1,10 +1,11 @@
-"""Verification: are two faces the same person? Distances, the calibrated threshold and a
-similarity in [0, 1].
+"""Verification: are two faces the same person? Distances, the calibrated threshold, the
+false-accept rate of a distance and a similarity in [0, 1].
 
-The threshold and the similarity curve of each embedding model are calibrated on LFW's 6,000
-pairs by `kao eval lfw` (see docs/BENCHMARKS.md): same person when the Euclidean distance
-between the unit embeddings is below `threshold`; similarity = 1 / (1 + exp(slope x (distance -
-threshold))), the logistic fit of P(same | distance) on those pairs, so 0.5 at the threshold."""
+Each embedding model is calibrated on LFW by `kao eval lfw` (see docs/BENCHMARKS.md): same
+person when the Euclidean distance between the unit embeddings is below its `threshold` (the
+best on the 6,000 standard pairs); `FAR_TABLES` give the distance at which a share of strangers
+(every pair of LFW photos of two people) match, and `similarity` spreads a distance over [0, 1]
+through those points."""
 
 from __future__ import annotations
 
@@ -22,18 +23,18 @@ from kao.recognition.dlib_resnet import MODEL_NAME
 
 @dataclass(frozen=True)
 class Calibration:
-    """Decision threshold (Euclidean distance of unit vectors) and logistic slope (1/distance)."""
+    """Decision threshold: the Euclidean distance of unit vectors below which two faces are
+    the same person."""
 
     threshold: float
-    slope: float
 
 
 CALIBRATIONS = {
-    MODEL_NAME: Calibration(threshold=0.4159, slope=70.82),
-    "edgeface_xxs": Calibration(threshold=1.2073, slope=35.24),
-    "edgeface_xs": Calibration(threshold=1.2261, slope=39.15),
+    MODEL_NAME: Calibration(threshold=0.4159),
+    "edgeface_xxs": Calibration(threshold=1.2073),
+    "edgeface_xs": Calibration(threshold=1.2261),
 }
-"""From `kao eval lfw --data ../shared/data/lfw --json --model M` (threshold, similarity_slope)."""
+"""From `kao eval lfw --data ../shared/data/lfw --json --model M` (threshold)."""
 
 
 FAR_TABLES = {
@@ -52,13 +53,17 @@ FAR_TABLES = {
 distance. From `kao eval lfw --data ../shared/data/lfw --json --model M` (all_pairs.at_far)."""
 
 
-def _far_table(model: str) -> tuple[np.ndarray, np.ndarray]:
-    """(log10 false-accept rates, distances) of `model`'s table, both increasing."""
+def _far_rows(model: str) -> dict[float, float]:
+    """`model`'s table as {false-accept rate: distance}; KaoError for a model without one."""
     try:
-        table = FAR_TABLES[model]
+        return dict(FAR_TABLES[model])
     except KeyError:
         raise KaoError(f"no false-accept-rate table is known for model {model!r}") from None
-    rows = np.asarray(table[::-1])
+
+
+def _far_table(model: str) -> tuple[np.ndarray, np.ndarray]:
+    """(log10 false-accept rates, distances) of `model`'s table, both increasing."""
+    rows = np.asarray(sorted(_far_rows(model).items()))
     return np.log10(rows[:, 0]), rows[:, 1]
 
 
@@ -91,10 +96,20 @@ def calibration(model: str) -> Calibration:
         raise KaoError(f"no verification threshold is known for model {model!r}") from None
 
 
+SIMILARITY_VALUES = (1.0, 0.9, 0.5, 0.2, 0.0)
+"""The similarity at distance 0, at the distance where 1 in 100,000 strangers match (false-accept
+rate 1e-5 in `FAR_TABLES`), at the calibrated threshold, where 1 in 10 strangers match (1e-1),
+and at distance 2 (opposite vectors); `similarity` is linear in between."""
+
+
 def similarity(distance: float, model: str = MODEL_NAME) -> float:
-    """Similarity in [0, 1] for a Euclidean `distance` between two unit embeddings."""
-    c = calibration(model)
-    return 1.0 / (1.0 + math.exp(min(60.0, c.slope * (distance - c.threshold))))
+    """Similarity in [0, 1] for a Euclidean `distance` between two unit embeddings of `model`,
+    decreasing with the distance through `SIMILARITY_VALUES`. It reads the same for every
+    model: above 0.9 closer than all but 1 in 100,000 strangers, 0.5 at the model's calibrated
+    threshold, 0.2 where 1 in 10 strangers match."""
+    far = _far_rows(model)
+    distances = (0.0, far[1e-5], calibration(model).threshold, far[1e-1], 2.0)
+    return float(np.interp(distance, distances, SIMILARITY_VALUES))
 
 
 def distance(a: np.ndarray, b: np.ndarray) -> float:

@@ -28,10 +28,14 @@ router = APIRouter(prefix="/collections")
 
 @router.get("", summary="Every collection with its numbers of persons and faces")
 async def list_collections(request: Request) -> list[dict[str, Any]]:
-    """[{"collection", "persons", "faces"}], as `kao db list --json`."""
+    """[{"collection", "persons", "faces", "model" (its faces' recognition model, null while it
+    has none)}], as `kao db list --json`."""
     svc = service(request)
     collections = await svc.run(svc.database.list_collections)
-    return [{"collection": c.name, "persons": c.persons, "faces": c.faces} for c in collections]
+    return [
+        {"collection": c.name, "persons": c.persons, "faces": c.faces, "model": c.model}
+        for c in collections
+    ]
 
 
 @router.post(
@@ -99,17 +103,19 @@ def base_name(source: str) -> str:
     summary="Add photos of a person to a collection",
     openapi_extra=openapi_body({"images": True}, {"person": "the person's name or id"}),
 )
-async def enroll(request: Request, collection: str, model: str = model_query()) -> dict[str, Any]:
+async def enroll(
+    request: Request, collection: str, model: str | None = model_query(collection=True)
+) -> dict[str, Any]:
     """The largest face of each photo is enrolled as `person`, all photos or none ->
     {"collection", "person", "added": [face ids], "faces": the person's faces in all}; 404 for
     an unknown collection (create it first), 422 naming a photo without a face or for an
-    unknown `model`, 409 when the collection holds faces of another model."""
+    unknown `model`, 409 when the collection holds faces of another model than `model`."""
     svc = service(request)
     uploads = (await read_images(request, {"images": True}))["images"]
     person = await read_text(request, "person")
 
     def work() -> dict[str, Any]:
-        _, db = svc.recognition(model)
+        db = svc.collection_database(model)
         db.revision(collection)  # 404 unless the collection exists
         photos = Checked(uploads, lambda upload: decode(upload, "images"))  # one at a time
         try:
@@ -134,22 +140,23 @@ async def identify(
     request: Request,
     collection: str,
     top: int = Query(3, ge=1, le=100, description="best matching persons per face"),
-    model: str = model_query(),
+    model: str | None = model_query(collection=True),
     threshold: float | None = threshold_query(),
     far: float | None = far_query(),
 ) -> dict[str, Any]:
     """{"image", "faces": [{"box", "matches": [{"person", "similarity" 0-1}], "person" (null
     when unknown: farther than `threshold`, or than the distance at false-accept rate `far`,
     default the model's calibrated threshold)}]}, as each record of `kao identify --json`; 404
-    for an unknown collection, 409 when it holds faces of another model than `model` (422 for an
-    unknown one, for both `threshold` and `far`, or a `far` outside the model's table)."""
+    for an unknown collection, 409 when it holds faces of another model than `model` (default:
+    the collection's own; 422 for an unknown one, for both `threshold` and `far`, or a `far`
+    outside the model's table)."""
     svc = service(request)
     (upload,) = (await read_images(request, {"image": False}))["image"]
 
     def work() -> dict[str, Any]:
-        _, db = svc.recognition(model)
-        limit = chosen_threshold(model, threshold, far)
+        db = svc.collection_database(model)
         db.revision(collection)  # 404 unless the collection exists
+        limit = chosen_threshold(db.embedder_for(collection).model_name, threshold, far)
         found = db.identify(collection, decode(upload, "image"), top, threshold=limit)
         return {"image": upload.name, "faces": [item.to_dict() for item in found]}
 

@@ -13,10 +13,11 @@ from fastapi import APIRouter, Query, Request
 
 from kao.errors import ImageError, KaoError
 from kao.face import face_index
+from kao.gallery.records import MODEL_DIMENSIONS
 from kao.image import load_image
 from kao.recognition import NoFaceError, cluster, verify
 from kao.recognition.embedder import DEFAULT_MODEL, RECOGNITION_MODELS
-from kao.recognition.verify import decision_threshold
+from kao.recognition.verify import calibration, decision_threshold
 from kao.server.auth import service
 from kao.server.errors import ApiError, from_kao_error
 from kao.server.service import Service, check_cancelled
@@ -25,12 +26,35 @@ from kao.server.uploads import Upload, openapi_body, read_images
 router = APIRouter()
 
 
-def model_query() -> Any:
-    """The ``model`` query parameter: the recognition model (one of RECOGNITION_MODELS)."""
-    return Query(
-        DEFAULT_MODEL,
-        description=f"recognition model, one of {', '.join(RECOGNITION_MODELS)}",
+def model_query(*, collection: bool = False) -> Any:
+    """The ``model`` query parameter: the recognition model (one of RECOGNITION_MODELS); with
+    `collection`, absent (None) means the collection's own model."""
+    default = (
+        f"the collection's model, {DEFAULT_MODEL} for a new one" if collection else DEFAULT_MODEL
     )
+    return Query(
+        None if collection else DEFAULT_MODEL,
+        description=f"recognition model, one of {', '.join(RECOGNITION_MODELS)} "
+        f"(default: {default})",
+    )
+
+
+@router.get("/models", summary="The recognition models and their default thresholds")
+async def models() -> dict[str, Any]:
+    """{"default": the default model, "recognition": [{"name", "dimension", "threshold" (the
+    calibrated Euclidean distance), "default"}]}: the values of `model`; no model is loaded."""
+    return {
+        "default": DEFAULT_MODEL,
+        "recognition": [
+            {
+                "name": name,
+                "dimension": MODEL_DIMENSIONS[name],
+                "threshold": calibration(name).threshold,
+                "default": name == DEFAULT_MODEL,
+            }
+            for name in RECOGNITION_MODELS
+        ],
+    }
 
 
 def threshold_query() -> Any:

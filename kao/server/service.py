@@ -108,8 +108,9 @@ class Service:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.embedder: FaceEmbedder = default_embedder()
-        self.database = FaceDatabase(settings.db, self.embedder)
-        self._models = {self.embedder.model_name: (self.embedder, self.database)}
+        self.database = FaceDatabase(settings.db)
+        """The database, each collection enrolling and identifying with its own model."""
+        self._models: dict[str, tuple[FaceEmbedder, FaceDatabase]] = {}
         """Embedder and database of each recognition model asked for so far."""
         self._models_lock = threading.Lock()
         self.keys = KeyStore(settings.keys_path)
@@ -210,9 +211,18 @@ class Service:
         with self._models_lock:
             found = self._models.get(model)
             if found is None:
-                embedder = FaceEmbedder(self.embedder.detector, model=model)
+                embedder = (
+                    self.embedder
+                    if model == self.embedder.model_name
+                    else FaceEmbedder(self.embedder.detector, model=model)
+                )
                 found = self._models[model] = (embedder, self.database.using(embedder))
             return found
+
+    def collection_database(self, model: str | None) -> FaceDatabase:
+        """The database enrolling and identifying with `model` (see `recognition`), or with
+        each collection's own model when `model` is None."""
+        return self.database if model is None else self.recognition(model)[1]
 
     def require_analyzer(self) -> Any:
         """The `FaceAnalyzer`, or 503 saying why there is none."""
