@@ -35,6 +35,13 @@ SCREENSHOTS = Path(
 )
 WAIT_MS = 60_000  # the longest a page may take to show a result (models run on a busy CPU)
 GROUP = "data/widerface_val_subset/images/0_Parade_Parade_0_194.jpg"  # 5 faces, 416 x 416
+MODEL_LABELS = {
+    "edgeface_xs": "EdgeFace XS (512-d, default)",
+    "edgeface_xxs": "EdgeFace XXS (512-d)",
+    "dlib_resnet_v1": "dlib ResNet (128-d)",
+}
+"""The recognition models of GET /v1/models as the page's selectors name them."""
+COLLECTIONS_MODEL = "the collection's model"  # the first choice of the enrol & identify selector
 
 
 def lfw(person: str, number: int) -> Path:
@@ -215,12 +222,66 @@ def test_compare_same_and_different(browser: Any, server: str) -> None:
         verdict = page.locator("#compare-verdict")
         expect(verdict).to_contain_text("Not the same person")
         expect(verdict).to_have_class("verdict different")
+        # far apart: the calibrated false-accept rate is clamped at the table's top, 0.1
+        expect(page.locator("#compare-far")).to_have_text(
+            "1 in 10 or more strangers look this similar"
+        )
         page.set_input_files("#compare-b", lfw("Abdoulaye_Wade", 4))
         expect(verdict).to_contain_text("Same person")
         expect(verdict).not_to_contain_text("Not the same")
         assert "similarity" in verdict.inner_text()
+        # very close: clamped at the table's bottom, 1e-5
+        expect(page.locator("#compare-far")).to_have_text(
+            "fewer than 1 in 100,000 strangers look this similar"
+        )
+        expect(page.locator("#compare-details")).to_contain_text(MODEL_LABELS["edgeface_xs"])
         assert photo_size(page, "#compare canvas") == [[250, 250], [250, 250]]
         screenshot(page, "compare")
+
+
+def in_words(far: float) -> str:
+    """What the page should say of a false-accept rate inside the calibrated range (1e-5, 0.1):
+    one in 1 / far, to two significant digits."""
+    return f"1 in {float(f'{1 / far:.2g}'):,.0f} strangers look this similar"
+
+
+def test_false_accept_rate_in_words(browser: Any, server: str) -> None:
+    with open_page(browser, server) as page:
+        said = page.evaluate("fars => fars.map(farWords)", [3.2e-5, 1e-5, 0.1, 1.23e-3, 0.05])
+        assert said == [
+            "1 in 31,000 strangers look this similar",
+            "fewer than 1 in 100,000 strangers look this similar",
+            "1 in 10 or more strangers look this similar",
+            "1 in 810 strangers look this similar",
+            "1 in 20 strangers look this similar",
+        ]
+
+
+def test_compare_with_each_model(browser: Any, server: str) -> None:
+    """Two strangers who look somewhat alike (an LFW pair of different people): the page sends
+    the chosen model, names it, and puts the server's calibrated false-accept rate of their
+    distance, inside the calibrated range for both models, into words."""
+    with open_page(browser, server) as page:
+        tab(page, "compare")
+        models = page.locator("#compare-model option")
+        expect(models).to_have_count(len(MODEL_LABELS))
+        assert sorted(models.all_inner_texts()) == sorted(MODEL_LABELS.values())
+        expect(page.locator("#compare-model option:checked")).to_have_text(
+            MODEL_LABELS["edgeface_xs"]
+        )
+        page.set_input_files("#compare-a", lfw("Billy_Bob_Thornton", 1))
+        for model in ("edgeface_xs", "dlib_resnet_v1"):
+            with page.expect_response(lambda r: "/v1/verify" in r.url) as answer:
+                if model == "edgeface_xs":
+                    page.set_input_files("#compare-b", lfw("Herb_Dhaliwal", 1))
+                else:
+                    page.select_option("#compare-model", model)  # compares again
+            assert f"model={model}" in answer.value.url
+            result = answer.value.json()
+            assert result["model"] == model and not result["same"]
+            assert 1e-5 < result["far"] < 0.1
+            expect(page.locator("#compare-details")).to_contain_text(MODEL_LABELS[model])
+            expect(page.locator("#compare-far")).to_have_text(in_words(result["far"]))
 
 
 def test_errors_are_shown(browser: Any, server: str, files: dict[str, Path]) -> None:
@@ -267,7 +328,64 @@ def test_enrol_and_identify(browser: Any, server: str) -> None:
         expect(face).to_have_attribute("data-person", "Alan Greenspan")
         expect(face.locator("h3")).to_have_text("Face 1: Alan Greenspan")
         expect(page.locator("#identify .status")).to_contain_text("1 of 1 face recognised")
+        expect(page.locator("#collection option:checked")).to_contain_text(
+            MODEL_LABELS["edgeface_xs"]  # a new collection takes the default model
+        )
         screenshot(page, "identify")
+
+
+def test_collection_pinned_to_its_model(browser: Any, server: str) -> None:
+    """A collection enrolled with EdgeFace XXS: the page shows its model; enrolling or
+    identifying with another model shows the server's 409 and what to choose instead; "the
+    collection's model" sends no model and the server uses the collection's."""
+    with open_page(browser, server) as page:
+        tab(page, "identify")
+        select = page.locator("#identify-model")
+        expect(select.locator("option")).to_have_count(1 + len(MODEL_LABELS))
+        assert select.locator("option").all_inner_texts()[0] == COLLECTIONS_MODEL
+        expect(select).to_have_value("")
+        page.fill("#collection-name", "pinned")
+        page.click("#collection-create")
+        expect(page.locator("#collection")).to_have_value("pinned")
+        expect(page.locator("#collection-model")).to_contain_text("No faces yet")
+        select.select_option("edgeface_xxs")
+        page.fill("#enroll-person", "Abdoulaye Wade")
+        page.set_input_files("#enroll-files", [lfw("Abdoulaye_Wade", n) for n in (1, 2)])
+        with page.expect_request(lambda r: "/enroll" in r.url) as sent:
+            page.click("#enroll-run")
+        assert sent.value.url.endswith("/v1/collections/pinned/enroll?model=edgeface_xxs")
+        expect(page.locator("#identify .status")).to_contain_text("Enrolled 2 photos")
+        pinned = MODEL_LABELS["edgeface_xxs"]
+        expect(page.locator("#collection option:checked")).to_contain_text(pinned)
+        expect(page.locator("#collection-model")).to_contain_text(f"embedded with {pinned}")
+
+        select.select_option("dlib_resnet_v1")
+        error = page.locator("#identify .error")
+        page.set_input_files("#identify-file", lfw("Abdoulaye_Wade", 3))
+        expect(error).to_contain_text("holds edgeface_xxs embeddings, not dlib_resnet_v1")
+        expect(error.locator(".hint")).to_have_text(
+            f'Choose "{COLLECTIONS_MODEL}" ({pinned}) as the recognition model, or use another '
+            "collection."
+        )
+        assert page.locator("#identify .result").is_hidden()
+        page.fill("#enroll-person", "Alan Greenspan")
+        page.set_input_files("#enroll-files", lfw("Alan_Greenspan", 1))
+        with page.expect_response(lambda r: "/enroll" in r.url) as answer:
+            page.click("#enroll-run")
+        assert answer.value.status == 409
+        assert shown_error(page, "identify") is not None
+        expect(error).to_contain_text("holds edgeface_xxs embeddings, not dlib_resnet_v1")
+        persons = httpx.get(f"{server}/v1/collections/pinned/persons").json()
+        assert persons == [{"person": "Abdoulaye Wade", "faces": 2}]  # nothing was enrolled
+        screenshot(page, "identify-409")
+
+        select.select_option("")
+        with page.expect_request(lambda r: "/identify" in r.url) as sent:
+            page.set_input_files("#identify-file", lfw("Abdoulaye_Wade", 4))
+        assert "model=" not in sent.value.url
+        wade = page.locator('#identify-faces > li[data-person="Abdoulaye Wade"]')
+        expect(wade).to_have_count(1)
+        assert error.is_hidden()
 
 
 def test_group_photos_by_person(browser: Any, server: str, files: dict[str, Path]) -> None:
@@ -288,6 +406,12 @@ def test_group_photos_by_person(browser: Any, server: str, files: dict[str, Path
             "notes.jpg: not an image or unsupported format"
         )
         screenshot(page, "group")
+        with page.expect_response(lambda r: "/v1/group" in r.url) as answer:
+            page.select_option("#group-model", "dlib_resnet_v1")  # groups again
+        assert answer.value.url.endswith("/v1/group?model=dlib_resnet_v1")
+        assert answer.value.ok
+        assert shown_error(page, "group") is None  # once drawn
+        expect(page.locator("#group-summary")).to_have_text("3 people among 8 faces in 9 photos")
 
 
 def test_phone_sized_screen(browser: Any, server: str) -> None:

@@ -429,8 +429,8 @@ function setUpCompare() {
       const far = el("span", { id: "compare-far", text: farWords(result.far) });
       verdict.append(el("small", {}, ` similarity ${percent(result.similarity)} · `, far));
       $("compare-details").textContent = `${modelLabel(result.model)} · distance `
-        + `${result.distance.toFixed(3)}, same person below ${result.threshold} · strangers: `
-        + "the pairs of different people of LFW";
+        + `${result.distance.toFixed(3)}, same person below ${result.threshold} · strangers `
+        + "counted among LFW's pairs of different people";
       const color = result.same ? COLORS[1] : COLORS[0];
       for (const [canvas, image, side] of [["compare-canvas-a", imageA, result.a],
         ["compare-canvas-b", imageB, result.b]]) {
