@@ -45,7 +45,7 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("enroll", "kao.cli.database", "add a person's photos to a collection"),
     Command("identify", "kao.cli.database", "who is in a photo, from a collection"),
-    Command("db", "kao.cli.database", "list, rename, delete, export and import"),
+    Command("db", "kao.cli.database", "list, rename, delete, export, import and re-embed"),
     Command("group", "kao.cli.group", "cluster every face of a photo collection by person"),
     Command("mesh", "kao.cli.mesh", "3D face meshes (.obj with texture, or .ply) and a preview"),
     Command(

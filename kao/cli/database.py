@@ -15,6 +15,7 @@ from kao.errors import ImageError, KaoError
 from kao.gallery.database import FaceDatabase
 from kao.image import describe, find_images
 from kao.recognition import FaceEmbedder
+from kao.recognition.embedder import RECOGNITION_MODELS
 
 
 def _db_options(parser: argparse.ArgumentParser, collection: bool = True) -> None:
@@ -77,6 +78,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             action.add_argument(argument, type=int if argument == "face_id" else str)
         action.set_defaults(run=run_change, change=name)
     listing.add_argument("--faces", action="store_true", help="with --collection: every face")
+    reembed = actions.add_parser(
+        "reembed",
+        help="re-compute a collection's faces with another model, from their photos",
+        description="Embed every face of the collection again with --model, from the photo it "
+        "was enrolled from (found at its enrolled box). If a photo cannot be read, nothing "
+        "changes unless --drop-unreadable; the faces get new ids.",
+    )
+    _db_options(reembed)
+    reembed.add_argument("--model", required=True, choices=RECOGNITION_MODELS)
+    reembed.add_argument(
+        "--root", metavar="DIR", help="folder that relative photo paths are relative to"
+    )
+    reembed.add_argument(
+        "--drop-unreadable",
+        action="store_true",
+        help="delete the faces whose photo cannot be read (default: change nothing)",
+    )
+    reembed.set_defaults(run=run_reembed)
 
 
 def _url(args: argparse.Namespace) -> str:
@@ -165,6 +184,30 @@ def run_list(args: argparse.Namespace) -> int:
             )
     _emit(args, document, text or "(empty)")
     return 0
+
+
+def run_reembed(args: argparse.Namespace) -> int:
+    """Re-embed a collection; exit 1 when photos could not be read and nothing was written."""
+    with FaceDatabase(_url(args)) as db:
+        result = db.reembed(
+            args.collection, args.model, root=args.root, drop_unreadable=args.drop_unreadable
+        )
+    lines = [f"  face {u.face_id} ({u.person}, {u.source}): {u.reason}" for u in result.unreadable]
+    if result.written:
+        head = (
+            f"re-embedded {counted(len(result.ids), 'face')} of {args.collection} with {args.model}"
+        )
+        if result.unreadable:
+            head += (
+                f"; deleted {counted(len(result.unreadable), 'face')} whose photo is unreadable:"
+            )
+    else:
+        head = (
+            f"nothing changed: {counted(len(result.unreadable), 'face')} of {args.collection} "
+            "cannot be re-embedded (use --drop-unreadable to delete them, or --root DIR):"
+        )
+    _emit(args, result.to_dict(), "\n".join([head, *lines]))
+    return 0 if result.written else 1
 
 
 def run_change(args: argparse.Namespace) -> int:

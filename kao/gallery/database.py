@@ -32,7 +32,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
@@ -42,6 +42,7 @@ from kao.face import Face
 from kao.gallery.connect import open_gallery
 from kao.gallery.index import IndexFileError, choose_index, load_index
 from kao.gallery.records import CollectionInfo, FaceRecord, NewFace, PersonInfo, check_name
+from kao.gallery.reembed import Reembedding, reembed
 from kao.gallery.store import Gallery, model_conflict
 from kao.image import ImageInput, describe
 from kao.models.store import cache_dir
@@ -50,6 +51,7 @@ from kao.recognition.embedder import (
     RECOGNITION_MODELS,
     FaceEmbedder,
     NoFaceError,
+    check_model,
     default_embedder,
 )
 from kao.recognition.verify import decision_threshold, similarity
@@ -132,17 +134,22 @@ class FaceDatabase:
         if self._embedder is not None:
             return self._embedder
         model = self.gallery.collection_model(collection) or DEFAULT_MODEL
+        if model not in RECOGNITION_MODELS:
+            raise ConflictError(
+                f"collection {collection!r} holds {model} embeddings, which kao does not "
+                "compute; enrol the people again in another collection"
+            )
+        return self._model_embedder(model)
+
+    def _model_embedder(self, model: str) -> FaceEmbedder:
+        """The embedder of recognition model `model` (one of `RECOGNITION_MODELS`) on this
+        database's detector, made on first use and then shared."""
         with self._embedders_lock:
             found = self._embedders.get(model)
             if found is None:
                 if model == DEFAULT_MODEL and self._detector is None:
                     found = default_embedder()
                 else:
-                    if model not in RECOGNITION_MODELS:
-                        raise ConflictError(
-                            f"collection {collection!r} holds {model} embeddings, which kao does "
-                            "not compute; enrol the people again in another collection"
-                        )
                     detector = self._detector or default_embedder().detector
                     found = FaceEmbedder(detector, model=model)
                 self._embedders[model] = found
@@ -219,11 +226,31 @@ class FaceDatabase:
 
     # -- photos --------------------------------------------------------------------------------
 
+    def reembed(
+        self,
+        collection: str,
+        model: str,
+        *,
+        root: str | os.PathLike[str] | None = None,
+        drop_unreadable: bool = False,
+    ) -> Reembedding:
+        """Re-compute every face of `collection` with recognition model `model` from the photo
+        it was enrolled from (relative paths under `root`), the collection then holding `model`
+        faces only. When a photo cannot be read, or its face is no longer at the enrolled box,
+        nothing is changed unless `drop_unreadable` (those faces are then deleted); the result
+        lists them. Faces get new ids. See `kao.gallery.reembed`."""
+        embedder = self._model_embedder(check_model(model))
+        folder = None if root is None else Path(root)
+        return reembed(
+            self.gallery, collection, embedder, root=folder, drop_unreadable=drop_unreadable
+        )
+
     def enroll(self, collection: str, person: str, images: Sequence[ImageInput]) -> list[int]:
         """Add one face per photo to `person` in `collection` (created when new), in one
         transaction: every photo is embedded first, and nothing is stored if one fails.
 
-        Each photo's largest face is used. Raises NoFaceError naming a photo without a face.
+        Each photo's largest face is used; a photo given as a path is recorded by its absolute
+        path (what `reembed` reads again). Raises NoFaceError naming a photo without a face.
         Returns the new face ids."""
         if not images:
             raise KaoError("enroll needs at least one photo")
@@ -236,7 +263,7 @@ class FaceDatabase:
                 NewFace(
                     embedding=face.embedding,
                     model=embedder.model_name,
-                    source=describe(image),
+                    source=describe(Path(image).absolute() if _is_path(image) else image),
                     box=tuple(float(v) for v in face.box),
                 )
             )
@@ -336,6 +363,10 @@ class FaceDatabase:
             return synced
 
 
+def _is_path(image: ImageInput) -> TypeGuard[str | os.PathLike[str]]:
+    return isinstance(image, (str, os.PathLike))
+
+
 def _index_path(contents: dict[str, str]) -> Path:
     """Where the index of `contents` (database id, collection, model) is saved."""
     key = "\n".join(contents[name] for name in ("database", "collection", "model"))
@@ -375,4 +406,4 @@ def _apply_changes(index: Any, ids: np.ndarray, matrix: np.ndarray) -> None:
         index.add(ids[new], matrix[new])
 
 
-__all__ = ["FaceDatabase", "Identified", "Match", "NoFaceError"]
+__all__ = ["FaceDatabase", "Identified", "Match", "NoFaceError", "Reembedding"]

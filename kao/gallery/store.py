@@ -19,7 +19,7 @@ import os
 import threading
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -456,6 +456,58 @@ class Gallery(ABC):
             collection_id = self._change(cur, cname, create=True)
             items = ((f"faces[{i}]", person, face, created) for i, face in enumerate(faces))
             return self._insert(cur, collection_id, cname, items, "enrol" if pinned else None)
+
+    def replace_faces(
+        self, collection: str, revision: int, faces: Mapping[int, NewFace]
+    ) -> dict[int, int]:
+        """Give the faces of `collection` new contents in one transaction: each face id of
+        `faces` becomes that `NewFace` (same person and creation time, a new id, so that every
+        copy of an index sees the change), and every other face of the collection is deleted
+        (a person left without faces too). The new faces must share one model. The collection
+        must still be at `revision` (ConflictError otherwise: it changed since it was read, and
+        nothing is written). Returns {old id: new id}."""
+        cname = check_name(collection, "collection")
+        with self._tx(write=True) as cur:
+            collection_id = self._collection(cur, cname, lock=True)
+            row = self._run(
+                cur, "SELECT revision FROM kao_collections WHERE id = ?", (collection_id,)
+            ).fetchone()
+            if int(row[0]) != revision:
+                raise ConflictError(
+                    f"collection {cname!r} changed while its faces were re-computed; run again"
+                )
+            self._change(cur, cname)
+            rows = self._run(
+                cur,
+                "SELECT f.id, p.name, f.created FROM kao_faces f JOIN kao_persons p "
+                "ON p.id = f.person_id WHERE f.collection_id = ? ORDER BY f.id",
+                (collection_id,),
+            ).fetchall()
+            stored = {int(face_id): (person, created) for face_id, person, created in rows}
+            strangers = sorted(set(faces) - set(stored))
+            if strangers:
+                raise NotFoundError(
+                    f"{self.url}: there is no face {strangers[0]} in collection {cname!r}"
+                )
+            self._run(cur, "DELETE FROM kao_faces WHERE collection_id = ?", (collection_id,))
+            old_ids = sorted(faces)
+            items = (
+                (
+                    f"face {old}",
+                    stored[old][0],
+                    faces[old],
+                    self._time_from_db(stored[old][1]),
+                )
+                for old in old_ids
+            )
+            new_ids = self._insert(cur, collection_id, cname, items, "re-embed")
+            self._run(
+                cur,
+                "DELETE FROM kao_persons WHERE collection_id = ? AND NOT EXISTS "
+                "(SELECT 1 FROM kao_faces f WHERE f.person_id = kao_persons.id)",
+                (collection_id,),
+            )
+        return dict(zip(old_ids, new_ids, strict=True))
 
     def persons(self, collection: str) -> list[PersonInfo]:
         """Every person of the collection with their number of faces, sorted by name."""
