@@ -149,9 +149,10 @@ def face_quality(rgb: np.ndarray, face: Face) -> Quality:
 
 def too_small(face: Face, attribute: str) -> str | None:
     """Why `attribute` (a key of `MIN_SIZE`) is not read on `face`, whose box's shorter side
-    (`Quality.size`) is under its minimum, e.g. "face under 24 px: too small to read gender";
-    None when it is read."""
+    (`Quality.size`) is under its minimum: "face under 24 px: too small to read" (the same words
+    for every attribute with that minimum, so that the CLI prints them once); None when it is
+    read."""
     least = MIN_SIZE[attribute]
     if min(face.width, face.height) >= least:
         return None
-    return f"face under {least} px: too small to read {attribute}"
+    return f"face under {least} px: too small to read"

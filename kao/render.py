@@ -291,7 +291,10 @@ class _Placer:
 
 def caption(face: Face, parts: Collection[str] = ANALYSIS_DRAWING) -> str:
     """A one-line summary of the face's attributes among `parts`, e.g. "female 31 | happy 80% |
-    no mask" (with "score", the detection score first: "0.98")."""
+    no mask" (with "score", the detection score first: "0.98"); "too small" in place of the
+    attributes when the face is too small for every one of them (`kao.quality.too_small`)."""
+    from kao.quality import too_small
+
     found = []
     if "score" in parts:
         found.append(f"{face.score:.2f}")
@@ -307,6 +310,9 @@ def caption(face: Face, parts: Collection[str] = ANALYSIS_DRAWING) -> str:
         found.append(f"{top} {100 * face.emotion[top]:.0f}%")
     if "mask" in parts and face.mask is not None:
         found.append(face.mask.label.replace("_", " "))
+    asked = [key for key in ("gender", "age", "emotion", "mask") if key in parts]
+    if asked and face.analysed and all(too_small(face, key) for key in asked):
+        found.append("too small")
     return " | ".join(found)
 
 

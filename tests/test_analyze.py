@@ -104,6 +104,10 @@ def test_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert set(face["gender"]) == {"label", "score"} and set(face["mask"]) == {"label", "score"}
     assert set(face["pose"]) == {"yaw", "pitch", "roll"}
     assert len(face["landmarks_68"]) == 68 and len(face["mesh"]) == 468
+    quality = face["quality"]
+    assert quality["pose_from"] == "mesh" and quality["landmarks"] is True
+    assert quality["yaw"] == pytest.approx(face["pose"]["yaw"], abs=0.1)
+    assert 0 < quality["score"] <= 1 and quality["size"] > 64
     annotated = np.asarray(Image.open(record["annotated"]))
     assert annotated.shape == (250, 250, 3)
     assert not np.array_equal(annotated, np.asarray(Image.open(shared_file(PORTRAIT))))

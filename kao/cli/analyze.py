@@ -86,6 +86,19 @@ def emotion_line(emotion: dict[str, float]) -> str:
     return "  ".join(f"{name.capitalize()}: {100 * emotion[name]:.1f}%" for name in EMOTIONS)
 
 
+def quality_line(quality: dict[str, Any]) -> str:
+    """A record's quality as one line, e.g. "quality 0.72 (size 118 px, sharpness 0.72,
+    exposure 1.00, yaw 3.1, pitch -2.0 from the mesh; weakest: sharpness)"."""
+    pose = "the mesh" if quality["pose_from"] == "mesh" else "the keypoints"
+    landmarks = "" if quality["landmarks"] else ", no landmarks"
+    return (
+        f"quality {quality['score']:.2f} (size {quality['size']:.0f} px, sharpness "
+        f"{quality['sharpness']:.2f}, exposure {quality['exposure']:.2f}, yaw "
+        f"{quality['yaw']:.1f}, pitch {quality['pitch']:.1f} from {pose}{landmarks}; "
+        f"weakest: {quality['weakest']})"
+    )
+
+
 def missing_by_reason(missing: dict[str, str]) -> dict[str, list[str]]:
     """{reason: the keys it leaves null} of a record's "missing" map, in the record's order."""
     grouped: dict[str, list[str]] = {}
@@ -117,6 +130,8 @@ def print_text(record: dict[str, Any]) -> None:
             print(f"    pose: {angles}")
         if face["gaze"] is not None:
             print(f"    gaze: yaw {face['gaze']['yaw']:.1f}  pitch {face['gaze']['pitch']:.1f}")
+        if face["quality"] is not None:
+            print(f"    {quality_line(face['quality'])}")
         if face["emotion"] is not None:
             emotion = face["emotion"]
             top = max(EMOTIONS, key=lambda name: emotion[name])

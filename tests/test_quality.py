@@ -1,0 +1,127 @@
+"""`kao.quality`: the parts of a face's quality on a real face and on the same face blurred,
+darkened, shrunk and turned, and the attributes left unread on faces too small to read them
+(Python, JSON, text and drawings)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+import kao
+from kao.cli import main
+from kao.detection import analysis_detector
+from kao.evaluation.utkface import shrink
+from kao.face import Face
+from kao.quality import MIN_SIZE, face_quality, keypoint_pose, too_small
+from kao.render import caption
+from tests.conftest import shared_file
+
+PORTRAIT = "data/lfw/lfw-deepfunneled/Aaron_Peirsol/Aaron_Peirsol_0001.jpg"
+TINY_FACES = "data/widerface_val_subset/images/2_Demonstration_Demonstration_Or_Protest_2_771.jpg"
+"""A street photo (416 px): one face about 40 px, three under 14 px."""
+ATTRIBUTES = ("age", "gender", "emotion", "mask")
+
+
+@pytest.fixture(scope="module")
+def portrait() -> tuple[np.ndarray, Face]:
+    rgb = kao.load_image(shared_file(PORTRAIT))
+    (face,) = analysis_detector().detect(rgb)
+    return rgb, face
+
+
+def test_a_sharp_face_reads_well_and_its_parts_are_in_range(
+    portrait: tuple[np.ndarray, Face],
+) -> None:
+    rgb, face = portrait
+    quality = face_quality(rgb, face)
+    assert quality.size == pytest.approx(min(face.width, face.height))
+    assert quality.size > 64 and quality.sharpness > 0.5 and quality.exposure > 0.9
+    assert quality.pose_from == "keypoints" and not quality.landmarks  # no mesh on a bare Face
+    assert abs(quality.yaw) < 20 and 0 < quality.score <= 1
+    record = quality.to_dict()
+    assert set(record) == {f.name for f in dataclasses.fields(quality)}
+    json.dumps(record)
+
+
+def test_blur_lowers_sharpness(portrait: tuple[np.ndarray, Face]) -> None:
+    rgb, face = portrait
+    sharp = face_quality(rgb, face)
+    blurred = face_quality(cv2.GaussianBlur(rgb, (0, 0), 2.5), face)
+    assert blurred.sharpness < sharp.sharpness - 0.25
+    assert blurred.exposure == pytest.approx(sharp.exposure, abs=0.05)
+    assert blurred.score < sharp.score
+
+
+def test_darkness_lowers_exposure(portrait: tuple[np.ndarray, Face]) -> None:
+    rgb, face = portrait
+    sharp = face_quality(rgb, face)
+    dark = face_quality((rgb * 0.2).astype(np.uint8), face)
+    assert sharp.exposure > 0.9 and dark.exposure < 0.5
+    assert dark.score <= dark.exposure and dark.weakest in ("exposure", "sharpness")
+
+
+def test_shrinking_lowers_size_and_score(portrait: tuple[np.ndarray, Face]) -> None:
+    rgb, face = portrait
+    sharp = face_quality(rgb, face)
+    small_rgb, small_face = shrink(rgb, face, 16)
+    small = face_quality(small_rgb, small_face)
+    assert small.size == pytest.approx(16, abs=0.5)
+    assert small.sharpness < sharp.sharpness - 0.3
+    assert small.score < 0.1 and small.weakest == "size"
+
+
+def test_keypoint_yaw_follows_the_mesh_and_flips_with_a_mirror() -> None:
+    rgb = kao.load_image(shared_file(PORTRAIT))
+    (face,) = kao.analyze(rgb)
+    assert face.quality is not None and face.quality.pose_from == "mesh"
+    assert face.quality.landmarks and face.pose is not None
+    yaw, _ = keypoint_pose(face.keypoints)
+    assert abs(yaw - face.pose.yaw) < 8
+    mirrored = face.keypoints[[1, 0, 2, 4, 3]] * [-1, 1] + [rgb.shape[1], 0]
+    assert keypoint_pose(mirrored)[0] == pytest.approx(-yaw, abs=1e-3)
+
+
+def test_a_face_too_small_is_not_guessed_at(portrait: tuple[np.ndarray, Face]) -> None:
+    """The same face shrunk under and over the smallest size each attribute reads."""
+    rgb, face = portrait
+    analyzer = kao.FaceAnalyzer()
+    least = min(MIN_SIZE.values())
+    (tiny,) = analyzer.analyze_faces(*_shrunk(rgb, face, least - 4))
+    for key in ATTRIBUTES:
+        assert getattr(tiny, key) is None
+        assert tiny.missing is not None and tiny.missing[key] == too_small(tiny, key)
+        assert tiny.missing[key] == f"face under {MIN_SIZE[key]} px: too small to read"
+    assert tiny.quality is not None and tiny.quality.size < least
+    assert caption(tiny).endswith("too small")
+    (read,) = analyzer.analyze_faces(*_shrunk(rgb, face, max(MIN_SIZE.values()) + 4))
+    assert all(getattr(read, key) is not None for key in ATTRIBUTES)
+    assert not any(key in (read.missing or {}) for key in ATTRIBUTES)
+    assert "too small" not in caption(read)
+
+
+def _shrunk(rgb: np.ndarray, face: Face, side: int) -> tuple[np.ndarray, list[Face]]:
+    small, scaled = shrink(rgb, face, side)
+    return small, [scaled]
+
+
+def test_kao_analyze_leaves_tiny_faces_unread(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(shared_file(TINY_FACES))
+    assert main(["analyze", path, "--json"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    faces = record["faces"]
+    tiny = [f for f in faces if f["quality"]["size"] < min(MIN_SIZE.values())]
+    read = [f for f in faces if f["quality"]["size"] >= max(MIN_SIZE.values())]
+    assert len(tiny) >= 2 and len(read) >= 1
+    for face in tiny:
+        assert all(face[key] is None for key in ATTRIBUTES)
+        assert all(face["missing"][key].startswith("face under ") for key in ATTRIBUTES)
+    for face in read:
+        assert all(face[key] is not None for key in ATTRIBUTES)
+    assert main(["analyze", path]) == 0
+    text = capsys.readouterr().out
+    assert text.count("    no age, gender, emotion, mask: face under ") == len(tiny)
+    assert text.count("    quality ") == len(faces)
