@@ -38,6 +38,7 @@ COMMANDS: tuple[Command, ...] = (
         "kao.cli.analyze",
         "landmarks, head pose, gaze, age, gender, emotion and mask of every face",
     ),
+    Command("embed", "kao.cli.embed", "face embeddings of every face, from a chosen model"),
     Command(
         "verify",
         "kao.cli.verify",

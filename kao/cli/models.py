@@ -108,16 +108,28 @@ def _print_table(models: list[ModelStatus]) -> None:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    """Print every registered model with the state of each of its files; always exits 0."""
+    """Print every registered model with the state of each of its files, then the recognition
+    models `--model` chooses from; always exits 0."""
+    from kao.recognition.embedder import model_table
+
     models = [status(spec) for spec in registry.REGISTRY.values()]
+    recognition = model_table()
     if args.json:
         document = {
             "search_dirs": [str(path) for path in search_dirs()],
             "models": [_model_json(model) for model in models],
+            "recognition": recognition,
         }
         print(json.dumps(document, indent=2))
-    else:
-        _print_table(models)
+        return 0
+    _print_table(models)
+    print("\nrecognition models (--model in verify, enroll, identify, group, video, embed):")
+    for entry in recognition:
+        default = ", the default" if entry["default"] else ""
+        print(
+            f"  {entry['name']:<15} {entry['dimension']}-d, threshold {entry['threshold']}"
+            f"{default}; {entry['weights']}"
+        )
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 
@@ -13,6 +14,7 @@ from kao.errors import KaoError
 from kao.face import Face
 from kao.image import ImageInput, describe, load_image
 from kao.recognition import edgeface
+from kao.recognition.dlib_resnet import DIMENSION as DLIB_DIMENSION
 from kao.recognition.dlib_resnet import MODEL_NAME as DLIB_MODEL
 from kao.recognition.dlib_resnet import DlibEmbedder
 from kao.recognition.edgeface import EdgeFaceEmbedder
@@ -24,6 +26,31 @@ DEFAULT_MODEL = edgeface.model_name("xs")
 """EdgeFace XS: on LFW the most accurate of the three (0.9950 on the 6,000 pairs; 0.986 of
 genuine pairs accepted at a false-accept rate of 1e-4, against dlib's 0.816) and 5 times faster
 than dlib's ResNet on one core (docs/BENCHMARKS.md)."""
+
+
+def model_table() -> list[dict[str, Any]]:
+    """Each of `RECOGNITION_MODELS` as {"name", "dimension", "threshold" (the calibrated
+    Euclidean distance), "default" (bool), "weights" (where its network comes from)}, without
+    loading any model: what `kao models list` and `GET /v1/models` show."""
+    from kao.recognition.verify import calibration
+
+    weights = {
+        DLIB_MODEL: "model dlib_face_recognition (converted to ONNX at first use)",
+        **{
+            edgeface.model_name(size): f"bundled: kao/recognition/weights/edgeface_{size}.onnx"
+            for size in edgeface.SIZES
+        },
+    }
+    return [
+        {
+            "name": name,
+            "dimension": DLIB_DIMENSION if name == DLIB_MODEL else edgeface.DIMENSION,
+            "threshold": calibration(name).threshold,
+            "default": name == DEFAULT_MODEL,
+            "weights": weights[name],
+        }
+        for name in RECOGNITION_MODELS
+    ]
 
 
 class NoFaceError(KaoError):

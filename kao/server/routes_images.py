@@ -1,7 +1,9 @@
-"""/v1/detect, /v1/analyze, /v1/verify and /v1/group: images in, JSON out.
+"""/v1/detect, /v1/embed, /v1/analyze, /v1/verify and /v1/group: images in, JSON out; and
+/v1/models, the recognition models.
 
-Answers have the shapes `kao detect --json`, `kao analyze --json`, `kao verify --json` and
-`kao group --json` print, with "image" the uploaded file's name (or the JSON field's)."""
+Answers have the shapes `kao detect --json`, `kao embed --json`, `kao analyze --json`, `kao
+verify --json` and `kao group --json` print, with "image" the uploaded file's name (or the JSON
+field's)."""
 
 from __future__ import annotations
 
@@ -13,11 +15,10 @@ from fastapi import APIRouter, Query, Request
 
 from kao.errors import ImageError, KaoError
 from kao.face import face_index
-from kao.gallery.records import MODEL_DIMENSIONS
 from kao.image import load_image
 from kao.recognition import NoFaceError, cluster, verify
-from kao.recognition.embedder import DEFAULT_MODEL, RECOGNITION_MODELS
-from kao.recognition.verify import calibration, decision_threshold
+from kao.recognition.embedder import DEFAULT_MODEL, RECOGNITION_MODELS, model_table
+from kao.recognition.verify import decision_threshold
 from kao.server.auth import service
 from kao.server.errors import ApiError, from_kao_error
 from kao.server.service import Service, check_cancelled
@@ -42,19 +43,9 @@ def model_query(*, collection: bool = False) -> Any:
 @router.get("/models", summary="The recognition models and their default thresholds")
 async def models() -> dict[str, Any]:
     """{"default": the default model, "recognition": [{"name", "dimension", "threshold" (the
-    calibrated Euclidean distance), "default"}]}: the values of `model`; no model is loaded."""
-    return {
-        "default": DEFAULT_MODEL,
-        "recognition": [
-            {
-                "name": name,
-                "dimension": MODEL_DIMENSIONS[name],
-                "threshold": calibration(name).threshold,
-                "default": name == DEFAULT_MODEL,
-            }
-            for name in RECOGNITION_MODELS
-        ],
-    }
+    calibrated Euclidean distance), "default", "weights"}]}: the values of `model`, as `kao
+    models list --json` shows them; no model is loaded."""
+    return {"default": DEFAULT_MODEL, "recognition": model_table()}
 
 
 def threshold_query() -> Any:
@@ -122,6 +113,27 @@ async def detect(request: Request) -> dict[str, Any]:
     def work() -> dict[str, Any]:
         rgb = decode(upload, "image")
         return image_record(upload, rgb, [f.to_dict() for f in svc.embedder.detector.detect(rgb)])
+
+    return await svc.run(work)
+
+
+@router.post(
+    "/embed",
+    summary="Every face with its embedding, from a chosen recognition model",
+    openapi_extra=openapi_body({"image": False}),
+)
+async def embed(request: Request, model: str = model_query()) -> dict[str, Any]:
+    """{"image", "width", "height", "model", "faces": [{"box", "score", "keypoints",
+    "embedding": D floats, L2-normalised}]}, as each record of `kao embed --json`; 422 for an
+    unknown `model`."""
+    svc = service(request)
+    (upload,) = (await read_images(request, {"image": False}))["image"]
+
+    def work() -> dict[str, Any]:
+        embedder, _ = svc.recognition(model)
+        rgb = decode(upload, "image")
+        faces = [face.to_dict(embedding=True) for face in embedder.embed(rgb)]
+        return image_record(upload, rgb, faces) | {"model": model}
 
     return await svc.run(work)
 

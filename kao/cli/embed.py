@@ -1,0 +1,54 @@
+"""`kao embed`: every face of images and folders with its embedding, from a chosen model."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from kao.cli.batch import add_model_option, add_output_options, run_batch
+from kao.cli.text import counted
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `kao embed` to the `kao` parser."""
+    parser = subparsers.add_parser(
+        "embed",
+        help="face embeddings (vectors for recognition) of every face",
+        description="Find every face in images and folders (walked recursively) and give each "
+        "its embedding: L2-normalised float32 values (512 for EdgeFace, 128 for dlib), with its "
+        "box, score and keypoints. Two faces are the same person when the Euclidean distance "
+        "between their embeddings is below the model's threshold (`kao models list`).",
+    )
+    parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
+    add_output_options(parser)
+    add_model_option(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Embed every face of every input; exit 1 if any input failed (the others are still done)."""
+    from kao.recognition import FaceEmbedder
+
+    embedder = FaceEmbedder(model=args.model)
+
+    def process(rgb: np.ndarray) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:
+        faces = embedder.embed(rgb)
+        fields = {
+            "model": embedder.model_name,
+            "faces": [face.to_dict(embedding=True) for face in faces],
+        }
+        return fields, lambda: rgb
+
+    return run_batch(args.inputs, process, _print_text, out=None, output=args.output)
+
+
+def _print_text(record: dict[str, Any]) -> None:
+    faces = record["faces"]
+    print(f"{record['image']}: {counted(len(faces), 'face')} ({record['model']})")
+    for number, face in enumerate(faces, 1):
+        box = ", ".join(f"{v:.0f}" for v in face["box"])
+        head = ", ".join(f"{v:+.3f}" for v in face["embedding"][:4])
+        print(f"  face {number}: box [{box}]  embedding [{head}, ...] ({len(face['embedding'])})")
