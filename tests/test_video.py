@@ -17,6 +17,7 @@ from kao.detection import FaceDetector
 from kao.errors import KaoError, ModelError
 from kao.face import EMOTIONS
 from kao.gallery.database import FaceDatabase
+from kao.recognition.embedder import DEFAULT_MODEL
 from kao.video import VideoAnalyzer, open_video, video_detector
 from tests.conftest import shared_file
 from tests.videos import LFW, make_video, score
@@ -252,3 +253,15 @@ def test_unknown_collection(videos: dict, gallery: str, capsys: pytest.CaptureFi
     args = ["video", str(path), "--db", gallery, "--collection", "nobody", "--no-attributes"]
     assert main(args) == 1
     assert "there is no collection 'nobody'" in capsys.readouterr().err
+
+
+def test_video_model_must_be_the_collections(
+    videos: dict, gallery: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`kao video --db --model M` names tracks with model M; a collection of another model is
+    refused with the collection's model named (without --model, its own model is used)."""
+    path, _ = videos["reentry"]
+    args = ["video", str(path), "--db", gallery, "--collection", "people", "--no-attributes"]
+    assert main([*args, "--model", "dlib_resnet_v1", "--max-frames", "3"]) == 1
+    error = capsys.readouterr().err
+    assert f"'people' holds {DEFAULT_MODEL} embeddings, not dlib_resnet_v1" in error
