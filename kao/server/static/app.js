@@ -470,9 +470,9 @@ async function refreshCollections(wanted) {
   collections.clear();
   for (const c of listed) collections.set(c.collection, c);
   select.replaceChildren(...listed.map((c) => {
-    const facts = [plural(c.persons, "person", "people"), plural(c.faces, "face")];
-    if (c.model) facts.push(modelLabel(c.model));
-    return el("option", { value: c.collection, text: `${c.collection} (${facts.join(", ")})` });
+    const counts = `${plural(c.persons, "person", "people")}, ${plural(c.faces, "face")}`;
+    const model = c.model ? ` · ${modelLabel(c.model)}` : "";
+    return el("option", { value: c.collection, text: `${c.collection} (${counts})${model}` });
   }));
   if (!listed.length) {
     select.append(el("option", { value: "", text: "no collection yet: create one" }));
