@@ -36,12 +36,12 @@ function el(tag, attributes = {}, ...children) {
 // ---------------------------------------------------------------- the API
 
 /** A failure to show the user: the API's message, or what went wrong reaching it, and
- * optionally a `hint` of what to do about it on this page. */
+ * optionally (set by the caller who knows) a `hint` of what to do about it on this page. */
 class ApiError extends Error {
-  constructor(message, status = 0, hint = "") {
+  constructor(message, status = 0) {
     super(message);
     this.status = status;
-    this.hint = hint;
+    this.hint = "";
   }
 }
 
