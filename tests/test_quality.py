@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 import kao
 from kao.cli import main
 from kao.detection import analysis_detector
+from kao.evaluation.fer2013 import shrunk_faces, size_curve
 from kao.evaluation.utkface import shrink
 from kao.face import Face
 from kao.quality import MIN_SIZE, face_quality, keypoint_pose, too_small
@@ -125,3 +127,23 @@ def test_kao_analyze_leaves_tiny_faces_unread(capsys: pytest.CaptureFixture[str]
     text = capsys.readouterr().out
     assert text.count("    no age, gender, emotion, mask: face under ") == len(tiny)
     assert text.count("    quality ") == len(faces)
+
+
+def test_the_emotion_curve_falls_as_fer2013_faces_shrink(tmp_path: Path) -> None:
+    """`kao.evaluation.fer2013.size_curve` on 300 public-test faces: the crops keep the
+    emotion model's input size, and accuracy at 16 px falls well below full size."""
+    with np.load(shared_file("data/fer2013/public_test.npz")) as data:
+        subset = tmp_path / "subset.npz"
+        np.savez(
+            subset,
+            images=data["images"][:300],
+            labels=data["labels"][:300],
+            classes=data["classes"],
+        )
+    assert shrunk_faces(np.zeros((2, 48, 48), np.uint8), 24).shape == (2, 96, 96)
+    with pytest.raises(ValueError):
+        shrunk_faces(np.zeros((1, 48, 48), np.uint8), 64)
+    curve = size_curve(subset, sizes=(32, 16))
+    assert curve["images"] == 300 and [row["size"] for row in curve["rows"]] == ["full", 32, 16]
+    full, _, tiny = (row["accuracy"] for row in curve["rows"])
+    assert full > 0.6 and tiny < full - 0.15
