@@ -77,7 +77,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         command.add_argument("--data", type=Path, required=True, help="LFW folder (pairs.txt)")
         command.add_argument("--json", action="store_true", help="print JSON")
         command.add_argument(
-            "--workers", type=int, default=0, help="processes (default: one per core)"
+            "--workers",
+            type=int,
+            default=0,
+            help="processes (default: one per core; 1: in this process)",
         )
         command.add_argument(
             "--no-cache", dest="cache", action="store_false", help="recompute every embedding"
@@ -265,14 +268,30 @@ def eval_cache_dir() -> Path:
     return Path(value) if value else cache_dir().parent / "eval"
 
 
-def _lfw_embeddings(args: argparse.Namespace, backend: str = "kao") -> lfw.Embeddings:
-    """Embeddings of every LFW photo under --data, cached between runs unless --no-cache."""
+def _lfw_cache(args: argparse.Namespace, name: str) -> Path | None:
+    """The cache file of `name` (a pipeline's per-photo results), None with --no-cache."""
+    return eval_cache_dir() / f"lfw-{name}.npz" if args.cache else None
+
+
+def _lfw_paths(args: argparse.Namespace) -> list[Path]:
     paths = lfw.all_images(args.data)
     if not paths:
         raise KaoError(f"{args.data}: no photos under lfw-deepfunneled/")
+    return paths
+
+
+def _lfw_faces(args: argparse.Namespace) -> lfw.Embeddings:
+    """The central face of every LFW photo under --data, found once for every kao pipeline."""
+    return lfw.central_faces(_lfw_paths(args), args.workers, _lfw_cache(args, "faces"))
+
+
+def _lfw_embeddings(args: argparse.Namespace, backend: str = "kao") -> lfw.Embeddings:
+    """Embeddings of every LFW photo under --data, cached between runs unless --no-cache."""
+    faces = _lfw_faces(args) if backend == "kao" else None
     name = lfw.pipeline_name(backend, args.model)
-    cache = eval_cache_dir() / f"lfw-{name}.npz" if args.cache else None
-    return lfw.embed_images(paths, backend, args.workers, cache, args.model)
+    return lfw.embed_images(
+        _lfw_paths(args), backend, args.workers, _lfw_cache(args, name), args.model, faces
+    )
 
 
 def _print(report: dict[str, Any], as_json: bool, title: str) -> None:
@@ -308,8 +327,8 @@ def run_lfw(args: argparse.Namespace) -> int:
     pairs = lfw.read_pairs(args.data)
     traits = None
     if args.hard:
-        cache = eval_cache_dir() / "lfw-traits.npz" if args.cache else None
-        traits = lfw.photo_traits(lfw.all_images(args.data), args.workers, cache)
+        faces = _lfw_faces(args)
+        traits = lfw.photo_traits(faces.paths, faces, args.workers, _lfw_cache(args, "traits"))
     results: dict[str, dict[str, Any]] = {}
     for backend in _backends(args):
         embeddings = _lfw_embeddings(args, backend)

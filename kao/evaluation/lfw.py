@@ -117,14 +117,30 @@ def embed_images(
     workers: int = 0,
     cache: Path | None = None,
     model: str = DEFAULT_MODEL,
+    faces: Embeddings | None = None,
 ) -> Embeddings:
     """Embed the face of each LFW photo (see the module docstring) with `backend` (for "kao",
-    with the recognition model `model`, one of `RECOGNITION_MODELS`), in `workers` processes
-    (0: one per core), reusing and refreshing the cache file `cache` when given."""
+    with the recognition model `model`, one of `RECOGNITION_MODELS`, at the faces `faces` of
+    `central_faces`, found here when not given), in `workers` processes (0: one per core; 1:
+    in this process), reusing and refreshing the cache file `cache` when given."""
     if backend not in BACKENDS:
         raise KaoError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     check_model(model)
-    return _per_photo(paths, backend, model, workers, cache)
+    if backend == "kao" and faces is None:
+        faces = central_faces(paths, workers)
+    return _per_photo(paths, backend, model, workers, cache, faces)
+
+
+FACE_COLUMNS = 15
+"""Columns of a `central_faces` row: box x1, y1, x2, y2 (pixels), detection score, and the 5
+keypoints' x, y (pixels, `kao.face.KEYPOINT_NAMES` order)."""
+
+
+def central_faces(paths: Sequence[Path], workers: int = 0, cache: Path | None = None) -> Embeddings:
+    """The face of each LFW photo (see the module docstring), found once for every kao pipeline:
+    `matrix` (N, `FACE_COLUMNS`) float32 and `how` each was found. Run in `workers` processes
+    (0: one per core), cached like `embed_images`."""
+    return _per_photo(paths, "faces", DEFAULT_MODEL, workers, cache)
 
 
 TRAITS = ("yaw", "pitch", "roll", "age")
@@ -132,32 +148,46 @@ TRAITS = ("yaw", "pitch", "roll", "age")
 of the central face) and kao's age estimate in years (`kao.attributes.age_gender.AgeGender`)."""
 
 
-def photo_traits(paths: Sequence[Path], workers: int = 0, cache: Path | None = None) -> Embeddings:
-    """kao's head pose and age estimate (`TRAITS`) of the face of each LFW photo, found as for
-    the embeddings (see the module docstring): `matrix` (N, 4) float32, NaN pose where FaceMesh
-    did not read the face. Run in `workers` processes (0: one per core), cached like
-    `embed_images`."""
-    return _per_photo(paths, "traits", DEFAULT_MODEL, workers, cache)
+def photo_traits(
+    paths: Sequence[Path], faces: Embeddings, workers: int = 0, cache: Path | None = None
+) -> Embeddings:
+    """kao's head pose and age estimate (`TRAITS`) of the face of each LFW photo at its `faces`
+    (`central_faces`): `matrix` (N, 4) float32, NaN pose where FaceMesh did not read the face.
+    Run in `workers` processes (0: one per core), cached like `embed_images`."""
+    return _per_photo(paths, "traits", DEFAULT_MODEL, workers, cache, faces)
 
 
 def _per_photo(
-    paths: Sequence[Path], kind: str, model: str, workers: int, cache: Path | None
+    paths: Sequence[Path],
+    kind: str,
+    model: str,
+    workers: int,
+    cache: Path | None,
+    faces: Embeddings | None = None,
 ) -> Embeddings:
-    """One row per photo from the `kind` pipeline ("kao", "face_recognition" or "traits"),
-    computed in `workers` processes and cached in `cache` under a key of the pipeline, its
-    version and the paths."""
+    """One row per photo from the `kind` pipeline ("kao", "face_recognition", "faces" or
+    "traits"; the first and last at the given `faces`), computed in `workers` processes and
+    cached in `cache` under a key of the pipeline, its version and the paths."""
     paths = list(paths)
-    name = "traits" if kind == "traits" else pipeline_name(kind, model)
+    name = pipeline_name(kind, model) if kind in BACKENDS else kind
     key = hashlib.sha256("\n".join([name, PIPELINE_VERSION, *map(str, paths)]).encode()).hexdigest()
     if cache is not None and cache.is_file():
         with np.load(cache) as stored:
             if str(stored["key"]) == key:
                 return Embeddings(paths, stored["matrix"], [str(h) for h in stored["how"]])
+    items: list[tuple[Path, np.ndarray | None, str]] = [(path, None, "") for path in paths]
+    if faces is not None:
+        rows = faces.index()
+        items = [(path, faces.matrix[rows[path]], faces.how[rows[path]]) for path in paths]
     workers = workers or os.cpu_count() or 1
-    pieces = [paths[i : i + 32] for i in range(0, len(paths), 32)]
-    context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_worker_init, initargs=(kind, model)) as pool:
-        parts = list(progress(pool.imap(_embed_chunk, pieces), len(pieces), "batches"))
+    pieces = [items[i : i + 32] for i in range(0, len(items), 32)]
+    if workers == 1:  # in this process, with its threads setting
+        pipeline = _make_pipeline(kind, model)
+        parts = [_run_chunk(pipeline, piece) for piece in progress(pieces, len(pieces), "batches")]
+    else:
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(workers, initializer=_worker_init, initargs=(kind, model)) as pool:
+            parts = list(progress(pool.imap(_embed_chunk, pieces), len(pieces), "batches"))
     matrix = np.concatenate([part[0] for part in parts])
     how = [h for part in parts for h in part[1]]
     if cache is not None:
@@ -168,26 +198,50 @@ def _per_photo(
     return Embeddings(paths, matrix, how)
 
 
-_pipeline: Callable[[np.ndarray], tuple[np.ndarray, str]] | None = None
+Pipeline = Callable[[np.ndarray, Face | None, str], tuple[np.ndarray, str]]
+"""(RGB photo, its central face or None, how that face was found) -> (row, how found)."""
+_pipeline: Pipeline | None = None
+
+
+def _make_pipeline(kind: str, model: str) -> Pipeline:
+    pipelines: dict[str, Callable[[], Pipeline]] = {
+        "kao": lambda: _kao_pipeline(model),
+        "face_recognition": _face_recognition_pipeline,
+        "faces": _faces_pipeline,
+        "traits": _traits_pipeline,
+    }
+    return pipelines[kind]()
 
 
 def _worker_init(kind: str, model: str) -> None:
     global _pipeline
     os.environ["KAO_THREADS"] = "1"
-    pipelines = {
-        "kao": lambda: _kao_pipeline(model),
-        "face_recognition": _face_recognition_pipeline,
-        "traits": _traits_pipeline,
-    }
-    _pipeline = pipelines[kind]()
+    _pipeline = _make_pipeline(kind, model)
 
 
-def _embed_chunk(paths: list[Path]) -> tuple[np.ndarray, list[str]]:
+def _embed_chunk(
+    items: list[tuple[Path, np.ndarray | None, str]],
+) -> tuple[np.ndarray, list[str]]:
+    assert _pipeline is not None
+    return _run_chunk(_pipeline, items)
+
+
+def _run_chunk(
+    pipeline: Pipeline, items: list[tuple[Path, np.ndarray | None, str]]
+) -> tuple[np.ndarray, list[str]]:
+    """The rows and how-found of `items` (photo, its `central_faces` row or None, how found)."""
     from kao.image import load_image
 
-    assert _pipeline is not None
-    results = [_pipeline(load_image(path)) for path in paths]
+    results = [
+        pipeline(load_image(path), None if row is None else _face(row), how)
+        for path, row, how in items
+    ]
     return np.stack([vector for vector, _ in results]), [how for _, how in results]
+
+
+def _face(row: np.ndarray) -> Face:
+    """The `Face` of a `central_faces` row."""
+    return Face(row[:4].copy(), float(row[4]), row[5:].reshape(5, 2).copy())
 
 
 def central_face(detector: FaceDetector, low: FaceDetector, rgb: np.ndarray) -> tuple[Face, str]:
@@ -203,32 +257,41 @@ def central_face(detector: FaceDetector, low: FaceDetector, rgb: np.ndarray) -> 
     return face, how
 
 
-def _kao_pipeline(model: str) -> Callable[[np.ndarray], tuple[np.ndarray, str]]:
+def _faces_pipeline() -> Pipeline:
     from kao.detection import FaceDetector
+
+    detector, low = FaceDetector(), FaceDetector(min_score=0.05)
+
+    def run(rgb: np.ndarray, _: Face | None, __: str) -> tuple[np.ndarray, str]:
+        face, how = central_face(detector, low, rgb)
+        row = np.concatenate([face.box, [face.score], np.ravel(face.keypoints)])
+        return row.astype(np.float32), how
+
+    return run
+
+
+def _kao_pipeline(model: str) -> Pipeline:
     from kao.recognition.embedder import FaceEmbedder
 
     embedder = FaceEmbedder(model=model)
-    low = FaceDetector(min_score=0.05)
 
-    def run(rgb: np.ndarray) -> tuple[np.ndarray, str]:
-        face, how = central_face(embedder.detector, low, rgb)
+    def run(rgb: np.ndarray, face: Face | None, how: str) -> tuple[np.ndarray, str]:
+        assert face is not None
         (embedded,) = embedder.embed_faces(rgb, [face])
         return embedded.embedding, how
 
     return run
 
 
-def _traits_pipeline() -> Callable[[np.ndarray], tuple[np.ndarray, str]]:
+def _traits_pipeline() -> Pipeline:
     from kao.attributes.age_gender import AgeGender
-    from kao.detection import FaceDetector
     from kao.geometry import head_pose
     from kao.landmarks import FaceMesh
 
-    detector, low = FaceDetector(), FaceDetector(min_score=0.05)
     mesh, ages = FaceMesh(), AgeGender()
 
-    def run(rgb: np.ndarray) -> tuple[np.ndarray, str]:
-        face, how = central_face(detector, low, rgb)
+    def run(rgb: np.ndarray, face: Face | None, how: str) -> tuple[np.ndarray, str]:
+        assert face is not None
         (meshed,) = mesh.run(rgb, [face])
         pose = (np.nan,) * 3
         if meshed.mesh is not None:
@@ -240,10 +303,10 @@ def _traits_pipeline() -> Callable[[np.ndarray], tuple[np.ndarray, str]]:
     return run
 
 
-def _face_recognition_pipeline() -> Callable[[np.ndarray], tuple[np.ndarray, str]]:
+def _face_recognition_pipeline() -> Pipeline:
     import face_recognition
 
-    def run(rgb: np.ndarray) -> tuple[np.ndarray, str]:
+    def run(rgb: np.ndarray, _: Face | None, __: str) -> tuple[np.ndarray, str]:
         centre = np.array([rgb.shape[1] / 2, rgb.shape[0] / 2])
         found = face_recognition.face_locations(rgb, 1)
         how = "detected"
