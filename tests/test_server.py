@@ -18,6 +18,7 @@ with warnings.catch_warnings():  # Starlette prefers httpx2 for its TestClient; 
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
+from kao.recognition.embedder import DEFAULT_MODEL
 from kao.server.app import create_app
 from kao.server.settings import Settings
 from tests.conftest import shared_file
@@ -269,7 +270,7 @@ def test_collections_enroll_identify_delete(url: str) -> None:
             "no collection 'nobody'",
         )
         assert api.get("/v1/collections").json() == [
-            {"collection": "family", "persons": 2, "faces": 3}
+            {"collection": "family", "persons": 2, "faces": 3, "model": DEFAULT_MODEL}
         ]
         persons = api.get("/v1/collections/family/persons").json()
         assert persons == [{"person": "adam/sandler", "faces": 1}, {"person": "wade", "faces": 2}]
