@@ -13,6 +13,7 @@ from PIL import Image
 import kao
 from kao.cli import main
 from kao.face import ANALYSIS_KEYS, DETECTION_KEYS, EMOTIONS
+from kao.quality import MIN_SIZE
 from tests.conftest import shared_file
 
 PORTRAIT = "data/lfw/lfw-deepfunneled/Aaron_Peirsol/Aaron_Peirsol_0001.jpg"
@@ -66,9 +67,16 @@ def test_accurate_reads_more_views_and_agrees_with_the_default(
 
 
 def test_every_face_of_a_group_photo_is_analysed() -> None:
+    """Each attribute of each of the 5 faces (26 to 45 px) is read, or left null because the
+    face is under the attribute's minimum size (`kao.quality.MIN_SIZE`)."""
     faces = kao.analyze(shared_file(GROUP))
     assert len(faces) == 5
-    assert all(face.emotion is not None and face.age is not None for face in faces)
+    for face in faces:
+        assert face.quality is not None and face.missing is not None
+        for key, least in MIN_SIZE.items():
+            assert (getattr(face, key) is None) == (face.quality.size < least)
+            assert (key in face.missing) == (face.quality.size < least)
+    assert sum(face.emotion is not None for face in faces) >= 4
 
 
 def test_small_faces_finds_more_of_a_small_crowd(capsys: pytest.CaptureFixture[str]) -> None:
