@@ -17,6 +17,7 @@ from kao.cli import main
 from kao.detection import analysis_detector
 from kao.evaluation.fer2013 import shrunk_faces, size_curve
 from kao.evaluation.utkface import shrink
+from kao.evaluation.utkface import size_curve as utkface_curve
 from kao.face import Face
 from kao.quality import MIN_SIZE, face_quality, keypoint_pose, too_small
 from kao.render import caption
@@ -149,3 +150,14 @@ def test_the_emotion_curve_falls_as_fer2013_faces_shrink(tmp_path: Path) -> None
     assert curve["images"] == 300 and [row["size"] for row in curve["rows"]] == ["full", 32, 16]
     full, _, tiny = (row["accuracy"] for row in curve["rows"])
     assert full > 0.6 and tiny < full - 0.15
+
+
+def test_the_age_gender_curve_reads_shrunk_utkface_faces() -> None:
+    """`kao.evaluation.utkface.size_curve` on 20 UTKFace faces (every 200th): one row per size,
+    the faces found at full size, ages read better at full size than at 16 px."""
+    curve = utkface_curve(shared_file("data/utkface"), sizes=(48, 16), every=200)
+    assert curve["faces"] + curve["left_out"] == 20 and curve["faces"] >= 18
+    full, middle, tiny = curve["rows"]
+    assert [full["size"], middle["size"], tiny["size"]] == ["full", 48, 16]
+    assert full["age_mae"] < 9 and tiny["age_mae"] > full["age_mae"]
+    assert full["gender_accuracy"] >= 0.8 and full["mask_call_rate"] <= 0.05
