@@ -161,3 +161,15 @@ def test_the_age_gender_curve_reads_shrunk_utkface_faces() -> None:
     assert [full["size"], middle["size"], tiny["size"]] == ["full", 48, 16]
     assert full["age_mae"] < 9 and tiny["age_mae"] > full["age_mae"]
     assert full["gender_accuracy"] >= 0.8 and full["mask_call_rate"] <= 0.05
+
+
+def test_a_small_ready_crop_is_read_by_the_same_minimums() -> None:
+    """With `cropped=True` the face's size is the crop's: a UTKFace crop shrunk to 20 px gets
+    gender and mask (minimum 16) but no age (24) or emotion (32); at 40 px, everything."""
+    rgb = kao.load_image(shared_file("data/utkface/100_1_0_20170112213001988.jpg.chip.jpg"))
+    for side in (20, 40):
+        small = cv2.resize(rgb, (side, side), interpolation=cv2.INTER_AREA)
+        (face,) = kao.analyze(small, cropped=True)
+        assert face.quality is not None and face.quality.size == side
+        for key in ATTRIBUTES:
+            assert (getattr(face, key) is None) == (side < MIN_SIZE[key]), (side, key)
