@@ -7,7 +7,7 @@ Stages, in order (each a model of its own module; `STAGES` names them):
   the face's `kao.face.Quality` (`kao.quality`);
 - ``age_gender``, ``emotion``, ``mask``: one face crop each (`kao.attributes`), read only on
   faces at least `kao.quality.MIN_SIZE` pixels for the attribute: on a smaller face the
-  attribute is None and `missing` says why ("face under 24 px: too small to read gender").
+  attribute is None and `missing` says why ("face under 24 px: too small to read").
 """
 
 from __future__ import annotations
