@@ -287,10 +287,10 @@ def _lfw_faces(args: argparse.Namespace) -> lfw.Embeddings:
 
 def _lfw_embeddings(args: argparse.Namespace, backend: str = "kao") -> lfw.Embeddings:
     """Embeddings of every LFW photo under --data, cached between runs unless --no-cache."""
-    faces = _lfw_faces(args) if backend == "kao" else None
     name = lfw.pipeline_name(backend, args.model)
+    cache = _lfw_cache(args, name)
     return lfw.embed_images(
-        _lfw_paths(args), backend, args.workers, _lfw_cache(args, name), args.model, faces
+        _lfw_paths(args), backend, args.workers, cache, args.model, lambda: _lfw_faces(args)
     )
 
 
@@ -327,8 +327,9 @@ def run_lfw(args: argparse.Namespace) -> int:
     pairs = lfw.read_pairs(args.data)
     traits = None
     if args.hard:
-        faces = _lfw_faces(args)
-        traits = lfw.photo_traits(faces.paths, faces, args.workers, _lfw_cache(args, "traits"))
+        traits = lfw.photo_traits(
+            _lfw_paths(args), lambda: _lfw_faces(args), args.workers, _lfw_cache(args, "traits")
+        )
     results: dict[str, dict[str, Any]] = {}
     for backend in _backends(args):
         embeddings = _lfw_embeddings(args, backend)

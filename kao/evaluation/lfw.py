@@ -117,18 +117,23 @@ def embed_images(
     workers: int = 0,
     cache: Path | None = None,
     model: str = DEFAULT_MODEL,
-    faces: Embeddings | None = None,
+    faces: Callable[[], Embeddings] | None = None,
 ) -> Embeddings:
     """Embed the face of each LFW photo (see the module docstring) with `backend` (for "kao",
-    with the recognition model `model`, one of `RECOGNITION_MODELS`, at the faces `faces` of
-    `central_faces`, found here when not given), in `workers` processes (0: one per core; 1:
-    in this process), reusing and refreshing the cache file `cache` when given."""
+    with the recognition model `model`, one of `RECOGNITION_MODELS`, at the faces that `faces`
+    returns, `central_faces`, asked only when the embeddings are not in the cache; found here
+    when not given), in `workers` processes (0: one per core; 1: in this process), reusing and
+    refreshing the cache file `cache` when given."""
     if backend not in BACKENDS:
         raise KaoError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     check_model(model)
-    if backend == "kao" and faces is None:
-        faces = central_faces(paths, workers)
-    return _per_photo(paths, backend, model, workers, cache, faces)
+
+    def found_here() -> Embeddings:
+        return central_faces(paths, workers)
+
+    if backend == "kao":
+        return _per_photo(paths, backend, model, workers, cache, faces or found_here)
+    return _per_photo(paths, backend, model, workers, cache)
 
 
 FACE_COLUMNS = 15
@@ -149,11 +154,15 @@ of the central face) and kao's age estimate in years (`kao.attributes.age_gender
 
 
 def photo_traits(
-    paths: Sequence[Path], faces: Embeddings, workers: int = 0, cache: Path | None = None
+    paths: Sequence[Path],
+    faces: Callable[[], Embeddings],
+    workers: int = 0,
+    cache: Path | None = None,
 ) -> Embeddings:
-    """kao's head pose and age estimate (`TRAITS`) of the face of each LFW photo at its `faces`
-    (`central_faces`): `matrix` (N, 4) float32, NaN pose where FaceMesh did not read the face.
-    Run in `workers` processes (0: one per core), cached like `embed_images`."""
+    """kao's head pose and age estimate (`TRAITS`) of the face of each LFW photo at the faces
+    that `faces` returns (`central_faces`, asked on a cache miss): `matrix` (N, 4) float32, NaN
+    pose where FaceMesh did not read the face. Run in `workers` processes (0: one per core),
+    cached like `embed_images`."""
     return _per_photo(paths, "traits", DEFAULT_MODEL, workers, cache, faces)
 
 
@@ -163,10 +172,10 @@ def _per_photo(
     model: str,
     workers: int,
     cache: Path | None,
-    faces: Embeddings | None = None,
+    faces: Callable[[], Embeddings] | None = None,
 ) -> Embeddings:
     """One row per photo from the `kind` pipeline ("kao", "face_recognition", "faces" or
-    "traits"; the first and last at the given `faces`), computed in `workers` processes and
+    "traits"; the first and last at the faces `faces` returns), computed in `workers` processes and
     cached in `cache` under a key of the pipeline, its version and the paths."""
     paths = list(paths)
     name = pipeline_name(kind, model) if kind in BACKENDS else kind
@@ -177,8 +186,9 @@ def _per_photo(
                 return Embeddings(paths, stored["matrix"], [str(h) for h in stored["how"]])
     items: list[tuple[Path, np.ndarray | None, str]] = [(path, None, "") for path in paths]
     if faces is not None:
-        rows = faces.index()
-        items = [(path, faces.matrix[rows[path]], faces.how[rows[path]]) for path in paths]
+        found = faces()
+        rows = found.index()
+        items = [(path, found.matrix[rows[path]], found.how[rows[path]]) for path in paths]
     workers = workers or os.cpu_count() or 1
     pieces = [items[i : i + 32] for i in range(0, len(items), 32)]
     if workers == 1:  # in this process, with its threads setting
