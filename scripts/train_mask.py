@@ -15,8 +15,10 @@ crop; the whole image when no face is found). A seeded sample of `UTKFACE` UTKFa
 the same way, and the first image of `LFW` seeded LFW people not held out
 (`kao.evaluation.mask.lfw_held_out`, recorded in the split file) by its central face (skipped
 when none is found), and up to `WIDER` faces of a seeded sample of WIDER FACE validation images
-outside the evaluation subset (`--wider-exclude`): the detector's faces that match (IoU > 0.5) a
-valid ground-truth face of at least `WIDER_MIN_SIDE` pixels that WIDER labels unoccluded, so
+outside the evaluation subset (`--wider-exclude`; `kao.evaluation.mask.wider_training_sample`,
+whose images the bare-face call rate of `kao eval mask` never counts): the detector's faces that
+match (IoU > 0.5) a valid ground-truth face of at least `WIDER_TRAIN_SIDE` pixels that WIDER
+labels unoccluded, so
 unmasked (`wider_face_val.mat`'s occlusion labels); all are negatives. Each crop is used in
 four views (`VIEWS`): as it is, mirrored, and both of those shrunk to a seeded random side of
 `SMALL` pixels and enlarged back, as the small and blurred faces of a crowd photo look. (Trained
@@ -75,8 +77,9 @@ UTKFACE = 4000
 """UTKFace faces sampled as negatives."""
 LFW = 1500
 """LFW training people whose first image is a negative."""
-WIDER, WIDER_IMAGES, WIDER_PER_IMAGE, WIDER_MIN_SIDE = 3000, 1500, 4, 24
-"""WIDER faces used at most, images sampled, faces per image at most, smallest side (px)."""
+WIDER, WIDER_PER_IMAGE = 3000, 4
+"""WIDER faces used at most, faces per image at most (from the images of
+`mask_eval.wider_training_sample`)."""
 SMALL = (24, 40)
 """Smallest and largest side, pixels, of the shrunk views."""
 VIEWS = 4
@@ -285,28 +288,13 @@ def lfw_crops(root: Path) -> list[np.ndarray]:
 
 
 def wider_crops(root: Path, exclude: set[str]) -> list[np.ndarray]:
-    """The crops of unoccluded WIDER FACE faces (see the module's docstring) under `root`
-    (`images/<event>/<file>.jpg` and `wider_face_val.mat`), none from the images in `exclude`."""
-    import scipy.io
-
-    labels = scipy.io.loadmat(root / "wider_face_val.mat")
-    candidates = []
-    for e, event in enumerate(labels["event_list"][:, 0]):
-        for i, name in enumerate(labels["file_list"][e, 0][:, 0]):
-            key = f"{event[0]}/{name[0]}.jpg"
-            xywh = labels["face_bbx_list"][e, 0][i, 0].astype(np.float32).reshape(-1, 4)
-            clear = (labels["occlusion_label_list"][e, 0][i, 0].reshape(-1) == 0) & (
-                labels["invalid_label_list"][e, 0][i, 0].reshape(-1) == 0
-            )
-            clear &= xywh[:, 2:].min(axis=1) >= WIDER_MIN_SIDE
-            if key not in exclude and clear.any() and (root / "images" / key).is_file():
-                boxes = np.hstack([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]])[clear]
-                candidates.append((root / "images" / key, boxes))
-    order = np.random.default_rng(SEED).permutation(len(candidates))[:WIDER_IMAGES]
+    """The crops of unoccluded WIDER FACE faces (see the module's docstring) of
+    `mask_eval.wider_training_sample` under `root`, none from the images in `exclude`."""
+    sample = mask_eval.wider_training_sample(root, exclude)
     detector = analysis_detector()
     crops: list[np.ndarray] = []
-    for path, truth in progress([candidates[i] for i in sorted(order)], len(order)):
-        rgb = load_image(path)
+    for key, truth in progress(sample, len(sample)):
+        rgb = load_image(root / "images" / key)
         faces = detector.detect(rgb)
         if not faces:
             continue

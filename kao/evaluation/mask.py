@@ -26,7 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from kao.attributes.dlib_features import attribute_crop
 from kao.attributes.mask import MaskClassifier
@@ -45,6 +48,53 @@ LFW_HELD_OUT = 0.2
 """Share of LFW people (by `lfw_held_out`'s seeded hash) never trained on."""
 WIDER_MIN_SIDE = 30
 """Smallest face (pixels, both sides) counted on WIDER."""
+WIDER_TRAIN_SIDE, WIDER_TRAIN_IMAGES, WIDER_TRAIN_SEED = 24, 1500, 0
+"""`scripts/train_mask.py` draws its WIDER negatives from `WIDER_TRAIN_IMAGES` images (seed
+`WIDER_TRAIN_SEED`) with a clear face of at least `WIDER_TRAIN_SIDE` px
+(`wider_training_sample`)."""
+BARE_EVENTS = (
+    "1--Handshaking",
+    "4--Dancing",
+    "6--Funeral",
+    "7--Cheering",
+    "8--Election_Campain",
+    "9--Press_Conference",
+    "11--Meeting",
+    "12--Group",
+    "13--Interview",
+    "15--Stock_Market",
+    "16--Award_Ceremony",
+    "17--Ceremony",
+    "19--Couple",
+    "20--Family_Group",
+    "22--Picnic",
+    "23--Shoppers",
+    "29--Students_Schoolkids",
+    "31--Waiter_Waitress",
+    "38--Tennis",
+    "49--Greeting",
+    "50--Celebration_Or_Party",
+    "51--Dresses",
+    "52--Photographers",
+    "55--Sports_Coach_Trainer",
+    "56--Voter",
+)
+"""WIDER FACE events of people where nobody wears a mask (chosen by the event's subject: not
+surgeons, workers, soldiers, raids, riots, spas, festivals, parades, sports with helmets or
+face guards, traffic)."""
+TUNING_EVENTS, MEASURED_EVENTS = BARE_EVENTS[0::2], BARE_EVENTS[1::2]
+"""`BARE_EVENTS` alternately: the decision threshold is chosen on the first, the call rate
+measured on the second."""
+BARE_MIN_SIDE = 24
+"""Smallest face (pixels, the box's shorter side) counted in the bare-face call rate."""
+HASH_SIDE, HASH_LOW = 32, 8
+"""The perceptual hash reads the grey image at HASH_SIDE x HASH_SIDE and keeps the
+HASH_LOW x HASH_LOW lowest frequencies of its DCT (64 bits)."""
+GROUP_DISTANCE = 8
+"""Two images are near-duplicates when their hashes (one of them mirrored or not) differ in at
+most this many bits. On ../shared/data/mask, pairs at 0-6 bits were copies of one photo
+(re-encoded, re-cropped, mirrored, a mask drawn over it) in the sampled contact sheets, at 8
+about two in three, at 10 and more mostly different people; 8 errs on the side of grouping."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +128,109 @@ def split(images: Sequence[MaskImage], seed: int, held_out: float) -> list[str]:
         order = rng.permutation(len(group))
         names += [group[i] for i in order[: round(held_out * len(group))]]
     return sorted(names)
+
+
+def wider_candidates(root: Path, exclude: set[str]) -> list[tuple[str, np.ndarray]]:
+    """The WIDER FACE validation images under `root` (`images/<event>/<file>.jpg` and
+    `wider_face_val.mat`) outside `exclude` ("<event>/<file>.jpg" names) with at least one
+    ground-truth face labelled valid, unoccluded and of both sides >= `WIDER_TRAIN_SIDE` px: their
+    names and those faces' boxes (K, 4) x1 y1 x2 y2, in the .mat file's order."""
+    import scipy.io
+
+    labels = scipy.io.loadmat(root / "wider_face_val.mat")
+    candidates = []
+    for e, event in enumerate(labels["event_list"][:, 0]):
+        for i, name in enumerate(labels["file_list"][e, 0][:, 0]):
+            key = f"{event[0]}/{name[0]}.jpg"
+            xywh = labels["face_bbx_list"][e, 0][i, 0].astype(np.float32).reshape(-1, 4)
+            clear = (labels["occlusion_label_list"][e, 0][i, 0].reshape(-1) == 0) & (
+                labels["invalid_label_list"][e, 0][i, 0].reshape(-1) == 0
+            )
+            clear &= xywh[:, 2:].min(axis=1) >= WIDER_TRAIN_SIDE
+            if key not in exclude and clear.any() and (root / "images" / key).is_file():
+                boxes = np.hstack([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]])[clear]
+                candidates.append((key, boxes))
+    return candidates
+
+
+def wider_training_sample(root: Path, exclude: set[str]) -> list[tuple[str, np.ndarray]]:
+    """The `WIDER_TRAIN_IMAGES` images (and boxes) of `wider_candidates` drawn with seed
+    `WIDER_TRAIN_SEED`, in candidate order: the WIDER photos `scripts/train_mask.py` may train on,
+    and that the bare-face call rate never counts."""
+    candidates = wider_candidates(root, exclude)
+    order = np.random.default_rng(WIDER_TRAIN_SEED).permutation(len(candidates))
+    return [candidates[i] for i in sorted(order[:WIDER_TRAIN_IMAGES])]
+
+
+def bare_face_probabilities(
+    root: Path,
+    events: Sequence[str],
+    skip: set[str],
+    classifier: MaskClassifier,
+    detector: FaceDetector,
+) -> tuple[np.ndarray, int]:
+    """The probability of a mask of every face the detector finds with both sides >=
+    `BARE_MIN_SIDE` px in `root`/images/<event>/*.jpg for `events`, except the "<event>/<file>"
+    names in `skip` -> ((F,) float p_mask, images read)."""
+    files = [
+        path
+        for event in events
+        for path in sorted((root / "images" / event).glob("*.jpg"))
+        if f"{event}/{path.name}" not in skip
+    ]
+    p_mask = []
+    for path in progress(files, len(files)):
+        rgb = load_image(path)
+        faces = [f for f in detector.detect(rgb) if min(f.width, f.height) >= BARE_MIN_SIDE]
+        for start in range(0, len(faces), 64):
+            crops = [attribute_crop(rgb, face) for face in faces[start : start + 64]]
+            p_mask += list(classifier.probabilities(crops))
+    return np.array(p_mask, np.float64), len(files)
+
+
+def perceptual_hash(grey: np.ndarray) -> np.ndarray:
+    """The 64-bit DCT hash of a grey image (H x W uint8): resized to HASH_SIDE square (area
+    averaging), the HASH_LOW x HASH_LOW lowest DCT frequencies compared with their median ->
+    (64,) bool."""
+    small = cv2.resize(grey, (HASH_SIDE, HASH_SIDE), interpolation=cv2.INTER_AREA)
+    low = cv2.dct(small.astype(np.float32))[:HASH_LOW, :HASH_LOW].ravel()
+    return low > np.median(low)
+
+
+def file_hashes(paths: Sequence[Path]) -> tuple[np.ndarray, np.ndarray]:
+    """The perceptual hashes of the grey images at `paths` and of their mirror images:
+    two (N, 64) bool arrays."""
+    plain, mirrored = [], []
+    for path in paths:
+        grey = cv2.cvtColor(load_image(path), cv2.COLOR_RGB2GRAY)
+        plain.append(perceptual_hash(grey))
+        mirrored.append(perceptual_hash(np.ascontiguousarray(grey[:, ::-1])))
+    empty = np.zeros((0, HASH_LOW**2), bool)
+    return np.array(plain or empty), np.array(mirrored or empty)
+
+
+def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Bits that differ between every hash of `a` (N, 64) and of `b` (M, 64) bool -> (N, M)."""
+    x, y = a.astype(np.float32), b.astype(np.float32)
+    return np.rint(x.shape[1] - x @ y.T - (1 - x) @ (1 - y).T).astype(np.int32)
+
+
+def near_duplicate_groups(
+    plain: np.ndarray, mirrored: np.ndarray, distance: int = GROUP_DISTANCE
+) -> np.ndarray:
+    """Groups of near-duplicate images from their hashes (`file_hashes`): the connected
+    components of the graph joining two images whose hashes, either one mirrored, differ in
+    at most `distance` bits -> (N,) int group of each image."""
+    close = np.minimum(hamming(plain, plain), hamming(plain, mirrored)) <= distance
+    return connected_components(csr_matrix(close | close.T), directed=False)[1]
+
+
+def unseen(names: Sequence[str], groups: np.ndarray, held_out: set[str]) -> np.ndarray:
+    """(N,) bool: which of `names` are held out and share no near-duplicate group (`groups`,
+    (N,) int) with any name outside `held_out` (the training part)."""
+    held = np.array([name in held_out for name in names], bool)
+    trained = np.unique(groups[~held])
+    return held & ~np.isin(groups, trained)
 
 
 def read_split(path: Path = SPLIT) -> dict[str, Any]:
