@@ -159,3 +159,35 @@ def test_the_faces_of_a_crowd_photo_are_not_masks(classifier) -> None:
     assert labels.count("mask") <= 1
     overlap = iou_matrix(np.array([SHOUTING_MAN], np.float32), np.stack([f.box for f in faces]))
     assert overlap.max() > 0.5 and labels[int(overlap.argmax())] == "no_mask"
+
+
+def _reencoded(source: Path, target: Path, side: float, quality: int, mirror: bool) -> Path:
+    """`source` re-cropped by 4% on each side, resized by `side`, mirrored or not, and saved as
+    JPEG at `quality` to `target`."""
+    import cv2
+
+    bgr = cv2.imread(str(source))
+    h, w = bgr.shape[:2]
+    cut = bgr[h // 25 : h - h // 25, w // 25 : w - w // 25]
+    cut = cv2.resize(cut, (round(cut.shape[1] * side), round(cut.shape[0] * side)))
+    cv2.imwrite(str(target), cut[:, ::-1] if mirror else cut, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return target
+
+
+def test_reencoded_copies_of_one_photo_group_and_other_photos_do_not(tmp_path: Path) -> None:
+    original = shared_file(UNMASKED)
+    copies = [
+        _reencoded(original, tmp_path / "small.jpg", 0.6, 40, mirror=False),
+        _reencoded(original, tmp_path / "mirrored.jpg", 1.3, 70, mirror=True),
+    ]
+    others = [shared_file(p) for p in (MASKED, TIGHT_MASKED, "data/mask/without_mask/0_0_aidai_0014.jpg")]
+    plain, mirrored = mask_eval.file_hashes([original, *copies, *others])
+    assert plain.shape == mirrored.shape == (6, 64)
+    groups = mask_eval.near_duplicate_groups(plain, mirrored)
+    assert groups[0] == groups[1] == groups[2]
+    assert len(set(groups[[0, 3, 4, 5]])) == 4
+    distance = mask_eval.hamming(plain, plain)
+    assert distance[0, 1] <= mask_eval.GROUP_DISTANCE < distance[0, 2]  # mirrored: not as it is
+    # held out and never seen: only a held-out image whose group has no training member
+    names = ["a", "b", "c", "d", "e", "f"]
+    assert mask_eval.unseen(names, groups, {"b", "d", "e"}).tolist() == [0, 0, 0, 1, 1, 0]

@@ -43,6 +43,12 @@ CELL, BINS = 8, 9
 """Histogram cells (pixels) and orientation bins (over 0-180 degrees)."""
 BANDS = ((16, 28), (28, 40), (40, 52), (52, 64))
 """Rows of the chip's bands: eyes, nose, mouth, chin."""
+THRESHOLD, SCALE = 0.5, 1.0
+"""The calibration of the network's p_mask (`calibrated`): a face is called "mask" from
+p_mask >= THRESHOLD, and the log-odds around it are multiplied by SCALE. Fitted by
+scripts/calibrate_mask.py (docs/training/mask_calibration.json) on WIDER FACE photos of
+`kao.evaluation.mask.TUNING_EVENTS` and the tuning half of the mask set's unseen held-out
+groups; none of the photos it is measured on."""
 FEATURES = 128 + 2 * (CHIP // CELL) ** 2 * BINS + 3 * (2 * len(BANDS) + len(BANDS) - 2)
 
 
@@ -110,6 +116,14 @@ def network_inputs(extractor: FeatureExtractor, features: FaceFeatures) -> dict[
     }
 
 
+def calibrated(p_network: np.ndarray) -> np.ndarray:
+    """The probability of a mask from the network's `p_network` (N,): sigmoid(SCALE x
+    (logit(p_network) - logit(THRESHOLD))), so that 0.5 falls at `THRESHOLD` -> (N,) float64."""
+    p = np.clip(np.asarray(p_network, np.float64), 1e-7, 1 - 1e-7)
+    shift = np.log(THRESHOLD / (1 - THRESHOLD))
+    return 1.0 / (1.0 + np.exp(-SCALE * (np.log(p / (1 - p)) - shift)))
+
+
 def mask_label(p_mask: float) -> Label:
     """The Label of a face whose probability of wearing a mask is `p_mask`."""
     return Label("mask", p_mask) if p_mask >= 0.5 else Label("no_mask", 1.0 - p_mask)
@@ -134,7 +148,13 @@ class MaskClassifier(CropModel[Label]):
         return [mask_label(float(p)) for p in self.probabilities(crops)]
 
     def probabilities(self, crops: Sequence[np.ndarray]) -> np.ndarray:
-        """(N,) probability that each crop's face wears a mask."""
+        """(N,) probability that each crop's face wears a mask (`calibrated`)."""
+        return calibrated(self.network_probabilities(crops))
+
+    def network_probabilities(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """(N,) the network's own p_mask of each crop, before `calibrated`."""
+        if not crops:
+            return np.zeros(0, np.float32)
         inputs = network_inputs(self.features, self.features.features(crops))
         (p_mask,) = self._session.run([OUTPUT_NAME], inputs)
         return p_mask[:, 0]

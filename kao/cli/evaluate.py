@@ -153,20 +153,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     mask = datasets.add_parser(
         "mask",
-        help="mask classifier accuracy and detector recall on masked faces",
+        help="mask classifier accuracy, false 'mask' calls on WIDER bare faces, detector recall",
         description="Accuracy of the mask classifier on the held-out images of DATA "
-        "(with_mask/, without_mask/), the detector's recall with and without its "
-        "masked-face pass, and the share of unmasked faces called 'mask' on held-out LFW "
-        "people and on WIDER faces (found beside DATA unless named).",
+        "(with_mask/, without_mask/), also on those with no near-duplicate in the training "
+        "part; the share of faces of 24 px or more called 'mask' on full-resolution WIDER FACE "
+        "photos of events where nobody wears a mask (never trained or tuned on); the detector's "
+        "recall with and without its masked-face pass.",
     )
     mask.add_argument("--data", type=Path, required=True, help="folder of the mask images")
     mask.add_argument(
-        "--lfw", type=Path, help="lfw-deepfunneled folder (default: DATA/../lfw/lfw-deepfunneled)"
-    )
-    mask.add_argument(
         "--wider",
         type=Path,
-        help="folder of WIDER images (default: DATA/../widerface_val_subset/images)",
+        default=Path(".data/wider_full/WIDER_val"),
+        help="full WIDER FACE validation folder (images/, wider_face_val.mat; default: "
+        "%(default)s, skipped when absent)",
+    )
+    mask.add_argument(
+        "--wider-exclude",
+        type=Path,
+        help="list of WIDER images train_mask.py left out (default: "
+        "DATA/../widerface_val_subset/subset_list.txt)",
     )
     mask.add_argument("--json", action="store_true", help="print JSON")
     mask.set_defaults(run=run_mask)
@@ -428,16 +434,15 @@ def run_age_gender(args: argparse.Namespace) -> int:
 
 
 def run_mask(args: argparse.Namespace) -> int:
-    """Mask classifier on its held-out images; detector recall on masked faces; false "mask"
-    calls on LFW and WIDER (skipped when their default folders are absent)."""
+    """Mask classifier on its held-out images; false "mask" calls on WIDER bare faces (skipped
+    when the WIDER folder is absent); detector recall on masked faces."""
     from kao.evaluation import mask
 
-    lfw = args.lfw or args.data.parent / "lfw" / "lfw-deepfunneled"
-    wider = args.wider or args.data.parent / "widerface_val_subset" / "images"
+    exclude = args.wider_exclude or args.data.parent / "widerface_val_subset" / "subset_list.txt"
     report = mask.evaluate(
         args.data,
-        lfw=lfw if args.lfw or lfw.is_dir() else None,
-        wider=wider if args.wider or wider.is_dir() else None,
+        wider=args.wider if args.wider.is_dir() else None,
+        wider_exclude=exclude,
     )
     _print(report, args.json, "Mask / no mask")
     return 0

@@ -6,16 +6,16 @@ Each image is read as a photo: `analysis_detector()` (the detector of `kao.analy
 largest face cropped as `kao.attributes` crops it; an image where no face is found is read as a
 ready crop (the whole image). The recall is also given without the masked-face pass.
 
-`evaluate` also measures false "mask" calls on photos of unmasked people, when the folders are
-given (their absence leaves the keys out):
+The mask set holds near-copies of one photo (re-encoded, re-cropped, mirrored, a mask drawn
+over it), which a split by file puts on both sides. `near_duplicate_groups` joins them by a
+perceptual hash; the accuracy that counts is the one on held-out images whose group has no
+member in the training part (`unseen`), and of those only the half of the groups not used to
+tune the decision (`tuning_groups`).
 
-- `lfw_false_positive_rate`: share of the held-out LFW people (`lfw_held_out`, never trained on;
-  the first image of each, `lfw_images` of them) whose central face (`central_face`) is called
-  "mask"; nobody wears a mask in LFW. `lfw_no_face` counts images where no face was found.
-- `wider_mask_call_rate`: share of the faces the analysis detector finds in the WIDER subset
-  images, `wider_faces` of them with both sides >= `WIDER_MIN_SIDE` px, that are called "mask".
-  WIDER contains very few masked faces, so this is close to a false-positive rate, not exactly
-  one."""
+The false "mask" calls on bare faces are counted on the full-resolution WIDER FACE validation
+photos of `MEASURED_EVENTS` (events where nobody wears a mask), except the photos
+`scripts/train_mask.py` may have trained on (`wider_training_sample`); the decision was tuned on
+`TUNING_EVENTS` (scripts/calibrate_mask.py)."""
 
 from __future__ import annotations
 
@@ -32,9 +32,10 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
 from kao.attributes.dlib_features import attribute_crop
-from kao.attributes.mask import MaskClassifier
+from kao.attributes.mask import MaskClassifier, calibrated
 from kao.detection import FaceDetector, analysis_detector
 from kao.errors import KaoError
+from kao.evaluation.calibration import binary_reliability
 from kao.face import Face
 from kao.image import load_image
 from kao.progress import progress
@@ -46,8 +47,6 @@ SPLIT = Path(__file__).resolve().parents[1] / "attributes" / "weights" / "mask_s
 """The held-out files of the trained classifier, written by scripts/train_mask.py."""
 LFW_HELD_OUT = 0.2
 """Share of LFW people (by `lfw_held_out`'s seeded hash) never trained on."""
-WIDER_MIN_SIDE = 30
-"""Smallest face (pixels, both sides) counted on WIDER."""
 WIDER_TRAIN_SIDE, WIDER_TRAIN_IMAGES, WIDER_TRAIN_SEED = 24, 1500, 0
 """`scripts/train_mask.py` draws its WIDER negatives from `WIDER_TRAIN_IMAGES` images (seed
 `WIDER_TRAIN_SEED`) with a clear face of at least `WIDER_TRAIN_SIDE` px
@@ -233,6 +232,20 @@ def unseen(names: Sequence[str], groups: np.ndarray, held_out: set[str]) -> np.n
     return held & ~np.isin(groups, trained)
 
 
+def tuning_groups(names: Sequence[str], groups: np.ndarray) -> np.ndarray:
+    """(N,) bool: whether each image's near-duplicate group (`groups`, (N,) int) is in the half
+    used to tune the mask decision: the first 8 bytes of sha256 of the group's first name (in
+    `names`' order) read as a fraction of 2^64 fall below 0.5. The other half is measured."""
+    first: dict[int, str] = {}
+    for name, group in zip(names, groups.tolist(), strict=True):
+        first.setdefault(group, name)
+    half = {
+        group: int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big") / 2**64 < 0.5
+        for group, name in first.items()
+    }
+    return np.array([half[group] for group in groups.tolist()], bool)
+
+
 def read_split(path: Path = SPLIT) -> dict[str, Any]:
     """The recorded split: {"seed", "held_out_share", "held_out": [names]}."""
     try:
@@ -276,38 +289,6 @@ def central_crop(detector: FaceDetector, rgb: np.ndarray) -> np.ndarray | None:
     return None if face is None else attribute_crop(rgb, face)
 
 
-def lfw_false_positives(
-    root: Path, classifier: MaskClassifier, detector: FaceDetector, seed: int
-) -> dict[str, Any]:
-    """Share of the held-out LFW people's central faces called "mask" (see the module)."""
-    images = lfw_people(root, held_out=True, seed=seed)
-    found = [central_crop(detector, load_image(p)) for p in progress(images, len(images))]
-    crops = [c for c in found if c is not None]
-    p_mask = classifier.probabilities(crops) if crops else np.zeros(0)
-    return {
-        "lfw_false_positive_rate": round(float((p_mask >= 0.5).mean()), 4),
-        "lfw_images": len(crops),
-        "lfw_no_face": len(found) - len(crops),
-    }
-
-
-def wider_mask_calls(
-    images: Path, classifier: MaskClassifier, detector: FaceDetector
-) -> dict[str, Any]:
-    """Share of "mask" calls over the faces >= WIDER_MIN_SIDE px found in `images`/*.jpg."""
-    files = sorted(images.glob("*.jpg"))
-    calls = []
-    for path in progress(files, len(files)):
-        rgb = load_image(path)
-        faces = [f for f in detector.detect(rgb) if min(f.width, f.height) >= WIDER_MIN_SIDE]
-        calls += [label.label == "mask" for label in classifier.predict(rgb, faces)]
-    return {
-        "wider_mask_call_rate": round(float(np.mean(calls)), 4) if calls else 0.0,
-        "wider_faces": len(calls),
-        "wider_images": len(files),
-    }
-
-
 def face_crop(detector: FaceDetector, rgb: np.ndarray) -> tuple[np.ndarray, bool]:
     """The attribute crop of the largest face of `rgb` and True, or `rgb` itself (read as a
     ready crop) and False when the detector finds no face."""
@@ -334,22 +315,62 @@ def recall(images: Sequence[MaskImage], found: np.ndarray) -> dict[str, float]:
     }
 
 
+def wider_call_rates(
+    root: Path, exclude: Path, classifier: MaskClassifier, detector: FaceDetector
+) -> dict[str, Any]:
+    """The share of faces >= `BARE_MIN_SIDE` px called "mask" on the `MEASURED_EVENTS` of the
+    WIDER FACE validation set under `root`, none of `wider_training_sample`'s images (built with
+    the names listed in the file `exclude`), by kao's decision and by the network's own 0.5."""
+    names = {line.strip() for line in exclude.read_text().splitlines()} - {""}
+    trained = {key for key, _ in wider_training_sample(root, names)}
+    p_net, images = bare_face_probabilities(root, MEASURED_EVENTS, trained, classifier, detector)
+    calls, network_calls = calibrated(p_net) >= 0.5, p_net >= 0.5
+    return {
+        "bare_call_rate": _share(calls),
+        "bare_calls": int(calls.sum()),
+        "bare_faces": len(calls),
+        "bare_images": images,
+        "bare_events": list(MEASURED_EVENTS),
+        "bare_call_rate_network_0.5": _share(network_calls),
+    }
+
+
+def _share(called: np.ndarray) -> float | None:
+    """The share of True in `called` (N,) bool, rounded to 4 places; None when N is 0."""
+    return round(float(called.mean()), 4) if len(called) else None
+
+
+def accuracies(p_mask: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    """Accuracy of the calls `p_mask` >= 0.5 ((N,) probabilities) against `truth` (N,) bool:
+    all, masked, unmasked, and the images counted."""
+    called = p_mask >= 0.5
+    return {
+        "images": len(truth),
+        "accuracy": round(float((called == truth).mean()), 4),
+        "with_mask": round(float(called[truth].mean()), 4),
+        "without_mask": round(float((~called[~truth]).mean()), 4),
+    }
+
+
 def evaluate(
     root: Path,
     classifier: MaskClassifier | None = None,
     *,
-    lfw: Path | None = None,
     wider: Path | None = None,
+    wider_exclude: Path | None = None,
 ) -> dict[str, Any]:
-    """Accuracy of the mask classifier on the held-out images of the recorded split, the
-    detector's recall on all images with and without its masked-face pass, and, for the `lfw`
-    (lfw-deepfunneled) and `wider` (folder of WIDER images) folders given, the false "mask"
-    calls of the module docstring."""
+    """Accuracy of the mask classifier (kao's decision, `calibrated`) on the held-out images of
+    the recorded split, on those of them whose near-duplicate group (`near_duplicate_groups`)
+    has no member in the training part and is not in the tuning half (`tuning_groups`), and the
+    network's own 0.5 decision on both; the reliability of the probabilities on the latter; the
+    detector's recall on all images with and without its masked-face pass; and, for the full
+    WIDER FACE validation folder `wider` (with `wider_face_val.mat`; `wider_exclude` the list of
+    images train_mask.py was told to leave out), `wider_call_rates`."""
     classifier = classifier or MaskClassifier()
     images = load_dataset(root)
-    recorded = read_split()
-    held_out = set(recorded["held_out"])
-    missing = held_out - {im.name for im in images}
+    names = [im.name for im in images]
+    held_out = set(read_split()["held_out"])
+    missing = held_out - set(names)
     if missing:
         raise KaoError(f"{root}: {len(missing)} held-out files of {SPLIT} are missing")
     found = {}
@@ -358,26 +379,28 @@ def evaluate(
     for masked_faces, detector in detectors.items():
         all_crops, found[masked_faces] = crops(images, detector)
         if masked_faces:
-            test_crops = [c for c, im in zip(all_crops, images, strict=True) if im.name in held_out]
-    test = [im for im in images if im.name in held_out]
-    truth = np.array([im.masked for im in test])
-    p_mask = classifier.probabilities(test_crops)
-    test_found = np.array(
-        [f for f, im in zip(found[True], images, strict=True) if im.name in held_out]
-    )
+            test_crops = [c for c, name in zip(all_crops, names, strict=True) if name in held_out]
+    held = np.array([name in held_out for name in names])
+    groups = near_duplicate_groups(*file_hashes([im.path for im in images]))
+    never_seen = (unseen(names, groups, held_out) & ~tuning_groups(names, groups))[held]
+    truth = np.array([im.masked for im in images])[held]
+    p_net = classifier.network_probabilities(test_crops)
+    p_mask = calibrated(p_net)
     report = {
-        "held_out_images": len(test),
-        "accuracy": round(float(((p_mask >= 0.5) == truth).mean()), 4),
-        "accuracy_with_mask": round(float((p_mask[truth] >= 0.5).mean()), 4),
-        "accuracy_without_mask": round(float((p_mask[~truth] < 0.5).mean()), 4),
-        "held_out_read_as_crop": int((~test_found).sum()),
+        "held_out": accuracies(p_mask, truth),
+        "unseen_groups": accuracies(p_mask[never_seen], truth[never_seen]),
+        "network_0.5": {
+            "held_out": accuracies(p_net, truth),
+            "unseen_groups": accuracies(p_net[never_seen], truth[never_seen]),
+        },
+        "unseen_reliability": binary_reliability(p_mask[never_seen], truth[never_seen]),
+        "near_duplicate_groups": int(groups.max()) + 1,
+        "group_distance_bits": GROUP_DISTANCE,
+        "held_out_read_as_crop": int((~found[True][held]).sum()),
         "detector_recall": recall(images, found[True]),
         "detector_recall_without_masked_pass": recall(images, found[False]),
         "images": len(images),
     }
-    if lfw is not None:
-        seed = recorded["lfw"]["seed"]
-        report |= lfw_false_positives(lfw, classifier, detectors[True], seed)
-    if wider is not None:
-        report |= wider_mask_calls(wider, classifier, detectors[True])
+    if wider is not None and wider_exclude is not None:
+        report |= wider_call_rates(wider, wider_exclude, classifier, detectors[True])
     return report
