@@ -180,7 +180,8 @@ def test_reencoded_copies_of_one_photo_group_and_other_photos_do_not(tmp_path: P
         _reencoded(original, tmp_path / "small.jpg", 0.6, 40, mirror=False),
         _reencoded(original, tmp_path / "mirrored.jpg", 1.3, 70, mirror=True),
     ]
-    others = [shared_file(p) for p in (MASKED, TIGHT_MASKED, "data/mask/without_mask/0_0_aidai_0014.jpg")]
+    other = "data/mask/without_mask/0_0_aidai_0014.jpg"
+    others = [shared_file(p) for p in (MASKED, TIGHT_MASKED, other)]
     plain, mirrored = mask_eval.file_hashes([original, *copies, *others])
     assert plain.shape == mirrored.shape == (6, 64)
     groups = mask_eval.near_duplicate_groups(plain, mirrored)
@@ -191,3 +192,42 @@ def test_reencoded_copies_of_one_photo_group_and_other_photos_do_not(tmp_path: P
     # held out and never seen: only a held-out image whose group has no training member
     names = ["a", "b", "c", "d", "e", "f"]
     assert mask_eval.unseen(names, groups, {"b", "d", "e"}).tolist() == [0, 0, 0, 1, 1, 0]
+
+
+SUBSET = "data/widerface_val_subset"
+BARE_PHOTOS = {
+    "9--Press_Conference": (
+        "9_Press_Conference_Press_Conference_9_129.jpg",
+        "9_Press_Conference_Press_Conference_9_165.jpg",
+    ),
+    "1--Handshaking": ("1_Handshaking_Handshaking_1_158.jpg",),
+}
+"""WIDER photos (the subset's 416 x 416 copies, none trained on): two of a measured event, one
+of a tuning event (`mask_eval.TUNING_EVENTS`), which the call rate must not count."""
+
+
+def test_the_bare_face_call_rate_counts_measured_events_and_faces_of_24_px(
+    classifier, tmp_path: Path
+) -> None:
+    from kao.detection import analysis_detector
+
+    assert "9--Press_Conference" in mask_eval.MEASURED_EVENTS
+    assert "1--Handshaking" in mask_eval.TUNING_EVENTS
+    for event, files in BARE_PHOTOS.items():
+        (tmp_path / "images" / event).mkdir(parents=True)
+        for name in files:
+            (tmp_path / "images" / event / name).symlink_to(shared_file(f"{SUBSET}/images/{name}"))
+    (tmp_path / "wider_face_val.mat").symlink_to(shared_file(f"{SUBSET}/wider_face_val.mat"))
+    exclude = shared_file(f"{SUBSET}/subset_list.txt")
+    detector = analysis_detector()
+    report = mask_eval.wider_call_rates(tmp_path, exclude, classifier, detector)
+    faces, calls = 0, 0
+    for name in BARE_PHOTOS["9--Press_Conference"]:
+        rgb = load_image(shared_file(f"{SUBSET}/images/{name}"))
+        found = [f for f in detector.detect(rgb) if min(f.width, f.height) >= 24]
+        faces += len(found)
+        calls += [label.label for label in classifier.predict(rgb, found)].count("mask")
+    assert report["bare_images"] == 2 and report["bare_faces"] == faces >= 3
+    assert report["bare_calls"] == calls == 0
+    assert report["bare_call_rate"] == 0.0
+    assert report["bare_events"] == list(mask_eval.MEASURED_EVENTS)

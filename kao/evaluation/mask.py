@@ -168,9 +168,9 @@ def bare_face_probabilities(
     classifier: MaskClassifier,
     detector: FaceDetector,
 ) -> tuple[np.ndarray, int]:
-    """The probability of a mask of every face the detector finds with both sides >=
-    `BARE_MIN_SIDE` px in `root`/images/<event>/*.jpg for `events`, except the "<event>/<file>"
-    names in `skip` -> ((F,) float p_mask, images read)."""
+    """The network's probability of a mask (before `calibrated`) of every face the detector
+    finds with both sides >= `BARE_MIN_SIDE` px in `root`/images/<event>/*.jpg for `events`,
+    except the "<event>/<file>" names in `skip` -> ((F,) float p_mask, images read)."""
     files = [
         path
         for event in events
@@ -183,7 +183,7 @@ def bare_face_probabilities(
         faces = [f for f in detector.detect(rgb) if min(f.width, f.height) >= BARE_MIN_SIDE]
         for start in range(0, len(faces), 64):
             crops = [attribute_crop(rgb, face) for face in faces[start : start + 64]]
-            p_mask += list(classifier.probabilities(crops))
+            p_mask += list(classifier.network_probabilities(crops))
     return np.array(p_mask, np.float64), len(files)
 
 
