@@ -1,6 +1,6 @@
 """Emotion: kao's network (ONNX against the training run's reference, probabilities, crops of
-any size, framing from a detected face), the mini-Xception baseline's conversion, and
-`kao eval emotion`."""
+any size, framing from a detected face, calibration), the mini-Xception baseline's conversion,
+the held-out split, and `kao eval emotion`."""
 
 from __future__ import annotations
 
@@ -13,10 +13,17 @@ import onnx
 import pytest
 
 from kao.attributes import mini_xception
-from kao.attributes.emotion import WEIGHTS, EmotionClassifier, resize_grey, softmax
+from kao.attributes.emotion import (
+    TEMPERATURE,
+    WEIGHTS,
+    EmotionClassifier,
+    resize_grey,
+    softmax,
+)
 from kao.cli import main
 from kao.errors import KaoError
 from kao.evaluation import fer2013
+from kao.evaluation.calibration import tempered
 from kao.face import EMOTIONS, Face
 from kao.image import load_image
 from tests.conftest import shared_file
@@ -162,6 +169,45 @@ def test_eval_json(tmp_path: Path, public_test: fer2013.Dataset, capsys) -> None
     assert report["accuracy"] == pytest.approx(np.trace(confusion) / 40, abs=1e-4)
     baseline = report["baselines"]["mini_xception"]
     assert np.array(baseline["confusion"]).sum() == 40
+    calibration = report["calibration"]
+    assert calibration["temperature"] == TEMPERATURE
+    for side in ("before", "after"):
+        assert calibration[side]["accuracy"] == report["accuracy"]  # the same answers
+        assert 0 <= calibration[side]["ece"] <= 1
+    assert set(baseline["calibration"]) == {
+        "ece",
+        "confident_share",
+        "confident_accuracy",
+        "accuracy",
+    }
+
+
+def test_calibrated_probabilities_on_real_faces(
+    classifier: EmotionClassifier, public_test: fer2013.Dataset
+) -> None:
+    """kao's probabilities are the network's, tempered by `TEMPERATURE`: the same answers,
+    another confidence."""
+    images = public_test.images[:20]
+    raw = EmotionClassifier(temperature=1.0).probabilities(images)
+    calibrated = classifier.probabilities(images)
+    assert TEMPERATURE != 1.0  # fitted, not the identity
+    np.testing.assert_allclose(calibrated, tempered(raw, TEMPERATURE), atol=1e-6)
+    np.testing.assert_array_equal(calibrated.argmax(axis=1), raw.argmax(axis=1))
+    np.testing.assert_allclose(calibrated.sum(axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(calibrated.max(axis=1), raw.max(axis=1), atol=1e-3)
+
+
+def test_the_held_out_split_is_the_training_runs() -> None:
+    """`validation_split` draws the 2,872 images the training log says were held out, a
+    tenth of each class, apart from the training images."""
+    with np.load(shared_file(TRAIN)) as data:
+        labels = data["labels"].astype(np.int64)
+    train, held = fer2013.validation_split(labels)
+    log = json.loads((Path(__file__).parents[1] / "docs/training/emotion.json").read_text())
+    assert (len(train), len(held)) == (log["train_images"], log["val_images"])
+    assert not np.intersect1d(train, held).size
+    counts = np.bincount(labels[held], minlength=7) / np.bincount(labels, minlength=7)
+    np.testing.assert_allclose(counts, 0.1, atol=0.002)
 
 
 def test_eval_of_a_bad_file(tmp_path: Path, capsys) -> None:

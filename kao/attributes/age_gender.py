@@ -9,12 +9,19 @@ The head (`weights/age_gender_head.npz`) adds the dlib face descriptor of the sa
 age comes from a one-hidden-layer perceptron on the descriptor and the age probabilities, the
 gender from logistic regression on the descriptor, the age probabilities and the network's
 gender log-odds. With `mirror=True` each face is also read mirrored (`Reading`) and the two
-estimates are averaged: 0.1 year less error on UTKFace, for twice the time (docs/BENCHMARKS.md)."""
+estimates are averaged: 0.1 year less error on UTKFace, for twice the time (docs/BENCHMARKS.md).
+
+The head's gender log-odds are calibrated (`GENDER_CALIBRATION`: a scale and a bias fitted by
+`scripts/calibrate_attributes.py` on out-of-fold readings of utkface_train, never on the
+evaluation set), so that a face called "male 0.9" is male about 9 times in 10. A young child's
+gender is not given unless the model is sure: under `CHILD_AGE` estimated years, gender is None
+(with its reason in `AgeGenderResult.missing`) unless its calibrated probability reaches
+`CHILD_LEVEL`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,14 +43,23 @@ MEANS = np.array([122.781998, 117.000999, 104.297997], np.float32)
 AGES = np.array([0.25, *range(1, 81)], np.float32)
 """The age in years of each of the 81 classes of the age network."""
 HEAD = Path(__file__).parent / "weights" / "age_gender_head.npz"
+GENDER_CALIBRATION = (1.0, 0.0)
+"""(a, b): the calibrated probability of male is sigmoid(a * log-odds + b), the log-odds the
+head's; fitted by `scripts/calibrate_attributes.py` (docs/BENCHMARKS.md)."""
+CHILD_AGE = 10.0
+"""Estimated age (years) under which gender is read only when the model is sure."""
+CHILD_LEVEL = 0.9
+"""The calibrated probability a child's gender must reach to be given."""
 
 
 @dataclass(frozen=True)
 class AgeGenderResult:
-    """Apparent `age` in years and `gender` ("male" / "female" with its probability)."""
+    """Apparent `age` in years and `gender` ("male" / "female" with its probability), None for
+    a young child the model is not sure of, with the reason in `missing` ({"gender": why})."""
 
     age: float
-    gender: Label
+    gender: Label | None
+    missing: dict[str, str] = field(default_factory=dict)
 
 
 def _flushed(name: str) -> Path:
@@ -63,18 +79,53 @@ def gender_label(p_male: float) -> Label:
     return Label("male", p_male) if p_male >= 0.5 else Label("female", 1.0 - p_male)
 
 
+def calibrated(
+    p_male: np.ndarray, calibration: tuple[float, float] = GENDER_CALIBRATION
+) -> np.ndarray:
+    """Probabilities of male (N,) from the head -> sigmoid(a * log-odds + b), (a, b) =
+    `calibration`, (N,)."""
+    p = np.clip(np.asarray(p_male, np.float64), 1e-12, 1 - 1e-12)
+    a, b = calibration
+    return 1.0 / (1.0 + np.exp(-(a * np.log(p / (1 - p)) + b)))
+
+
+def child_abstains(age: float, p_male: float) -> bool:
+    """Whether the gender of a face of estimated `age` (years), `p_male` sure to be male, is
+    withheld: age under `CHILD_AGE` and neither side at least `CHILD_LEVEL` sure."""
+    return age < CHILD_AGE and max(p_male, 1.0 - p_male) < CHILD_LEVEL
+
+
+def age_gender_result(age: float, p_male: float) -> AgeGenderResult:
+    """The result for a face of estimated `age` (years) and calibrated probability of male
+    `p_male`, its gender withheld for a child the model is not sure of (`child_abstains`)."""
+    if child_abstains(age, p_male):
+        reason = (
+            f"child (estimated {age:.0f} years): gender not read unless at least "
+            f"{CHILD_LEVEL:g} sure"
+        )
+        return AgeGenderResult(age, None, {"gender": reason})
+    return AgeGenderResult(age, gender_label(p_male))
+
+
 class AgeGender(CropModel[AgeGenderResult]):
     """Age and gender of faces.
 
     Args:
         head: use the fitted head (default); False gives the package's networks alone.
         mirror: also read each face mirrored and average the two estimates.
+        calibrate: calibrate the head's gender probabilities (`GENDER_CALIBRATION`; default).
         threads: ONNX Runtime threads (default: `KAO_THREADS` or all cores)."""
 
     def __init__(
-        self, *, head: bool = True, mirror: bool = False, threads: int | None = None
+        self,
+        *,
+        head: bool = True,
+        mirror: bool = False,
+        calibrate: bool = True,
+        threads: int | None = None,
     ) -> None:
         self.mirror = mirror
+        self.calibrate = calibrate
         self._age = onnx_session(_flushed(AGE_FILE), threads)
         self._gender = onnx_session(_flushed(GENDER_FILE), threads)
         self.features = shared_extractor()
@@ -88,8 +139,7 @@ class AgeGender(CropModel[AgeGenderResult]):
             return []
         ages, p_male = self.estimate(self.read(crops, mirrored=self.mirror))
         return [
-            AgeGenderResult(float(age), gender_label(float(p)))
-            for age, p in zip(ages, p_male, strict=True)
+            age_gender_result(float(age), float(p)) for age, p in zip(ages, p_male, strict=True)
         ]
 
     def read(self, crops: Sequence[np.ndarray], *, mirrored: bool) -> Reading:
@@ -108,21 +158,27 @@ class AgeGender(CropModel[AgeGenderResult]):
         return Reading(by_view(features.embeddings), by_view(age), by_view(gender[:, 1]))
 
     def estimate(self, reading: Reading) -> tuple[np.ndarray, np.ndarray]:
-        """Ages in years (N,) and probabilities of male (N,): the head's (or, without it, the
-        package's) estimates for each view of each face, averaged."""
+        """Ages in years (N,) and probabilities of male (N,): the head's (calibrated unless
+        `calibrate` is False; without the head, the package's) estimates for each view of each
+        face, averaged."""
         flat = reading.flat()
         if self._head is None:
             ages, p_male = package_decoding(flat.age_p, flat.male_p)
         else:
             ages, p_male = self._head.apply(flat.embeddings, flat.age_p, flat.male_p)
+            if self.calibrate:
+                p_male = calibrated(p_male)
         views = reading.male_p.shape[1]
         return ages.reshape(-1, views).mean(axis=1), p_male.reshape(-1, views).mean(axis=1)
 
     def annotate(self, rgb: np.ndarray, faces: Sequence[Face]) -> list[Face]:
-        """Copies of `faces` (found in `rgb`) with `age` and `gender` set."""
+        """Copies of `faces` (found in `rgb`) with `age` and `gender` set (and the reason a
+        child's gender is withheld in `missing`)."""
         results = self.predict(rgb, faces)
         return [
-            replace(face, age=r.age, gender=r.gender)
+            replace(face, age=r.age, gender=r.gender, missing={**(face.missing or {}), **r.missing})
+            if r.missing
+            else replace(face, age=r.age, gender=r.gender)
             for face, r in zip(faces, results, strict=True)
         ]
 

@@ -135,6 +135,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="kao's network (two views, or 14), the mini-Xception baseline, or all in one run "
         "(default: kao)",
     )
+    emotion.add_argument(
+        "--sizes",
+        action="store_true",
+        help="instead: the accuracy-versus-face-size curve (faces shrunk to 48 ... 16 px)",
+    )
     emotion.set_defaults(run=run_emotion)
 
     age_gender = datasets.add_parser(
@@ -148,6 +153,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     age_gender.add_argument("--json", action="store_true", help="print JSON")
     age_gender.add_argument(
         "--cropped", action="store_true", help="read each image as a ready face crop"
+    )
+    age_gender.add_argument(
+        "--no-cache", dest="cache", action="store_false", help="re-read every face"
+    )
+    age_gender.add_argument(
+        "--sizes",
+        action="store_true",
+        help="instead: the accuracy-versus-face-size curve (faces shrunk to 96 ... 16 px)",
+    )
+    age_gender.add_argument(
+        "--every", type=int, default=1, help="with --sizes: every N-th face (default: all)"
     )
     age_gender.set_defaults(run=run_age_gender)
 
@@ -405,6 +421,11 @@ def run_emotion(args: argparse.Namespace) -> int:
     """Emotion accuracy on FER2013: kao's network and/or the mini-Xception baseline."""
     from kao.evaluation import fer2013
 
+    if args.sizes:
+        if args.model == "all":
+            raise KaoError("--sizes measures one model: choose it with --model")
+        _print(fer2013.size_curve(args.data, model=args.model), args.json, "FER2013 by face size")
+        return 0
     report = fer2013.run(args.data, args.model)
     if args.json:
         print(json.dumps(report, indent=2))
@@ -425,10 +446,17 @@ def run_headpose(args: argparse.Namespace) -> int:
 
 
 def run_age_gender(args: argparse.Namespace) -> int:
-    """Age and gender on UTKFace: the package alone and with kao's head."""
+    """Age and gender on UTKFace: the package alone and with kao's head, calibration, children
+    and subgroups (or, with --sizes, the accuracy-versus-size curve)."""
     from kao.evaluation import utkface
 
-    report = utkface.evaluate(args.data, cropped=args.cropped)
+    if args.sizes:
+        report = utkface.size_curve(args.data, every=args.every)
+        _print(report, args.json, "UTKFace age and gender by face size")
+        return 0
+    name = f"utkface-{args.data.resolve().name}-{'crop' if args.cropped else 'photo'}.npz"
+    cache = eval_cache_dir() / name if args.cache else None
+    report = utkface.evaluate(args.data, cropped=args.cropped, cache=cache)
     _print(report, args.json, "UTKFace age and gender")
     return 0
 

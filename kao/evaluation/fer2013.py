@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from kao.errors import KaoError
+from kao.evaluation.calibration import reliability, tempered
 from kao.face import EMOTIONS
 
 ALIASES = {"surprise": "surprised"}
@@ -58,16 +59,30 @@ def load_dataset(path: Path) -> Dataset:
     return Dataset(images, to_kao[labels.astype(np.int64)])
 
 
-def evaluate(probabilities: Callable[[np.ndarray], np.ndarray], data: Dataset) -> dict[str, Any]:
+def evaluate(
+    probabilities: Callable[[np.ndarray], np.ndarray],
+    data: Dataset,
+    temperature: float | None = None,
+) -> dict[str, Any]:
     """Accuracy of `probabilities` ((N, H, W) uint8 grey -> (N, 7) in `EMOTIONS` order) on
     `data`: {"accuracy", "per_class" (recall of each class), "confusion" (7 x 7 counts, rows
-    the true class, columns the predicted one, both in `EMOTIONS` order), "images"}."""
-    predicted = np.concatenate(
-        [
-            probabilities(data.images[i : i + BATCH]).argmax(axis=1)
-            for i in range(0, len(data.images), BATCH)
-        ]
+    the true class, columns the predicted one, both in `EMOTIONS` order), "images",
+    "calibration" (`kao.evaluation.calibration.reliability` of the top answers: of
+    `probabilities` as they are, or with a `temperature`, "before" and "after" it is applied
+    (`tempered`), which changes no answer)}."""
+    p = np.concatenate(
+        [probabilities(data.images[i : i + BATCH]) for i in range(0, len(data.images), BATCH)]
     )
+    predicted = p.argmax(axis=1)
+    right = predicted == data.labels
+    if temperature is None:
+        calibration = reliability(p.max(axis=1), right)
+    else:
+        calibration = {
+            "temperature": temperature,
+            "before": reliability(p.max(axis=1), right),
+            "after": reliability(tempered(p, temperature).max(axis=1), right),
+        }
     confusion = np.zeros((len(EMOTIONS), len(EMOTIONS)), np.int64)
     np.add.at(confusion, (data.labels, predicted), 1)
     totals = confusion.sum(axis=1)
@@ -79,34 +94,46 @@ def evaluate(probabilities: Callable[[np.ndarray], np.ndarray], data: Dataset) -
         },
         "confusion": confusion.tolist(),
         "images": len(data.images),
+        "calibration": calibration,
     }
 
 
 MODELS = ("kao", "kao_14_views", "mini_xception")
 
 
-def _model(name: str) -> Callable[[np.ndarray], np.ndarray]:
+def _model(name: str) -> tuple[Callable[[np.ndarray], np.ndarray], float | None]:
     """The `probabilities` function of the model called `name` ("kao", "kao_14_views" or
-    "mini_xception")."""
+    "mini_xception") and the temperature that calibrates it (kao's network: its probabilities
+    before calibration, and `kao.attributes.emotion.TEMPERATURE`; mini-Xception: as it is,
+    None)."""
     if name in ("kao", "kao_14_views"):
-        from kao.attributes.emotion import DEFAULT_VIEWS, SHIFTED_VIEWS, EmotionClassifier
+        from kao.attributes.emotion import (
+            DEFAULT_VIEWS,
+            SHIFTED_VIEWS,
+            TEMPERATURE,
+            EmotionClassifier,
+        )
 
         views = DEFAULT_VIEWS if name == "kao" else SHIFTED_VIEWS
-        return EmotionClassifier(views=views).probabilities
+        return EmotionClassifier(views=views, temperature=1.0).probabilities, TEMPERATURE
     from kao.attributes.mini_xception import MiniXception
 
-    return MiniXception().probabilities
+    return MiniXception().probabilities, None
 
 
 def run(path: Path, model: str = "kao") -> dict[str, Any]:
     """The report of `kao eval emotion`: the first model's `evaluate` result with its "model"
     name; with `model` "all", kao's network first, then kao's network read in 14 views and
-    mini-Xception under "baselines"."""
+    mini-Xception under "baselines". kao's calibration is measured before and after its
+    temperature."""
     if model not in (*MODELS, "all"):
         raise KaoError(f"unknown emotion model {model!r} ({', '.join(MODELS)} or all)")
     data = load_dataset(path)
     names = list(MODELS) if model == "all" else [model]
-    results = [{"model": name, **evaluate(_model(name), data)} for name in names]
+    results = []
+    for name in names:
+        probabilities, temperature = _model(name)
+        results.append({"model": name, **evaluate(probabilities, data, temperature)})
     report = results[0]
     if len(results) > 1:
         report["baselines"] = {entry.pop("model"): entry for entry in results[1:]}
@@ -136,7 +163,7 @@ def size_curve(path: Path, sizes: tuple[int, ...] = SIZES, model: str = "kao") -
     shrunk to each of `sizes` (`shrunk_faces`): {"images", "rows": [{"size" (px or "full"),
     "accuracy", "per_class"}]}."""
     data = load_dataset(path)
-    probabilities = _model(model)
+    probabilities = _model(model)[0]
     rows = []
     for size in ("full", *sizes):
         images = data.images if size == "full" else shrunk_faces(data.images, size)
@@ -145,3 +172,24 @@ def size_curve(path: Path, sizes: tuple[int, ...] = SIZES, model: str = "kao") -
             {"size": size, "accuracy": result["accuracy"], "per_class": result["per_class"]}
         )
     return {"images": len(data.images), "model": model, "rows": rows}
+
+
+VALIDATION_FRACTION, VALIDATION_SEED = 0.1, 2013
+"""The held-out part of train.npz that `scripts/train_emotion.py` keeps out of training
+(`--val-fraction`, `--split-seed`) for kao's networks (docs/training/emotion*.json)."""
+
+
+def validation_split(
+    labels: np.ndarray, fraction: float = VALIDATION_FRACTION, seed: int = VALIDATION_SEED
+) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (train, held-out) index arrays of a stratified split of FER2013's `labels` (N,)
+    in the file's own class order, as `scripts/train_emotion.py` draws it: for each class in
+    turn, a seeded permutation of its images, the first round(`fraction` n) held out."""
+    rng = np.random.default_rng(seed)
+    train, held = [], []
+    for c in range(int(labels.max()) + 1):
+        index = rng.permutation(np.flatnonzero(labels == c))
+        count = round(len(index) * fraction)
+        held.append(index[:count])
+        train.append(index[count:])
+    return np.sort(np.concatenate(train)), np.sort(np.concatenate(held))

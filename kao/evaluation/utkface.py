@@ -1,5 +1,6 @@
 """UTKFace age and gender evaluation: faces whose labels are in their file names,
-`<age>_<gender>_<race>_<date>...jpg` (gender 0 = male, 1 = female).
+`<age>_<gender>_<race>_<date>...jpg` (gender 0 = male, 1 = female; race 0 White, 1 Black,
+2 Asian, 3 Indian, 4 Others, as UTKFace labels it).
 
 A face is read two ways: as on a photo (kao's detector on the image, its largest face cropped
 as `kao.attributes` crops it; the whole image when no face is found) or as a ready crop
@@ -15,10 +16,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from kao.attributes.age_gender import AgeGender, Reading
+from kao.attributes.age_gender import CHILD_AGE, CHILD_LEVEL, AgeGender, Reading, calibrated
 from kao.attributes.dlib_features import attribute_crop
 from kao.detection import analysis_detector
 from kao.errors import KaoError
+from kao.evaluation.calibration import binary_reliability
 from kao.face import Face
 from kao.image import load_image
 from kao.progress import progress
@@ -26,6 +28,10 @@ from kao.progress import progress
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 GENDERS = ("male", "female")
 """Gender names by the label in the file name."""
+RACES = ("White", "Black", "Asian", "Indian", "Others")
+"""UTKFace's race labels by the number in the file name."""
+AGE_BANDS = (0, 10, 20, 30, 40, 50, 60, 70)
+"""Lower bounds (years) of the age bands of `subgroups`: 0-9, 10-19, ..., 60-69, 70+."""
 SIZES = (96, 64, 48, 32, 24, 16)
 """Face sizes (the box's shorter side, pixels) of the accuracy-versus-size curve."""
 CHUNK = 32
@@ -35,11 +41,13 @@ age/gender and mask models read each crop's features once)."""
 
 @dataclass(frozen=True)
 class UtkFace:
-    """One labelled face: its file, age in years and gender ("male" / "female")."""
+    """One labelled face: its file, age in years, gender ("male" / "female") and race label
+    (one of `RACES`, "unknown" where the name has none)."""
 
     path: Path
     age: int
     gender: str
+    race: str = "unknown"
 
 
 def parse_name(name: str) -> tuple[int, str]:
@@ -51,6 +59,14 @@ def parse_name(name: str) -> tuple[int, str]:
     if not 0 < age <= 120:
         raise KaoError(f"{name}: age {age} is out of range")
     return age, GENDERS[int(parts[1])]
+
+
+def parse_race(name: str) -> str:
+    """The race label (`RACES`) in a UTKFace file name, "unknown" if its third part is not one
+    (a few UTKFace names skip it)."""
+    parts = name.split("_")
+    label = parts[2] if len(parts) > 3 else ""
+    return RACES[int(label)] if label.isdigit() and int(label) < len(RACES) else "unknown"
 
 
 def load_faces(root: Path) -> tuple[list[UtkFace], int]:
@@ -65,7 +81,7 @@ def load_faces(root: Path) -> tuple[list[UtkFace], int]:
         except KaoError:
             skipped += 1
             continue
-        faces.append(UtkFace(path, age, gender))
+        faces.append(UtkFace(path, age, gender, parse_race(path.name)))
     if not faces:
         raise KaoError(f"{root}: no UTKFace image (<age>_<gender>_<race>_<date>.jpg) found")
     return faces, skipped
@@ -105,20 +121,127 @@ def scores(faces: list[UtkFace], ages: np.ndarray, p_male: np.ndarray) -> dict[s
     }
 
 
-def evaluate(root: Path, *, cropped: bool = False) -> dict[str, Any]:
+def withheld(ages: np.ndarray, p_male: np.ndarray) -> np.ndarray:
+    """Whether each face's gender is withheld as a child's (`age_gender.child_abstains`), for
+    estimated `ages` (N,) years and calibrated probabilities of male `p_male` (N,) -> (N,) bool."""
+    p_male = np.asarray(p_male)
+    return (np.asarray(ages) < CHILD_AGE) & (np.maximum(p_male, 1 - p_male) < CHILD_LEVEL)
+
+
+def subgroup_row(
+    faces: Sequence[UtkFace], ages: np.ndarray, p_male: np.ndarray, abstained: np.ndarray
+) -> dict[str, Any]:
+    """{"n", "age_mae" (years), "gender_accuracy" (of the genders given), "abstained" (share
+    of genders withheld)} of predictions for `faces`."""
+    male = np.array([face.gender == "male" for face in faces])
+    right = ((np.asarray(p_male) >= 0.5) == male)[~abstained]
+    truth = np.array([face.age for face in faces], np.float64)
+    return {
+        "n": len(faces),
+        "age_mae": round(float(np.abs(np.asarray(ages) - truth).mean()), 3),
+        "gender_accuracy": round(float(right.mean()), 4) if right.size else None,
+        "abstained": round(float(abstained.mean()), 4),
+    }
+
+
+def band(age: float) -> str:
+    """The age band (`AGE_BANDS`) of a true age in years: "0-9", ..., "60-69", "70+"."""
+    low = max(b for b in AGE_BANDS if b <= age)
+    return f"{low}+" if low == AGE_BANDS[-1] else f"{low}-{low + 9}"
+
+
+def subgroups(
+    faces: Sequence[UtkFace], ages: np.ndarray, p_male: np.ndarray, abstained: np.ndarray
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """`subgroup_row` of each race label ("race": {"White": row, ...}, in `RACES` order, then
+    "unknown" if any) and of each true age band ("age_band": {"0-9": row, ..., "70+": row})."""
+    keys = {
+        "race": ([face.race for face in faces], [*RACES, "unknown"]),
+        "age_band": ([band(face.age) for face in faces], [band(b) for b in AGE_BANDS]),
+    }
+    table: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, (labels, order) in keys.items():
+        table[name] = {}
+        for value in order:
+            chosen = np.array([label == value for label in labels])
+            if chosen.any():
+                table[name][value] = subgroup_row(
+                    [f for f, c in zip(faces, chosen, strict=True) if c],
+                    np.asarray(ages)[chosen],
+                    np.asarray(p_male)[chosen],
+                    abstained[chosen],
+                )
+    return table
+
+
+def cached_features(
+    faces: list[UtkFace], *, cropped: bool, model: AgeGender, cache: Path | None
+) -> tuple[Reading, np.ndarray]:
+    """`read_features` of `faces`, kept in the .npz `cache` (when given) and read from it
+    again while it holds the same file names."""
+    names = np.array([face.path.name for face in faces])
+    if cache is not None and cache.is_file():
+        with np.load(cache) as data:
+            if np.array_equal(data["names"], names):
+                reading = Reading(data["embeddings"], data["age_p"], data["male_p"])
+                return reading, data["found"]
+    reading, found = read_features(faces, cropped=cropped, model=model)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, names=names, found=found, **vars(reading))
+    return reading, found
+
+
+def evaluate(root: Path, *, cropped: bool = False, cache: Path | None = None) -> dict[str, Any]:
     """Age MAE and gender accuracy on the UTKFace faces under `root`, read as photos (or as
-    ready crops with `cropped`): the package's networks alone and with kao's head."""
+    ready crops with `cropped`): the package's networks alone and with kao's head (one view and
+    mirrored); the reliability of kao's gender probabilities before and after calibration
+    (`kao.evaluation.calibration.binary_reliability`); the young children whose gender kao
+    withholds; and `subgroups` (per race label and age band) of kao's one-view reading. The
+    models' readings are kept in `cache` (`cached_features`)."""
     faces, skipped = load_faces(root)
     package = AgeGender(head=False)
-    reading, found = read_features(faces, cropped=cropped, model=package)
+    reading, found = cached_features(faces, cropped=cropped, model=package, cache=cache)
+    ages, raw = AgeGender(calibrate=False).estimate(reading.first_view())
+    p_male = calibrated(raw)
+    male = np.array([face.gender == "male" for face in faces])
+    abstained = withheld(ages, p_male)
+    children = np.array([face.age < CHILD_AGE for face in faces])
+    given = ~abstained
     report: dict[str, Any] = {
         "faces": len(faces),
         "skipped_files": skipped,
         "read_as": "crop (cropped=True)" if cropped else "photo (detector, largest face)",
         "face_found": round(float(found.mean()), 4),
         "package": scores(faces, *package.estimate(reading.first_view())),
-        "kao": scores(faces, *AgeGender().estimate(reading.first_view())),
+        "kao": scores(faces, ages, p_male),
         "kao_mirrored": scores(faces, *AgeGender(mirror=True).estimate(reading)),
+        "gender_calibration": {
+            "before": binary_reliability(raw, male),
+            "after": binary_reliability(p_male, male),
+            "after_given": binary_reliability(p_male[given], male[given]),
+        },
+        "children": {
+            "under_years": CHILD_AGE,
+            "level": CHILD_LEVEL,
+            "withheld": int(abstained.sum()),
+            "withheld_share": round(float(abstained.mean()), 4),
+            "true_children": int(children.sum()),
+            "true_children_withheld_share": round(float(abstained[children].mean()), 4)
+            if children.any()
+            else None,
+            "true_children_accuracy_all": round(
+                float(((p_male >= 0.5) == male)[children].mean()), 4
+            )
+            if children.any()
+            else None,
+            "true_children_accuracy_given": round(
+                float(((p_male >= 0.5) == male)[children & given].mean()), 4
+            )
+            if (children & given).any()
+            else None,
+        },
+        "subgroups": subgroups(faces, ages, p_male, abstained),
     }
     return report
 
