@@ -220,7 +220,8 @@ def test_the_bare_face_call_rate_counts_measured_events_and_faces_of_24_px(
     (tmp_path / "wider_face_val.mat").symlink_to(shared_file(f"{SUBSET}/wider_face_val.mat"))
     exclude = shared_file(f"{SUBSET}/subset_list.txt")
     detector = analysis_detector()
-    report = mask_eval.wider_call_rates(tmp_path, exclude, classifier, detector)
+    readings = mask_eval.wider_readings(tmp_path, exclude, classifier, detector)
+    report = mask_eval.wider_call_rates(readings)
     faces, calls = 0, 0
     for name in BARE_PHOTOS["9--Press_Conference"]:
         rgb = load_image(shared_file(f"{SUBSET}/images/{name}"))
@@ -231,3 +232,20 @@ def test_the_bare_face_call_rate_counts_measured_events_and_faces_of_24_px(
     assert report["bare_calls"] == calls == 0
     assert report["bare_call_rate"] == 0.0
     assert report["bare_events"] == list(mask_eval.MEASURED_EVENTS)
+
+
+def test_readings_are_cached_under_their_key(tmp_path: Path) -> None:
+    calls = []
+
+    def read() -> dict[str, np.ndarray]:
+        calls.append(1)
+        return {"p": np.array([0.25, 0.75]), "n": np.array(3)}
+
+    cache = tmp_path / "mask.npz"
+    first = mask_eval.cached(cache, "weights-a", read)
+    again = mask_eval.cached(cache, "weights-a", read)
+    assert len(calls) == 1 and cache.is_file()
+    np.testing.assert_array_equal(again["p"], first["p"])
+    assert int(again["n"]) == 3
+    mask_eval.cached(cache, "weights-b", read)  # another key: read again
+    assert len(calls) == 2

@@ -136,6 +136,7 @@ class MaskClassifier(CropModel[Label]):
         threads: ONNX Runtime threads (default: `KAO_THREADS` or all cores)."""
 
     def __init__(self, *, weights: Path = WEIGHTS, threads: int | None = None) -> None:
+        self.weights = weights
         self._session = onnx_session(weights, threads)
         self.features = shared_extractor()
 

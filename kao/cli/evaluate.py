@@ -190,6 +190,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="list of WIDER images train_mask.py left out (default: "
         "DATA/../widerface_val_subset/subset_list.txt)",
     )
+    mask.add_argument(
+        "--no-cache",
+        dest="cache",
+        action="store_false",
+        help="read every image again (the network's readings are kept per weights file)",
+    )
     mask.add_argument("--json", action="store_true", help="print JSON")
     mask.set_defaults(run=run_mask)
 
@@ -471,6 +477,7 @@ def run_mask(args: argparse.Namespace) -> int:
         args.data,
         wider=args.wider if args.wider.is_dir() else None,
         wider_exclude=exclude,
+        cache=eval_cache_dir() / "mask" if args.cache else None,
     )
     _print(report, args.json, "Mask / no mask")
     return 0

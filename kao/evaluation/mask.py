@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -315,21 +315,29 @@ def recall(images: Sequence[MaskImage], found: np.ndarray) -> dict[str, float]:
     }
 
 
-def wider_call_rates(
+def wider_readings(
     root: Path, exclude: Path, classifier: MaskClassifier, detector: FaceDetector
-) -> dict[str, Any]:
-    """The share of faces >= `BARE_MIN_SIDE` px called "mask" on the `MEASURED_EVENTS` of the
-    WIDER FACE validation set under `root`, none of `wider_training_sample`'s images (built with
-    the names listed in the file `exclude`), by kao's decision and by the network's own 0.5."""
+) -> dict[str, np.ndarray]:
+    """The network's p_mask ("bare_p", (F,)) of the faces >= `BARE_MIN_SIDE` px on the
+    `MEASURED_EVENTS` of the WIDER FACE validation set under `root`, none of
+    `wider_training_sample`'s images (built with the names listed in the file `exclude`), and
+    the number of photos read ("bare_images", ())."""
     names = {line.strip() for line in exclude.read_text().splitlines()} - {""}
     trained = {key for key, _ in wider_training_sample(root, names)}
     p_net, images = bare_face_probabilities(root, MEASURED_EVENTS, trained, classifier, detector)
+    return {"bare_p": p_net, "bare_images": np.array(images)}
+
+
+def wider_call_rates(readings: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The share of `wider_readings`' faces called "mask" by kao's decision (`calibrated`) and
+    by the network's own 0.5."""
+    p_net = readings["bare_p"]
     calls, network_calls = calibrated(p_net) >= 0.5, p_net >= 0.5
     return {
         "bare_call_rate": _share(calls),
         "bare_calls": int(calls.sum()),
         "bare_faces": len(calls),
-        "bare_images": images,
+        "bare_images": int(readings["bare_images"]),
         "bare_events": list(MEASURED_EVENTS),
         "bare_call_rate_network_0.5": _share(network_calls),
     }
@@ -352,12 +360,44 @@ def accuracies(p_mask: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
     }
 
 
+def mask_set_readings(
+    images: Sequence[MaskImage], held: np.ndarray, classifier: MaskClassifier
+) -> dict[str, np.ndarray]:
+    """Whether the analysis detector finds a face in each image with ("found", (N,) bool) and
+    without ("found_without_pass") its masked-face pass, and the network's p_mask of the
+    held-out images (`held`, (N,) bool) read as `face_crop` reads them ("held_p", (H,))."""
+    readings = {}
+    for masked_faces, key in ((False, "found_without_pass"), (True, "found")):
+        all_crops, readings[key] = crops(images, analysis_detector(masked_faces=masked_faces))
+        if masked_faces:
+            test = [c for c, keep in zip(all_crops, held, strict=True) if keep]
+            readings["held_p"] = classifier.network_probabilities(test)
+    return readings
+
+
+def cached(
+    cache: Path | None, key: str, read: Callable[[], dict[str, np.ndarray]]
+) -> dict[str, np.ndarray]:
+    """`read()`'s arrays, kept in the .npz `cache` (when given) and read from it again while
+    it was written under the same `key` (the data read and the classifier's weights)."""
+    if cache is not None and cache.is_file():
+        with np.load(cache) as data:
+            if str(data["key"]) == key:
+                return {name: data[name] for name in data.files if name != "key"}
+    readings = read()
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, key=np.array(key), **readings)
+    return readings
+
+
 def evaluate(
     root: Path,
     classifier: MaskClassifier | None = None,
     *,
     wider: Path | None = None,
     wider_exclude: Path | None = None,
+    cache: Path | None = None,
 ) -> dict[str, Any]:
     """Accuracy of the mask classifier (kao's decision, `calibrated`) on the held-out images of
     the recorded split, on those of them whose near-duplicate group (`near_duplicate_groups`)
@@ -365,7 +405,9 @@ def evaluate(
     network's own 0.5 decision on both; the reliability of the probabilities on the latter; the
     detector's recall on all images with and without its masked-face pass; and, for the full
     WIDER FACE validation folder `wider` (with `wider_face_val.mat`; `wider_exclude` the list of
-    images train_mask.py was told to leave out), `wider_call_rates`."""
+    images train_mask.py was told to leave out), `wider_call_rates`. The network's readings are
+    kept in `cache` (`cache`.mask-set.npz and `cache`.wider.npz; `cached`), so that a change of
+    the decision is measured again without reading the images."""
     classifier = classifier or MaskClassifier()
     images = load_dataset(root)
     names = [im.name for im in images]
@@ -373,18 +415,17 @@ def evaluate(
     missing = held_out - set(names)
     if missing:
         raise KaoError(f"{root}: {len(missing)} held-out files of {SPLIT} are missing")
-    found = {}
-    test_crops: list[np.ndarray] = []
-    detectors = {False: analysis_detector(masked_faces=False), True: analysis_detector()}
-    for masked_faces, detector in detectors.items():
-        all_crops, found[masked_faces] = crops(images, detector)
-        if masked_faces:
-            test_crops = [c for c, name in zip(all_crops, names, strict=True) if name in held_out]
     held = np.array([name in held_out for name in names])
+    weights = hashlib.sha256(classifier.weights.read_bytes()).hexdigest()
+    readings = cached(
+        None if cache is None else cache.with_suffix(".mask-set.npz"),
+        f"{root.resolve()}|{len(names)}|{sorted(held_out)}|{weights}",
+        lambda: mask_set_readings(images, held, classifier),
+    )
     groups = near_duplicate_groups(*file_hashes([im.path for im in images]))
     never_seen = (unseen(names, groups, held_out) & ~tuning_groups(names, groups))[held]
     truth = np.array([im.masked for im in images])[held]
-    p_net = classifier.network_probabilities(test_crops)
+    p_net = readings["held_p"]
     p_mask = calibrated(p_net)
     report = {
         "held_out": accuracies(p_mask, truth),
@@ -396,11 +437,16 @@ def evaluate(
         "unseen_reliability": binary_reliability(p_mask[never_seen], truth[never_seen]),
         "near_duplicate_groups": int(groups.max()) + 1,
         "group_distance_bits": GROUP_DISTANCE,
-        "held_out_read_as_crop": int((~found[True][held]).sum()),
-        "detector_recall": recall(images, found[True]),
-        "detector_recall_without_masked_pass": recall(images, found[False]),
+        "held_out_read_as_crop": int((~readings["found"][held]).sum()),
+        "detector_recall": recall(images, readings["found"]),
+        "detector_recall_without_masked_pass": recall(images, readings["found_without_pass"]),
         "images": len(images),
     }
     if wider is not None and wider_exclude is not None:
-        report |= wider_call_rates(wider, wider_exclude, classifier, detectors[True])
+        wider_data = cached(
+            None if cache is None else cache.with_suffix(".wider.npz"),
+            f"{wider.resolve()}|{wider_exclude.read_text()}|{MEASURED_EVENTS}|{weights}",
+            lambda: wider_readings(wider, wider_exclude, classifier, analysis_detector()),
+        )
+        report |= wider_call_rates(wider_data)
     return report
