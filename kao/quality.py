@@ -70,6 +70,13 @@ public test, 0.644 at 32 px (87%), 0.562 at 24 px (69%); mask accuracy 0.985 on 
 mask images, 0.984 at 16 px."""
 
 
+MIN_ENROL_QUALITY = 0.2
+"""The least `enrolment_quality` a face needs to be enrolled without `force`. On 300 LFW
+genuine pairs with one photo degraded (shrunk, blurred, darkened; docs/BENCHMARKS.md), EdgeFace
+XS accepted 0.92 of the pairs whose degraded face reached it and 0.71 of the others: it
+refuses faces under about 28 px and strong blur, and keeps faces of 40 px and light blur."""
+
+
 def _ramp(value: float, zero: float, full: float) -> float:
     """0 at `zero`, 1 at `full`, linear between, clipped to [0, 1]."""
     return float(np.clip((value - zero) / (full - zero), 0.0, 1.0))
@@ -151,6 +158,29 @@ def face_quality(rgb: np.ndarray, face: Face) -> Quality:
         pose_from=pose_from,
         landmarks=landmarks,
         weakest=weakest,
+    )
+
+
+def enrolment_quality(quality: Quality) -> float:
+    """The weakest of the size, sharpness, exposure and pose parts of `quality` in [0, 1]: its
+    score without the landmarks factor (enrolment runs no FaceMesh)."""
+    return quality.score if quality.landmarks else quality.score / NO_LANDMARKS
+
+
+def enrolment_problem(rgb: np.ndarray, face: Face) -> str | None:
+    """Why `face` (found in `rgb`) is too poor to enrol: its `enrolment_quality` is under
+    `MIN_ENROL_QUALITY` (e.g. "face quality 0.12 is under 0.2 for enrolment (weakest part:
+    sharpness, 0.12)"); None when it may be enrolled."""
+    quality = face_quality(rgb, face)
+    value = enrolment_quality(quality)
+    if value >= MIN_ENROL_QUALITY:
+        return None
+    parts = {"size": f"{quality.size:.0f} px", "sharpness": f"{quality.sharpness:.2f}"}
+    parts |= {"exposure": f"{quality.exposure:.2f}"}
+    parts |= {"pose": f"yaw {quality.yaw:.0f}, pitch {quality.pitch:.0f} degrees"}
+    return (
+        f"face quality {value:.2f} is under {MIN_ENROL_QUALITY} for enrolment (weakest part: "
+        f"{quality.weakest}, {parts[quality.weakest]})"
     )
 
 

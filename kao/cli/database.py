@@ -12,7 +12,7 @@ from typing import Any
 from kao.cli.batch import add_model_option, add_threshold_options
 from kao.cli.text import counted
 from kao.errors import ImageError, KaoError
-from kao.gallery.database import FaceDatabase
+from kao.gallery.database import FaceDatabase, PoorFaceError
 from kao.image import describe, find_images
 from kao.recognition import FaceEmbedder
 from kao.recognition.embedder import RECOGNITION_MODELS
@@ -41,6 +41,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _db_options(enroll)
     enroll.add_argument("--person", required=True, metavar="ID", help="the person's name or id")
     add_model_option(enroll, collection=True)
+    enroll.add_argument(
+        "--force",
+        action="store_true",
+        help="enrol faces too small, blurred, dark or turned to enrol by default",
+    )
     enroll.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
     enroll.set_defaults(run=run_enroll)
 
@@ -117,7 +122,12 @@ def run_enroll(args: argparse.Namespace) -> int:
     """Enrol the photos as one person; all or nothing."""
     paths = find_images(args.images)
     with _database(args) as db:
-        ids = db.enroll(args.collection, args.person, paths)
+        try:
+            ids = db.enroll(args.collection, args.person, paths, force=args.force)
+        except PoorFaceError as error:
+            raise KaoError(
+                f"{error.source}: {error.problem}; nothing was enrolled (--force enrols it)"
+            ) from None
         faces = len(db.faces(args.collection, args.person))
     document = {"collection": args.collection, "person": args.person, "added": ids, "faces": faces}
     _emit(

@@ -44,8 +44,9 @@ from kao.gallery.index import IndexFileError, choose_index, load_index
 from kao.gallery.records import CollectionInfo, FaceRecord, NewFace, PersonInfo, check_name
 from kao.gallery.reembed import Reembedding, reembed
 from kao.gallery.store import Gallery, model_conflict
-from kao.image import ImageInput, describe
+from kao.image import ImageInput, describe, load_image
 from kao.models.store import cache_dir
+from kao.quality import enrolment_problem
 from kao.recognition.embedder import (
     DEFAULT_MODEL,
     RECOGNITION_MODELS,
@@ -55,6 +56,16 @@ from kao.recognition.embedder import (
     default_embedder,
 )
 from kao.recognition.verify import decision_threshold, similarity
+
+
+class PoorFaceError(KaoError):
+    """A photo's face is too poor to enrol: `source` names the photo, `problem` says why (see
+    `kao.quality.enrolment_problem`)."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        super().__init__(f"{source}: {problem}; enrol it anyway with force")
+        self.source = source
+        self.problem = problem
 
 
 @dataclass(frozen=True)
@@ -245,20 +256,35 @@ class FaceDatabase:
             self.gallery, collection, embedder, root=folder, drop_unreadable=drop_unreadable
         )
 
-    def enroll(self, collection: str, person: str, images: Sequence[ImageInput]) -> list[int]:
+    def enroll(
+        self,
+        collection: str,
+        person: str,
+        images: Sequence[ImageInput],
+        *,
+        force: bool = False,
+    ) -> list[int]:
         """Add one face per photo to `person` in `collection` (created when new), in one
         transaction: every photo is embedded first, and nothing is stored if one fails.
 
         Each photo's largest face is used; a photo given as a path is recorded by its absolute
-        path (what `reembed` reads again). Raises NoFaceError naming a photo without a face.
-        Returns the new face ids."""
+        path (what `reembed` reads again). Raises NoFaceError naming a photo without a face,
+        and PoorFaceError naming a photo whose face is too small, blurred, dark or turned to
+        enrol (`kao.quality.enrolment_problem`) unless `force`. Returns the new face ids."""
         if not images:
             raise KaoError("enroll needs at least one photo")
         embedder = self.embedder_for(collection)
         self._check_model(collection, embedder.model_name, "enrol")  # add_faces checks again
         faces = []
         for image in images:
-            face, _, _ = embedder.embed_one(image)
+            rgb = load_image(image, copy=False)
+            try:
+                face, _, _ = embedder.embed_one(rgb)
+            except NoFaceError:
+                raise NoFaceError(f"{describe(image)}: no face found") from None
+            problem = None if force else enrolment_problem(rgb, face)
+            if problem is not None:
+                raise PoorFaceError(describe(image), problem)
             faces.append(
                 NewFace(
                     embedding=face.embedding,
@@ -406,4 +432,4 @@ def _apply_changes(index: Any, ids: np.ndarray, matrix: np.ndarray) -> None:
         index.add(ids[new], matrix[new])
 
 
-__all__ = ["FaceDatabase", "Identified", "Match", "NoFaceError", "Reembedding"]
+__all__ = ["FaceDatabase", "Identified", "Match", "NoFaceError", "PoorFaceError", "Reembedding"]

@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Query, Request, status
 
+from kao.gallery.database import PoorFaceError
 from kao.recognition import NoFaceError
 from kao.server.auth import service
 from kao.server.errors import ApiError
@@ -104,12 +105,17 @@ def base_name(source: str) -> str:
     openapi_extra=openapi_body({"images": True}, {"person": "the person's name or id"}),
 )
 async def enroll(
-    request: Request, collection: str, model: str | None = model_query(collection=True)
+    request: Request,
+    collection: str,
+    model: str | None = model_query(collection=True),
+    force: bool = Query(False, description="enrol faces too poor to enrol by default"),
 ) -> dict[str, Any]:
     """The largest face of each photo is enrolled as `person`, all photos or none ->
     {"collection", "person", "added": [face ids], "faces": the person's faces in all}; 404 for
-    an unknown collection (create it first), 422 naming a photo without a face or for an
-    unknown `model`, 409 when the collection holds faces of another model than `model`."""
+    an unknown collection (create it first), 422 naming a photo without a face, or whose face
+    is too small, blurred, dark or turned to enrol (unless `force`; see
+    `kao.quality.enrolment_problem`), or for an unknown `model`, 409 when the collection holds
+    faces of another model than `model`."""
     svc = service(request)
     uploads = (await read_images(request, {"images": True}))["images"]
     person = await read_text(request, "person")
@@ -119,11 +125,13 @@ async def enroll(
         db.revision(collection)  # 404 unless the collection exists
         photos = Checked(uploads, lambda upload: decode(upload, "images"))  # one at a time
         try:
-            ids = db.enroll(collection, person, photos)
-        except NoFaceError:
+            ids = db.enroll(collection, person, photos, force=force)
+        except (NoFaceError, PoorFaceError) as error:
             blamed = uploads[photos.last]  # enroll embeds each photo as it reads it
+            reason = error.problem if isinstance(error, PoorFaceError) else "no face found"
+            more = " (force=true enrols it anyway)" if isinstance(error, PoorFaceError) else ""
             raise ApiError(
-                422, f"{blamed.label('images')}: no face found; nothing was enrolled"
+                422, f"{blamed.label('images')}: {reason}; nothing was enrolled{more}"
             ) from None
         faces = len(db.faces(collection, person))
         return {"collection": collection, "person": person, "added": ids, "faces": faces}
