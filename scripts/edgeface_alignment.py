@@ -1,11 +1,12 @@
 """Measure EdgeFace's alignment keypoints on LFW: YuNet's five (what kao uses) against eye
 centres from FaceMesh (eye-corner midpoints, or the iris centres) with YuNet's nose and mouth.
 
-Each LFW photo's central face is found as in `kao eval lfw` (`kao.evaluation.lfw`), FaceMesh
-reads it once, and the face is embedded with every alignment; faces FaceMesh does not read keep
-YuNet's keypoints in every variant (their count is reported). Prints, per alignment, the
-10-fold accuracy on the 6,000 standard pairs and the true-accept rates at FAR 1e-3 and 1e-4
-over all pairs of the photos, as JSON.
+Each LFW photo's central face is the one `kao eval lfw` uses
+(`kao.evaluation.lfw.central_faces`, read from its cache when there), FaceMesh reads it once,
+and the face is embedded with every alignment; faces FaceMesh does not read keep YuNet's
+keypoints in every variant (their count is reported). Prints, per alignment, the 10-fold
+accuracy on the 6,000 standard pairs and the true-accept rates at FAR 1e-3 and 1e-4 over all
+pairs of the photos, as JSON.
 
     .venv/bin/python scripts/edgeface_alignment.py --data ../shared/data/lfw [--model edgeface_xs]
 """
@@ -21,31 +22,32 @@ from pathlib import Path
 
 import numpy as np
 
+from kao.cli.evaluate import eval_cache_dir
 from kao.evaluation import lfw
 
 VARIANTS = ("yunet", "mesh_eyes", "iris_eyes")
 """Keypoints aligned onto the template: YuNet's five; the mesh's eye centres (corner
 midpoints) with YuNet's nose and mouth corners; the iris centres with YuNet's nose and mouth."""
 
-_run: Callable[[Path], tuple[np.ndarray, bool]] | None = None
+_run: Callable[[Path, np.ndarray], tuple[np.ndarray, bool]] | None = None
 
 
 def _init(model: str) -> None:
     global _run
     os.environ["KAO_THREADS"] = "1"
-    from kao.detection import FaceDetector
     from kao.face import Face
     from kao.image import load_image
     from kao.landmarks import FaceMesh
     from kao.landmarks.facemesh import five_points
     from kao.recognition.embedder import recognition_model
 
-    detector, low = FaceDetector(), FaceDetector(min_score=0.05)
     mesh, network = FaceMesh(), recognition_model(model)
 
-    def run(path: Path) -> tuple[np.ndarray, bool]:
+    def run(path: Path, row: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Embeddings (variants, D) of the photo's face (a `central_faces` row), and whether
+        FaceMesh read it."""
         rgb = load_image(path)
-        face, _ = lfw.central_face(detector, low, rgb)
+        face = Face(row[:4].copy(), float(row[4]), row[5:].reshape(5, 2).copy())
         (meshed,) = mesh.run(rgb, [face])
         keypoints = [face.keypoints] * len(VARIANTS)
         if meshed.mesh is not None and meshed.iris is not None:
@@ -62,9 +64,9 @@ def _init(model: str) -> None:
     _run = run
 
 
-def _chunk(paths: list[Path]) -> list[tuple[np.ndarray, bool]]:
+def _chunk(items: list[tuple[Path, np.ndarray]]) -> list[tuple[np.ndarray, bool]]:
     assert _run is not None
-    return [_run(path) for path in paths]
+    return [_run(path, row) for path, row in items]
 
 
 def main() -> None:
@@ -75,7 +77,9 @@ def main() -> None:
     args = parser.parse_args()
     paths = lfw.all_images(args.data)
     pairs = lfw.read_pairs(args.data)
-    pieces = [paths[i : i + 32] for i in range(0, len(paths), 32)]
+    faces = lfw.central_faces(paths, args.workers, eval_cache_dir() / "lfw-faces.npz")
+    items = list(zip(paths, faces.matrix, strict=True))
+    pieces = [items[i : i + 32] for i in range(0, len(items), 32)]
     context = multiprocessing.get_context("spawn")
     with context.Pool(args.workers or os.cpu_count(), _init, (args.model,)) as pool:
         rows = [row for part in pool.imap(_chunk, pieces) for row in part]

@@ -254,7 +254,7 @@ def _face(row: np.ndarray) -> Face:
     return Face(row[:4].copy(), float(row[4]), row[5:].reshape(5, 2).copy())
 
 
-def central_face(detector: FaceDetector, low: FaceDetector, rgb: np.ndarray) -> tuple[Face, str]:
+def _central_face(detector: FaceDetector, low: FaceDetector, rgb: np.ndarray) -> tuple[Face, str]:
     """The face of an LFW photo and how it was found (see the module docstring)."""
     centre = np.array([rgb.shape[1] / 2, rgb.shape[0] / 2])
     face, how = _central(detector.detect(rgb), centre), "detected"
@@ -273,7 +273,7 @@ def _faces_pipeline() -> Pipeline:
     detector, low = FaceDetector(), FaceDetector(min_score=0.05)
 
     def run(rgb: np.ndarray, _: Face | None, __: str) -> tuple[np.ndarray, str]:
-        face, how = central_face(detector, low, rgb)
+        face, how = _central_face(detector, low, rgb)
         row = np.concatenate([face.box, [face.score], np.ravel(face.keypoints)])
         return row.astype(np.float32), how
 
