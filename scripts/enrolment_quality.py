@@ -5,8 +5,8 @@
 
 For `--pairs` seeded people with two or more photos, two of their photos: the first is degraded
 in each of `SETTINGS` (shrunk so the face is about N px, Gaussian blur of N px, darkened to a
-share of its brightness), its central face found (`kao.evaluation.lfw.central_face`) and read
-(`kao.quality.enrolment_quality`) and embedded; the pair is accepted when its distance to the
+share of its brightness), its largest face found and embedded as enrolment does
+(`FaceEmbedder.embed_one`) and read (`kao.quality.enrolment_quality`); the pair is accepted when its distance to the
 second photo's embedding is under the model's distance at a false-accept rate of 1e-3. Prints
 JSON: per setting the median quality and the acceptance, per quality band the acceptance, and
 per candidate gate the share refused with the acceptance of the faces it keeps and refuses.
@@ -22,11 +22,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kao.detection import FaceDetector
 from kao.evaluation import lfw
 from kao.image import load_image
 from kao.quality import enrolment_quality, face_quality
-from kao.recognition import FaceEmbedder
+from kao.recognition import FaceEmbedder, NoFaceError
 from kao.recognition.verify import threshold_at_far
 
 LFW_FACE = 130.0
@@ -77,15 +76,14 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     chosen = [people[i] for i in rng.choice(len(people), args.pairs, replace=False)]
     embedder = FaceEmbedder(model=args.model)
-    low = FaceDetector(min_score=0.05)
     limit = threshold_at_far(1e-3, args.model)
 
     def embedded(rgb: np.ndarray) -> tuple[np.ndarray, float] | None:
-        face, how = lfw.central_face(embedder.detector, low, rgb)
-        if how == "centre-box":
+        try:
+            face, _, _ = embedder.embed_one(rgb)
+        except NoFaceError:
             return None
-        (done,) = embedder.embed_faces(rgb, [face])
-        return done.embedding, enrolment_quality(face_quality(rgb, face))
+        return face.embedding, enrolment_quality(face_quality(rgb, face))
 
     rows = []  # (setting index, quality, accepted)
     for person in chosen:
