@@ -6,8 +6,9 @@
 For `--pairs` seeded people with two or more photos, two of their photos: the first is degraded
 in each of `SETTINGS` (shrunk so the face is about N px, Gaussian blur of N px, darkened to a
 share of its brightness), its largest face found and embedded as enrolment does
-(`FaceEmbedder.embed_one`) and read (`kao.quality.enrolment_quality`); the pair is accepted when its distance to the
-second photo's embedding is under the model's distance at a false-accept rate of 1e-3. Prints
+(`FaceEmbedder.embed_one`) and read (`kao.quality.enrolment_quality`); the pair is accepted
+when its distance to the second photo's embedding is under the model's distance at a
+false-accept rate of 1e-3. Prints
 JSON: per setting the median quality and the acceptance, per quality band the acceptance, and
 per candidate gate the share refused with the acceptance of the faces it keeps and refuses.
 LFW is a recognition benchmark, which is what this measures."""
