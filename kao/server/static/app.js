@@ -368,6 +368,12 @@ function missingLines(missing) {
   return [...byReason].map(([reason, keys]) => `no ${keys.join(", ")}: ${reason}`);
 }
 
+/** A face's quality as one line: "quality 0.62 (weakest: sharpness) · 96 px". */
+function qualityLine(quality) {
+  return `quality ${quality.score.toFixed(2)} (weakest: ${quality.weakest}) · ` +
+    `${Math.round(quality.size)} px`;
+}
+
 function describeFace(face, i) {
   const facts = [];
   if (face.age != null) facts.push(`age ${Math.round(face.age)}`);
@@ -380,6 +386,7 @@ function describeFace(face, i) {
     const angles = ["yaw", "pitch", "roll"].map((a) => `${a} ${Math.round(face.pose[a])}°`);
     card.append(el("p", { class: "pose", text: `head: ${angles.join(", ")}` }));
   }
+  if (face.quality) card.append(el("p", { class: "quality", text: qualityLine(face.quality) }));
   if (face.emotion) card.append(emotionBars(face.emotion));
   for (const line of missingLines(face.missing)) {
     card.append(el("p", { class: "missing", text: line }));
