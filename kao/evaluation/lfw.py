@@ -4,7 +4,9 @@ Every image is run through kao's own detection, alignment and embedding. LFW pho
 250 x 250 crops centred on the labelled person, so the face used is the detected face nearest
 the centre; when none is found at the detector's default score, detection is repeated at a
 score of 0.05, and failing that the fixed central box `CENTRE_BOX` is aligned and embedded
-(the counts of both are reported)."""
+(the counts of both are reported). That face is found once (`central_faces`) for every kao
+model and for kao's head pose and age estimates (`photo_traits`), which pick the harder pairs
+of `hard_verification`."""
 
 from __future__ import annotations
 
@@ -48,8 +50,9 @@ class Pair:
 
 @dataclass(frozen=True)
 class Embeddings:
-    """Embeddings of LFW images: `paths` (N), `matrix` (N, D) float32 unit rows, and how each
-    face was found: `how` (N) in {"detected", "low-score", "centre-box"}."""
+    """One row per LFW image: `paths` (N), `matrix` (N, D) float32 (embeddings, unit rows for
+    kao's models; or `central_faces` / `photo_traits` rows), and how each face was found:
+    `how` (N) in {"detected", "low-score", "centre-box"}."""
 
     paths: list[Path]
     matrix: np.ndarray
