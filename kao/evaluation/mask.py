@@ -402,7 +402,8 @@ def evaluate(
     """Accuracy of the mask classifier (kao's decision, `calibrated`) on the held-out images of
     the recorded split, on those of them whose near-duplicate group (`near_duplicate_groups`)
     has no member in the training part and is not in the tuning half (`tuning_groups`), and the
-    network's own 0.5 decision on both; the reliability of the probabilities on the latter; the
+    network's own 0.5 decision on both (and on the unseen images of both halves, none of which
+    the network's 0.5 was chosen on); the reliability of the probabilities on the latter; the
     detector's recall on all images with and without its masked-face pass; and, for the full
     WIDER FACE validation folder `wider` (with `wider_face_val.mat`; `wider_exclude` the list of
     images train_mask.py was told to leave out), `wider_call_rates`. The network's readings are
@@ -423,7 +424,8 @@ def evaluate(
         lambda: mask_set_readings(images, held, classifier),
     )
     groups = near_duplicate_groups(*file_hashes([im.path for im in images]))
-    never_seen = (unseen(names, groups, held_out) & ~tuning_groups(names, groups))[held]
+    all_unseen = unseen(names, groups, held_out)[held]
+    never_seen = all_unseen & ~tuning_groups(names, groups)[held]
     truth = np.array([im.masked for im in images])[held]
     p_net = readings["held_p"]
     p_mask = calibrated(p_net)
@@ -433,6 +435,7 @@ def evaluate(
         "network_0.5": {
             "held_out": accuracies(p_net, truth),
             "unseen_groups": accuracies(p_net[never_seen], truth[never_seen]),
+            "unseen_groups_both_halves": accuracies(p_net[all_unseen], truth[all_unseen]),
         },
         "unseen_reliability": binary_reliability(p_mask[never_seen], truth[never_seen]),
         "near_duplicate_groups": int(groups.max()) + 1,
