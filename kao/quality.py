@@ -72,9 +72,10 @@ mask images, 0.984 at 16 px."""
 
 MIN_ENROL_QUALITY = 0.2
 """The least `enrolment_quality` a face needs to be enrolled without `force`. On 300 LFW
-genuine pairs with one photo degraded (shrunk, blurred, darkened; docs/BENCHMARKS.md), EdgeFace
-XS accepted 0.92 of the pairs whose degraded face reached it and 0.71 of the others: it
-refuses faces under about 28 px and strong blur, and keeps faces of 40 px and light blur."""
+genuine pairs with one photo degraded 11 ways (shrunk, blurred, darkened;
+scripts/enrolment_quality.py, docs/BENCHMARKS.md), EdgeFace XS accepted 0.93 of the pairs whose
+degraded face reached it and 0.67 of the others: it refuses faces of about 28 px and less and
+strong blur, and keeps faces of 40 px and light blur."""
 
 
 def _ramp(value: float, zero: float, full: float) -> float:
