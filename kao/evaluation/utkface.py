@@ -16,7 +16,14 @@ from typing import Any
 import cv2
 import numpy as np
 
-from kao.attributes.age_gender import CHILD_AGE, CHILD_LEVEL, AgeGender, Reading, calibrated
+from kao.attributes.age_gender import (
+    CHILD_AGE,
+    CHILD_LEVEL,
+    AgeGender,
+    Reading,
+    calibrated,
+    child_abstains,
+)
 from kao.attributes.dlib_features import attribute_crop
 from kao.detection import analysis_detector
 from kao.errors import KaoError
@@ -121,13 +128,6 @@ def scores(faces: list[UtkFace], ages: np.ndarray, p_male: np.ndarray) -> dict[s
     }
 
 
-def withheld(ages: np.ndarray, p_male: np.ndarray) -> np.ndarray:
-    """Whether each face's gender is withheld as a child's (`age_gender.child_abstains`), for
-    estimated `ages` (N,) years and calibrated probabilities of male `p_male` (N,) -> (N,) bool."""
-    p_male = np.asarray(p_male)
-    return (np.asarray(ages) < CHILD_AGE) & (np.maximum(p_male, 1 - p_male) < CHILD_LEVEL)
-
-
 def subgroup_row(
     faces: Sequence[UtkFace], ages: np.ndarray, p_male: np.ndarray, abstained: np.ndarray
 ) -> dict[str, Any]:
@@ -205,7 +205,7 @@ def evaluate(root: Path, *, cropped: bool = False, cache: Path | None = None) ->
     ages, raw = AgeGender(calibrate=False).estimate(reading.first_view())
     p_male = calibrated(raw)
     male = np.array([face.gender == "male" for face in faces])
-    abstained = withheld(ages, p_male)
+    abstained = child_abstains(ages, p_male)
     children = np.array([face.age < CHILD_AGE for face in faces])
     given = ~abstained
     report: dict[str, Any] = {
