@@ -207,8 +207,9 @@ def test_subgroup_table_rows_and_keys() -> None:
     p_male = np.array([0.6, 0.9, 0.1, 0.95, 0.7, 0.8])
     withheld = np.array([True, False, False, False, False, False])
     table = subgroups(faces, estimates, p_male, withheld)
-    assert list(table) == ["race", "age_band"]
+    assert list(table) == ["race", "race_adults", "age_band"]
     assert list(table["race"]) == ["White", "Black", "Asian", "Indian", "unknown"]
+    assert list(table["race_adults"]) == ["Asian", "Indian", "unknown"]  # 20 years and more
     assert list(table["age_band"]) == ["0-9", "10-19", "30-39", "70+"]
     assert len(RACES) == 5 and AGE_BANDS[-1] == 70
     white = table["race"]["White"]  # faces 0 (withheld) and 2 (female, 0.1 male: right)

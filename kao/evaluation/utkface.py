@@ -39,6 +39,8 @@ RACES = ("White", "Black", "Asian", "Indian", "Others")
 """UTKFace's race labels by the number in the file name."""
 AGE_BANDS = (0, 10, 20, 30, 40, 50, 60, 70)
 """Lower bounds (years) of the age bands of `subgroups`: 0-9, 10-19, ..., 60-69, 70+."""
+ADULT = 20
+"""True age (years) from which `subgroups` counts a face in "race_adults"."""
 SIZES = (96, 64, 48, 32, 24, 16)
 """Face sizes (the box's shorter side, pixels) of the accuracy-versus-size curve."""
 CHUNK = 32
@@ -154,9 +156,16 @@ def subgroups(
     faces: Sequence[UtkFace], ages: np.ndarray, p_male: np.ndarray, abstained: np.ndarray
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """`subgroup_row` of each race label ("race": {"White": row, ...}, in `RACES` order, then
-    "unknown" if any) and of each true age band ("age_band": {"0-9": row, ..., "70+": row})."""
+    "unknown" if any), of each race label among the faces of `ADULT` years and more
+    ("race_adults", the same keys: the races' age mixes differ) and of each true age band
+    ("age_band": {"0-9": row, ..., "70+": row})."""
+    races = [face.race for face in faces]
     keys = {
-        "race": ([face.race for face in faces], [*RACES, "unknown"]),
+        "race": (races, [*RACES, "unknown"]),
+        "race_adults": (
+            [race if face.age >= ADULT else None for race, face in zip(races, faces, strict=True)],
+            [*RACES, "unknown"],
+        ),
         "age_band": ([band(face.age) for face in faces], [band(b) for b in AGE_BANDS]),
     }
     table: dict[str, dict[str, dict[str, Any]]] = {}
