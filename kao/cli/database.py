@@ -63,7 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_threshold_options(identify)
     identify.set_defaults(run=run_identify)
 
-    db = subparsers.add_parser("db", help="list, rename, delete, export and import")
+    db = subparsers.add_parser("db", help="list, rename, delete, export, import and re-embed")
     actions = db.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="collections, or the persons of --collection")
     _db_options(listing, collection=False)

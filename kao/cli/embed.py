@@ -16,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add `kao embed` to the `kao` parser."""
     parser = subparsers.add_parser(
         "embed",
-        help="face embeddings (vectors for recognition) of every face",
+        help="face embeddings of every face, from a chosen model",
         description="Find every face in images and folders (walked recursively) and give each "
         "its embedding: L2-normalised float32 values (512 for EdgeFace, 128 for dlib), with its "
         "box, score and keypoints. Two faces are the same person when the Euclidean distance "
