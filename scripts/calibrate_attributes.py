@@ -1,7 +1,7 @@
 """Fit the calibration of kao's gender and emotion probabilities on held-out data.
 
     .venv/bin/python scripts/calibrate_attributes.py --utkface ../shared/data/utkface_train \\
-        --faces 3600 --features /tmp/calib/train.npz --fer2013 ../shared/data/fer2013/train.npz
+        --faces 2600 --features /tmp/calib/train2600.npz --fer2013 ../shared/data/fer2013/train.npz
 
 Gender (`kao.attributes.age_gender.GENDER_CALIBRATION`): the head was fitted on all of
 utkface_train, so no face of it is unseen by the shipped head. The script takes a seeded random
