@@ -241,3 +241,5 @@ def test_eval_json_reports_calibration_children_and_subgroups(tmp_path: Path, ca
     assert report["children"]["withheld"] >= 1
     assert sum(row["n"] for row in report["subgroups"]["race"].values()) == 5
     assert report["subgroups"]["age_band"]["0-9"]["n"] == 2
+    assert main(["eval", "age-gender", "--data", str(tmp_path), "--sizes", "--every", "0"]) == 1
+    assert "--every must be at least 1" in capsys.readouterr().err

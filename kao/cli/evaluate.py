@@ -456,6 +456,8 @@ def run_age_gender(args: argparse.Namespace) -> int:
     and subgroups (or, with --sizes, the accuracy-versus-size curve)."""
     from kao.evaluation import utkface
 
+    if args.every < 1:
+        raise KaoError(f"--every must be at least 1, got {args.every}")
     if args.sizes:
         report = utkface.size_curve(args.data, every=args.every)
         _print(report, args.json, "UTKFace age and gender by face size")
