@@ -12,6 +12,7 @@ from conftest import shared_file
 
 from kao.errors import KaoError
 from kao.evaluation import lfw
+from kao.evaluation.baselines import import_face_recognition
 
 PHOTOS = (
     ("George_W_Bush", 7, 16),
@@ -27,6 +28,15 @@ def _pairs(same: list[bool], names: list[tuple[str, str]]) -> list[lfw.Pair]:
         lfw.Pair(Path(f"{a}/{a}_0001.jpg"), Path(f"{b}/{b}_0002.jpg"), s, 0)
         for (a, b), s in zip(names, same, strict=True)
     ]
+
+
+def needs_face_recognition() -> None:
+    """Skip unless face_recognition 1.3 is installed (imported as kao imports it, so that the
+    rest of the test run still refuses truncated images)."""
+    try:
+        import_face_recognition()
+    except KaoError as error:
+        pytest.skip(str(error))
 
 
 def test_pair_gaps_and_the_hardest_pairs() -> None:
@@ -94,7 +104,7 @@ def test_eval_reports_the_peer_and_the_hard_pairs(
     face_recognition beside the model, in the same shape; the hard part scores the pairs."""
     from kao.cli import main
 
-    pytest.importorskip("face_recognition")
+    needs_face_recognition()
     monkeypatch.setenv("KAO_EVAL_CACHE", str(tmp_path / "cache"))
     data = str(_small_lfw(tmp_path / "lfw"))
     options = ["--data", data, "--model", "edgeface_xxs", "--json", "--workers", "1", "--baseline"]
@@ -123,7 +133,7 @@ def test_bench_embed_times_each_model_and_the_peer(
     """`kao bench embed --model M --json` times that model and face_recognition on one core."""
     from kao.cli import main
 
-    pytest.importorskip("face_recognition")
+    needs_face_recognition()
     monkeypatch.setenv("KAO_THREADS", "1")  # restored after the test; bench embed sets it
     folder = str(shared_file("data/lfw/lfw-deepfunneled/Colin_Powell"))
     command = ["bench", "embed", "--data", folder, "--images", "3", "--json"]
@@ -135,3 +145,14 @@ def test_bench_embed_times_each_model_and_the_peer(
         assert entry["faces"] >= 3 and entry["faces_per_s"] > 0
         assert entry["embed_ms_per_face"] < entry["ms_per_face"]
     assert report["speedup"]["edgeface_xxs"] > 0
+
+
+def test_importing_the_peer_leaves_truncated_images_refused() -> None:
+    """face_recognition sets Pillow's LOAD_TRUNCATED_IMAGES when imported; kao's import of it
+    puts the setting back, so a truncated photo is still refused in the same process."""
+    needs_face_recognition()
+    from kao.image import load_image
+
+    data = shared_file("data/lfw/lfw-deepfunneled/Colin_Powell/Colin_Powell_0040.jpg").read_bytes()
+    with pytest.raises(KaoError, match=r"truncated|corrupt"):
+        load_image(data[: len(data) // 2])

@@ -7,6 +7,7 @@ installs the prebuilt `dlib-bin` and face_recognition without its dependencies."
 from __future__ import annotations
 
 from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,9 +21,14 @@ Detect = Callable[[np.ndarray], np.ndarray]
 """RGB image (H, W, 3) uint8 -> detections (N, 5): x1, y1, x2, y2, score."""
 
 
-def face_recognition_hog(upsample: int = 1) -> Detect:
-    """`face_recognition.face_locations(image, upsample, model="hog")` as a detector. It returns
-    no scores, so every face scores 1.0 (its AP is a single precision/recall point)."""
+def import_face_recognition() -> ModuleType:
+    """The face_recognition 1.3 module, imported without its side effect on Pillow: it sets
+    `PIL.ImageFile.LOAD_TRUNCATED_IMAGES`, after which every image read in the process (kao's
+    too) would accept a truncated file; the setting is put back. KaoError when it is not
+    installed."""
+    from PIL import ImageFile
+
+    before = ImageFile.LOAD_TRUNCATED_IMAGES
     try:
         import face_recognition
     except ImportError as error:
@@ -30,6 +36,15 @@ def face_recognition_hog(upsample: int = 1) -> Detect:
             "face_recognition is not installed; run `bash scripts/setup.sh --baselines` "
             f"(it installs dlib-bin and face_recognition 1.3): {error}"
         ) from error
+    finally:
+        ImageFile.LOAD_TRUNCATED_IMAGES = before
+    return face_recognition
+
+
+def face_recognition_hog(upsample: int = 1) -> Detect:
+    """`face_recognition.face_locations(image, upsample, model="hog")` as a detector. It returns
+    no scores, so every face scores 1.0 (its AP is a single precision/recall point)."""
+    face_recognition = import_face_recognition()
 
     def detect(rgb: np.ndarray) -> np.ndarray:
         found = face_recognition.face_locations(rgb, upsample, model="hog")

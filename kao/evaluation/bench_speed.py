@@ -118,7 +118,7 @@ def bench_embed(
 
     Sets KAO_THREADS=1 for the process: call it before any model is loaded (a fresh process)."""
     os.environ["KAO_THREADS"] = "1"
-    import face_recognition
+    face_recognition = baselines.import_face_recognition()
 
     from kao.recognition.embedder import RECOGNITION_MODELS, FaceEmbedder, check_model
 
@@ -188,7 +188,7 @@ def bench_analyze(data: Path, *, images: int = 100, accurate: bool = False) -> d
 
     Sets KAO_THREADS=1 for the process: call it before any model is loaded (a fresh process)."""
     os.environ["KAO_THREADS"] = "1"
-    import face_recognition
+    face_recognition = baselines.import_face_recognition()
 
     from kao.analysis import STAGES, FaceAnalyzer
 

@@ -317,7 +317,9 @@ def _traits_pipeline() -> Pipeline:
 
 
 def _face_recognition_pipeline() -> Pipeline:
-    import face_recognition
+    from kao.evaluation.baselines import import_face_recognition
+
+    face_recognition = import_face_recognition()
 
     def run(rgb: np.ndarray, _: Face | None, __: str) -> tuple[np.ndarray, str]:
         centre = np.array([rgb.shape[1] / 2, rgb.shape[0] / 2])
