@@ -176,7 +176,9 @@ def _read(
 
 
 def _set_age_gender(face: Face, result: Any) -> Face:
-    return dataclasses.replace(face, age=result.age, gender=result.gender)
+    """`face` with `result`'s age and gender, and the reason of a withheld gender (a child)."""
+    missing = {**(face.missing or {}), **result.missing}
+    return dataclasses.replace(face, age=result.age, gender=result.gender, missing=missing)
 
 
 @contextmanager

@@ -184,3 +184,11 @@ def test_text_gives_the_reason_for_what_is_missing(capsys: pytest.CaptureFixture
     assert "    no pose, gaze: needs the landmarks; FaceMesh does not see a face" in second
     assert "    no landmarks_68: FaceMesh does not see a face" in second
     assert "no pose" not in text[: text.index("  face 2:")]
+
+
+def test_a_young_childs_withheld_gender_says_why() -> None:
+    """A UTKFace 2-year-old: the model is not sure of the gender, which is None with the reason
+    (not the generic "not computed")."""
+    (face,) = kao.analyze(shared_file("data/utkface/2_0_0_20161219162303390.jpg.chip.jpg"))
+    assert face.age is not None and face.age < 12
+    assert face.gender is None and face.missing["gender"].startswith("child (estimated")
