@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from kao.recognition.verify import FAR_TABLES
 from kao.server.keys import KeyStore
 from tests.conftest import shared_file
 from tests.serving import kao_serve
@@ -242,6 +243,13 @@ def test_compare_same_and_different(browser: Any, server: str) -> None:
         expect(page.locator("#compare-details")).to_contain_text(MODEL_LABELS["edgeface_xs"])
         assert photo_size(page, "#compare canvas") == [[250, 250], [250, 250]]
         screenshot(page, "compare")
+        # stricter: the threshold becomes the distance at which 1 in 100,000 strangers match
+        with page.expect_response(lambda r: "/v1/verify?" in r.url and "far=" in r.url) as sent:
+            page.select_option("#compare-strictness", "0.00001")
+        assert sent.value.json()["threshold"] == FAR_TABLES["edgeface_xs"][-1][1]
+        expect(page.locator("#compare-details")).to_contain_text(
+            f"same person below {FAR_TABLES['edgeface_xs'][-1][1]}"
+        )
 
 
 def in_words(far: float) -> str:
@@ -417,6 +425,10 @@ def test_group_photos_by_person(browser: Any, server: str, files: dict[str, Path
         assert answer.value.ok
         assert shown_error(page, "group") is None  # once drawn
         expect(page.locator("#group-summary")).to_have_text("3 people among 8 faces in 9 photos")
+        with page.expect_response(lambda r: "/v1/group" in r.url) as answer:
+            page.select_option("#group-strictness", "0.001")  # and again, at FAR 1e-3
+        assert answer.value.url.endswith("/v1/group?model=dlib_resnet_v1&far=0.001")
+        assert answer.value.ok
 
 
 def test_phone_sized_screen(browser: Any, server: str) -> None:

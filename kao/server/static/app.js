@@ -82,8 +82,11 @@ function formOf(fields) {
 }
 
 const post = (path, fields) => api(path, { method: "POST", body: formOf(fields) });
-/** `path` with the query parameter model=`model`, or `path` alone when `model` is empty. */
-const withModel = (path, model) => (model ? `${path}?model=${encodeURIComponent(model)}` : path);
+/** `path` with the query parameters of `params` that are not empty ({model, far}). */
+function withQuery(path, params) {
+  const query = new URLSearchParams(Object.entries(params).filter(([, value]) => value));
+  return query.toString() ? `${path}?${query}` : path;
+}
 const inCollection = (name, rest) => `/v1/collections/${encodeURIComponent(name)}${rest}`;
 
 // ---------------------------------------------------------------- API key
@@ -427,7 +430,8 @@ function setUpCompare() {
     const [a, b] = inputs.map((input) => input.files[0]);
     if (!a || !b) return;
     busy(parts, "Comparing…", async () => {
-      const path = withModel("/v1/verify", chosenModel("compare-model"));
+      const path = withQuery("/v1/verify",
+        { model: chosenModel("compare-model"), far: $("compare-strictness").value });
       const [result, imageA, imageB] = await Promise.all(
         [post(path, { a, b }), loadImage(a), loadImage(b)]);
       const verdict = $("compare-verdict");
@@ -449,6 +453,7 @@ function setUpCompare() {
   };
   inputs.forEach((input) => input.addEventListener("change", run));
   $("compare-model").addEventListener("change", run);
+  $("compare-strictness").addEventListener("change", run);
 }
 
 // ---------------------------------------------------------------- enrol & identify
@@ -525,10 +530,10 @@ function chosenCollection() {
 
 /** POSTs `fields` to `rest` of `collection` with the chosen model; a 409 (the collection is
  * pinned to another model) keeps the server's message and says how to fix it on this page. */
-async function postToCollection(collection, rest, fields) {
+async function postToCollection(collection, rest, fields, far = "") {
   const model = chosenModel("identify-model");
   try {
-    return await post(withModel(inCollection(collection, rest), model), fields);
+    return await post(withQuery(inCollection(collection, rest), { model, far }), fields);
   } catch (error) {
     if (error instanceof ApiError && error.status === 409 && model) {
       const pinned = collectionModel(collections.get(collection));
@@ -583,7 +588,8 @@ function setUpIdentify() {
     busy(parts, `Identifying the faces of ${file.name}…`, async () => {
       const collection = chosenCollection();
       const [found, image] = await Promise.all(
-        [postToCollection(collection, "/identify", { image: file }), loadImage(file)]);
+        [postToCollection(collection, "/identify", { image: file },
+          $("identify-strictness").value), loadImage(file)]);
       if (!found.faces.length) throw new ApiError(`No face found in ${file.name}.`);
       const paint = drawPhoto($("identify-canvas"), image);
       const cards = found.faces.map((face, i) => {
@@ -612,7 +618,8 @@ function setUpGroup() {
     const files = [...input.files];
     if (!files.length) return;
     busy(parts, `Grouping the faces of ${files.length} photos…`, async () => {
-      const path = withModel("/v1/group", chosenModel("group-model"));
+      const path = withQuery("/v1/group",
+        { model: chosenModel("group-model"), far: $("group-strictness").value });
       const [report, ...images] = await Promise.all(
         [post(path, { images: files }), ...files.map(loadImage)]);
       const byName = new Map(files.map((file, i) => [file.name, images[i]]));
@@ -633,6 +640,7 @@ function setUpGroup() {
   };
   input.addEventListener("change", run);
   $("group-model").addEventListener("change", run);
+  $("group-strictness").addEventListener("change", run);
 }
 
 setUpTabs();
