@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds kao's wheel, installs it with its default dependencies only into a fresh virtual
 # environment outside the checkout, and runs the everyday commands from that install on real
-# photos: models download, detect, analyze, verify, enroll + identify (SQLite), group, count,
-# mesh, age-transform and video, each checked for its exit status and a sensible answer. Models
+# photos: models download, detect, analyze, verify, enroll + identify + reembed (SQLite), embed,
+# group, count, mesh, age-transform and video, each checked for its exit status and a sensible answer. Models
 # come from ../shared/models (KAO_MODELS), conversions go to a temporary cache. Exits non-zero,
 # naming the command, at the first failure. Called by scripts/test.sh; needs .venv (scripts/setup.sh).
 #   KAO_INSTALL_CHECK_KEEP=1 keeps the temporary folder (its path is printed).
@@ -106,6 +106,10 @@ check '^enrolled 2 photos of aaron' enroll --db faces.db --collection c --person
 check '^enrolled 2 photos of adam' enroll --db faces.db --collection c --person adam \
   "$adam/Adam_Sandler_0001.jpg" "$adam/Adam_Sandler_0002.jpg"
 check ': aaron ' identify --db faces.db --collection c "$aaron/Aaron_Peirsol_0004.jpg"
+check "^re-embedded 4 faces of c with edgeface_xxs" db reembed --db faces.db --collection c \
+  --model edgeface_xxs
+check ': aaron ' identify --db faces.db --collection c "$aaron/Aaron_Peirsol_0004.jpg"
+check '\(512\)$' embed "$aaron/Aaron_Peirsol_0001.jpg"
 mkdir photos
 cp "$aaron"/Aaron_Peirsol_000[134].jpg "$adam"/Adam_Sandler_000[123].jpg photos/
 check '^2 persons in 6 faces' group photos
