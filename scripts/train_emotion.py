@@ -49,6 +49,8 @@ from onnx import TensorProto, helper
 from torch import nn
 from torch_layers import Block, ConvBN, GraphWriter, git_commit, machine, save_model
 
+from kao.evaluation.fer2013 import validation_split
+
 CLASSES = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprise")
 SIZE = 48
 REFERENCE_COUNT = 16
@@ -84,18 +86,6 @@ class EmotionNet(nn.Module):
 
 # ----------------------------------------------------------------------------------------------
 # Data and augmentation
-
-
-def split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified (train, validation) index arrays."""
-    rng = np.random.default_rng(seed)
-    train, val = [], []
-    for c in range(len(CLASSES)):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        n_val = round(len(idx) * fraction)
-        val.append(idx[:n_val])
-        train.append(idx[n_val:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(val))
 
 
 def augment(x: torch.Tensor, g: torch.Generator, args: argparse.Namespace) -> torch.Tensor:
@@ -236,7 +226,7 @@ def main() -> None:
     classes = tuple(str(c) for c in data["classes"])
     if classes != CLASSES:
         raise SystemExit(f"{args.data}: classes {classes}, expected {CLASSES}")
-    train_idx, val_idx = split(labels, args.val_fraction, args.split_seed)
+    train_idx, val_idx = validation_split(labels, args.val_fraction, args.split_seed)
     mean = float(images[train_idx].mean())
     std = float(images[train_idx].std())
 
