@@ -24,8 +24,8 @@ RECOGNITION_MODELS = (*(edgeface.model_name(size) for size in edgeface.SIZES[::-
 default first: EdgeFace X-small and XX-small (512-d) and dlib's ResNet (128-d)."""
 DEFAULT_MODEL = edgeface.model_name("xs")
 """EdgeFace XS: on LFW the most accurate of the three (0.9950 on the 6,000 pairs; 0.986 of
-genuine pairs accepted at a false-accept rate of 1e-4, against dlib's 0.816) and 5 times faster
-than dlib's ResNet on one core (docs/BENCHMARKS.md)."""
+genuine pairs accepted at a false-accept rate of 1e-4, against dlib's 0.816) and 4 times faster
+than dlib's ResNet on one core (6.6 against 27.1 ms a face; docs/BENCHMARKS.md)."""
 
 
 def model_table() -> list[dict[str, Any]]:
