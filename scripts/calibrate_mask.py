@@ -37,7 +37,7 @@ import numpy as np
 from kao.attributes.mask import MaskClassifier
 from kao.detection import analysis_detector
 from kao.evaluation import mask as mask_eval
-from kao.evaluation.calibration import binary_reliability
+from kao.evaluation.calibration import binary_reliability, log_scale_minimum
 
 GRID = np.arange(0.0, 12.01, 0.05)
 """Candidate thresholds, as log-odds of the network's p_mask."""
@@ -111,15 +111,7 @@ def fit_scale(z: np.ndarray, positive: np.ndarray) -> float:
     def loss(log_a: float) -> float:
         return float(np.logaddexp(0.0, -sign * np.exp(log_a) * z).mean())
 
-    lo, hi = np.log(0.01), np.log(10.0)
-    ratio = (np.sqrt(5) - 1) / 2
-    for _ in range(80):
-        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-        if loss(a) < loss(b):
-            hi = b
-        else:
-            lo = a
-    return float(np.exp((lo + hi) / 2))
+    return log_scale_minimum(loss, 0.01, 10.0, 80)
 
 
 def summary(data: dict[str, np.ndarray], threshold: float, scale: float) -> dict[str, Any]:

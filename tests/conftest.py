@@ -23,6 +23,18 @@ def shared_file(relative: str) -> Path:
     return path
 
 
+def lfw_photo(person: str, number: int) -> Path:
+    """LFW's photo `number` of `person` (e.g. "Colin_Powell", 40), or skip without the data."""
+    return shared_file(f"data/lfw/lfw-deepfunneled/{person}/{person}_{number:04d}.jpg")
+
+
+@pytest.fixture
+def private_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Gallery indexes and converted models are saved under the model cache: keep the test's
+    apart (use with `pytest.mark.usefixtures("private_cache")`)."""
+    monkeypatch.setenv("KAO_CACHE", str(tmp_path / "cache" / "models"))
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     url = os.environ.get(POSTGRES_ENV)

@@ -15,21 +15,12 @@ import kao
 from kao.cli import main
 from kao.errors import ConflictError, NotFoundError
 from tests.conftest import LFW, shared_file
+from tests.conftest import lfw_photo as lfw
 
 PHOTO = "data/lfw/lfw-deepfunneled/George_W_Bush/George_W_Bush_0007.jpg"
 CLOSE_UP = "data/crowd_sample/ShanghaiTech/part_B/test_data/images/IMG_3.jpg"  # 3 people
 PERSONS = ("Adam_Sandler", "Alan_Greenspan")
 GALLERY = Path(kao.__file__).parent / "gallery"
-
-
-@pytest.fixture
-def private_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Gallery indexes are saved beside the model cache: keep this test's apart."""
-    monkeypatch.setenv("KAO_CACHE", str(tmp_path / "cache" / "models"))
-
-
-def lfw(person: str, number: int) -> Path:
-    return shared_file(f"data/lfw/lfw-deepfunneled/{person}/{person}_{number:04d}.jpg")
 
 
 def image_forms(path: Path) -> list[object]:

@@ -17,20 +17,13 @@ from kao.gallery import NewFace, open_gallery
 from kao.gallery.database import FaceDatabase
 from kao.recognition import NoFaceError, default_embedder
 from kao.recognition.embedder import DEFAULT_MODEL
-from tests.conftest import shared_file
+from tests.conftest import lfw_photo as photo
 
 KNOWN = ("Abdoulaye_Wade", "Adam_Sandler", "Alan_Greenspan")
 STRANGER = "Aaron_Peirsol"
 
 
-def photo(person: str, number: int) -> Path:
-    return shared_file(f"data/lfw/lfw-deepfunneled/{person}/{person}_{number:04d}.jpg")
-
-
-@pytest.fixture(autouse=True)
-def private_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Indexes are saved beside the model cache: keep this test's apart."""
-    monkeypatch.setenv("KAO_CACHE", str(tmp_path / "cache" / "models"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture

@@ -19,9 +19,7 @@ from tests.conftest import shared_file
 COLIN = shared_file("data/lfw/lfw-deepfunneled/Colin_Powell/Colin_Powell_0040.jpg")
 
 
-@pytest.fixture(autouse=True)
-def private_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("KAO_CACHE", str(tmp_path / "cache" / "models"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture

@@ -17,12 +17,9 @@ from kao.recognition.cluster import GROUP_THRESHOLDS, cluster, pairwise_scores
 from kao.recognition.embedder import DEFAULT_MODEL
 from kao.recognition.verify import similarity
 from tests.conftest import LFW, shared_file
+from tests.conftest import lfw_photo as photo
 
 PEOPLE = ("Aaron_Peirsol", "Abdoulaye_Wade", "Adam_Sandler", "Alan_Greenspan")
-
-
-def photo(person: str, number: int) -> Path:
-    return shared_file(f"data/lfw/lfw-deepfunneled/{person}/{person}_{number:04d}.jpg")
 
 
 def test_embedding_shape_and_norm() -> None:

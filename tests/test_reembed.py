@@ -16,16 +16,9 @@ from kao.errors import ConflictError
 from kao.gallery.database import FaceDatabase
 from kao.gallery.records import NewFace
 from kao.recognition import FaceEmbedder
-from tests.conftest import shared_file
+from tests.conftest import lfw_photo as photo
 
-
-def photo(person: str, number: int) -> Path:
-    return shared_file(f"data/lfw/lfw-deepfunneled/{person}/{person}_{number:04d}.jpg")
-
-
-@pytest.fixture(autouse=True)
-def private_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("KAO_CACHE", str(tmp_path / "cache" / "models"))
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 @pytest.fixture

@@ -24,12 +24,7 @@ from kao.recognition.verify import (
     similarity,
     threshold_at_far,
 )
-from tests.conftest import shared_file
-
-
-def photo(person: str, number: int) -> Path:
-    return shared_file(f"data/lfw/lfw-deepfunneled/{person}/{person}_{number:04d}.jpg")
-
+from tests.conftest import lfw_photo as photo
 
 COLIN = [photo("Colin_Powell", n) for n in (40, 49)]
 TONY = photo("Tony_Blair", 18)

@@ -26,6 +26,7 @@ from PIL import Image
 
 from kao.recognition.verify import FAR_TABLES
 from kao.server.keys import KeyStore
+from tests.conftest import lfw_photo as lfw
 from tests.conftest import shared_file
 from tests.serving import kao_serve
 
@@ -44,10 +45,6 @@ MODEL_LABELS = {
 }
 """The recognition models of GET /v1/models as the page's selectors name them."""
 COLLECTIONS_MODEL = "the collection's model"  # the first choice of the enrol & identify selector
-
-
-def lfw(person: str, number: int) -> Path:
-    return shared_file(f"data/lfw/lfw-deepfunneled/{person}/{person}_{number:04d}.jpg")
 
 
 def _missing(reason: str) -> None:

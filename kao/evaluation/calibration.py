@@ -4,6 +4,7 @@ softmax, a scale and bias for a binary logit)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -82,6 +83,20 @@ def tempered(probabilities: np.ndarray, temperature: float) -> np.ndarray:
     return (shifted / shifted.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
+def log_scale_minimum(loss: Callable[[float], float], low: float, high: float, steps: int) -> float:
+    """The x in [`low`, `high`] (both > 0) minimising `loss(log x)` for a unimodal loss: a
+    golden-section search on log x, `steps` steps."""
+    lo, hi = np.log(low), np.log(high)
+    ratio = (np.sqrt(5) - 1) / 2
+    for _ in range(steps):
+        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+        if loss(a) < loss(b):
+            hi = b
+        else:
+            lo = a
+    return float(np.exp((lo + hi) / 2))
+
+
 def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
     """The temperature T minimising the log-loss of `tempered(probabilities, T)` ((N, K),
     labels (N,) class indices): a golden-section search on log T in [1/10, 10]."""
@@ -91,12 +106,4 @@ def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
         p = tempered(probabilities, float(np.exp(log_t)))[rows, labels]
         return float(-np.log(np.clip(p, 1e-12, None)).mean())
 
-    lo, hi = np.log(0.1), np.log(10.0)
-    ratio = (np.sqrt(5) - 1) / 2
-    for _ in range(60):
-        a, b = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-        if loss(a) < loss(b):
-            hi = b
-        else:
-            lo = a
-    return float(np.exp((lo + hi) / 2))
+    return log_scale_minimum(loss, 0.1, 10.0, 60)

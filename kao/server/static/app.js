@@ -82,6 +82,21 @@ function formOf(fields) {
 }
 
 const post = (path, fields) => api(path, { method: "POST", body: formOf(fields) });
+/** The choices of every strictness selector: (far sent, its words); "" sends none. */
+const STRICTNESS = [
+  ["", "at the model's calibrated threshold"],
+  ["0.001", "as strict as 1 in 1,000 strangers matching"],
+  ["0.0001", "as strict as 1 in 10,000"],
+  ["0.00001", "as strict as 1 in 100,000"],
+];
+
+/** Fills every `select[data-strictness]` with the `STRICTNESS` choices. */
+function setUpStrictness() {
+  for (const select of document.querySelectorAll("select[data-strictness]")) {
+    select.replaceChildren(...STRICTNESS.map(([value, text]) => el("option", { value, text })));
+  }
+}
+
 /** `path` with the query parameters of `params` that are not empty ({model, far}). */
 function withQuery(path, params) {
   const query = new URLSearchParams(Object.entries(params).filter(([, value]) => value));
@@ -644,6 +659,7 @@ function setUpGroup() {
 }
 
 setUpTabs();
+setUpStrictness();
 setUpDropZones();
 setUpKey();
 setUpAnalyze();
