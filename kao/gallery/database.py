@@ -308,8 +308,9 @@ class FaceDatabase:
         is the face's person when closer than `threshold` (Euclidean distance) or than the
         distance at false-accept rate `far` (at most one of the two; default: the model's
         calibrated threshold, see `kao.recognition.verify.decision_threshold`)."""
-        faces = self.embedder_for(collection).embed(image)
-        return self.identify_faces(collection, faces, top, threshold=threshold, far=far)
+        embedder = self.embedder_for(collection)
+        faces = embedder.embed(image)
+        return self._identify(collection, embedder, faces, top, threshold, far)
 
     def identify_faces(
         self,
@@ -321,9 +322,20 @@ class FaceDatabase:
         far: float | None = None,
     ) -> list[Identified]:
         """Like `identify`, for faces already embedded by `embedder_for(collection)`."""
+        return self._identify(collection, self.embedder_for(collection), faces, top, threshold, far)
+
+    def _identify(
+        self,
+        collection: str,
+        embedder: FaceEmbedder,
+        faces: Sequence[Face],
+        top: int,
+        threshold: float | None,
+        far: float | None,
+    ) -> list[Identified]:
+        """`identify_faces` with the collection's embedder already looked up."""
         if top < 1:
             raise KaoError(f"--top must be at least 1, got {top}")
-        embedder = self.embedder_for(collection)
         model = embedder.model_name
         limit = decision_threshold(model, threshold=threshold, far=far)
         if not faces:
