@@ -25,6 +25,21 @@ from kao.server.service import Checked
 from kao.server.uploads import json_body, openapi_body, read_images, read_text
 
 router = APIRouter(prefix="/collections")
+NAME_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string"}},
+                    "required": ["name"],
+                }
+            }
+        },
+    }
+}
+"""The OpenAPI body of the requests that send {"name": ...} (create a collection, rename)."""
 
 
 @router.get("", summary="Every collection with its numbers of persons and faces")
@@ -43,20 +58,7 @@ async def list_collections(request: Request) -> list[dict[str, Any]]:
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Create a collection",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "properties": {"name": {"type": "string"}},
-                        "required": ["name"],
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=NAME_BODY,
 )
 async def create_collection(request: Request) -> dict[str, Any]:
     """Body {"name": "family"} -> {"collection": "family"}; 409 when it exists."""
@@ -177,6 +179,22 @@ async def delete_face(request: Request, collection: str, face_id: int) -> dict[s
     svc = service(request)
     await svc.run(svc.database.delete_face, collection, face_id)
     return {"deleted": face_id}
+
+
+@router.post(
+    "/{collection}/persons/{person:path}",
+    summary="Rename a person",
+    openapi_extra=NAME_BODY,
+)
+async def rename_person(request: Request, collection: str, person: str) -> dict[str, Any]:
+    """Body {"name": "new name"} -> {"renamed": person, "to": new name}, as `kao db rename
+    --json`; 404 for an unknown person, 409 when the new name is taken."""
+    svc = service(request)
+    name = (await json_body(request)).get("name")
+    if not isinstance(name, str):
+        raise ApiError(400, 'send {"name": "<new name>"} as JSON')
+    await svc.run(svc.database.rename_person, collection, person, name)
+    return {"renamed": person, "to": name}
 
 
 @router.delete("/{collection}/persons/{person:path}", summary="Delete a person and their faces")
