@@ -10,10 +10,11 @@ detector runs on every N-th frame only; the frames between show the tracks' pred
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -191,6 +192,30 @@ class TrackedFace:
     identity: str | None
     detected: bool
 
+    def to_dict(self, *, mesh: bool = False) -> dict[str, Any]:
+        """{"track_id", "identity", "detected"} and the face's record (`Face.to_dict`: box,
+        score, keypoints; with attributes or landmarks, every analysis key; with `mesh`, the
+        468 mesh and 10 iris points)."""
+        return {
+            "track_id": self.track_id,
+            "identity": self.identity,
+            "detected": self.detected,
+            **self.face.to_dict(mesh=mesh),
+        }
+
+
+def frame_record(
+    index: int, seconds: float, faces: Sequence[TrackedFace], *, mesh: bool = False
+) -> dict[str, Any]:
+    """The per-frame record of `kao video --json` and of the live WebSocket (`kao.live`):
+    {"frame": 0-based index, "time": `seconds` since the first frame (rounded to 1 ms),
+    "faces": [`TrackedFace.to_dict`]}."""
+    return {
+        "frame": index,
+        "time": round(seconds, 3),
+        "faces": [tracked.to_dict(mesh=mesh) for tracked in faces],
+    }
+
 
 @dataclass(frozen=True)
 class FrameResult:
@@ -245,6 +270,8 @@ class VideoAnalyzer:
         database, collection: identify the tracks' faces in this collection (None: no names).
         every: run the detector on every N-th frame (1: every frame).
         refresh: frames between two identifications / attribute runs of one track.
+        landmarks: a `kao.landmarks.FaceMesh` to fit on every detected face of every frame,
+            with the head pose and gaze from it (None: only the refreshes' analyses).
     """
 
     def __init__(
@@ -257,6 +284,7 @@ class VideoAnalyzer:
         collection: str | None = None,
         every: int = 1,
         refresh: int = 10,
+        landmarks: Any = None,
     ) -> None:
         if every < 1 or refresh < 1:
             raise KaoError(f"every and refresh must be at least 1, got {every} and {refresh}")
@@ -269,6 +297,7 @@ class VideoAnalyzer:
         self.collection = collection
         self.every = every
         self.refresh = refresh
+        self.landmarks = landmarks
         self._tracks: dict[int, tuple[Track, TrackProfile]] = {}
         self._refreshed: dict[int, int] = {}  # track id -> frame of its last refresh
 
@@ -282,11 +311,15 @@ class VideoAnalyzer:
             self._describe(rgb, index, tracks)
         else:
             tracks = self.tracker.predict(index)
+        faces = [track.face for track in tracks]
+        if detected and self.landmarks is not None and faces:
+            faces = [_with_geometry(face) for face in self.landmarks.run(rgb, faces)]
         result = []
-        for track in tracks:
+        for track, face in zip(tracks, faces, strict=True):
             profile = self._tracks[track.track_id][1]
-            face = profile.apply(track.face)
-            result.append(TrackedFace(track.track_id, face, profile.identity, detected))
+            result.append(
+                TrackedFace(track.track_id, profile.apply(face), profile.identity, detected)
+            )
         return result
 
     def run(self, frames: Iterable[np.ndarray]) -> Iterator[FrameResult]:
@@ -345,6 +378,16 @@ class VideoAnalyzer:
             for track, answer in zip(due, found, strict=True):
                 similarity = answer.matches[0].similarity if answer.matches else 0.0
                 self._tracks[track.track_id][1].add_identity(answer.person, similarity)
+
+
+def _with_geometry(face: Face) -> Face:
+    """`face` (after FaceMesh) with its head pose and gaze; unchanged when FaceMesh did not
+    fit it (its `missing` says why)."""
+    from kao.geometry import gaze, head_pose
+
+    if face.mesh is None:
+        return face
+    return dataclasses.replace(face, pose=head_pose(face), gaze=gaze(face))
 
 
 def _inside(box: np.ndarray, width: int, height: int) -> bool:

@@ -43,7 +43,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="annotated video: .mp4 (H.264) or .webm (VP9), which web browsers play, or .avi "
         "(Motion JPEG)",
     )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of text")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON instead of text: the summary per track, and a record per frame "
+        "(its faces with track id, box, score, keypoints and the track's identity and "
+        "attributes), the shape /v1/live sends",
+    )
     parser.add_argument(
         "--db",
         default=os.environ.get("KAO_DB"),
@@ -163,17 +169,20 @@ def run(args: argparse.Namespace) -> int:
 def _track(args: argparse.Namespace, video: Video, analysis: VideoAnalyzer) -> dict[str, Any]:
     """Run `analysis` over `video` (until `--max-frames`, or Ctrl-C on a camera), writing the
     annotated video with `--out` and a status line on a terminal; returns the JSON report."""
-    from kao.video import AnnotatedVideo, draw_frame
+    from kao.video import AnnotatedVideo, draw_frame, frame_record
 
     writer = AnnotatedVideo(args.out, video.width, video.height, video.fps) if args.out else None
     frames = islice(video.frames(), args.max_frames)
     status = sys.stderr.isatty()
     processed = 0
+    records: list[dict[str, Any]] = []
     start = time.perf_counter()
     try:
         for result in analysis.run(frames):
             if writer is not None:
                 writer.write(draw_frame(result, args.draw))
+            if args.json:
+                records.append(frame_record(result.index, result.index / video.fps, result.faces))
             processed += 1
             if status and result.index % STATUS_EVERY == 0:
                 of = f"/{video.count}" if video.count else ""
@@ -201,6 +210,7 @@ def _track(args: argparse.Namespace, video: Video, analysis: VideoAnalyzer) -> d
         "processing_fps": round(processed / max(seconds, 1e-9), 2),
         "annotated": None if writer is None else str(writer.path),
         "tracks": [track.to_dict() for track in analysis.summary()],
+        "per_frame": records,
     }
 
 
