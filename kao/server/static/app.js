@@ -1,6 +1,6 @@
-// kao's web page: four pages (analyze, compare, enrol & identify, group) that call the JSON
-// API of `kao serve` and draw its answers on canvases. No framework, no build step, nothing
-// loaded from elsewhere.
+// kao's web page: five pages (analyze, compare, enrol & identify, group, people) that call the
+// JSON API of `kao serve` and draw its answers on canvases. Photos are shrunk in the browser
+// before they are sent. No framework, no build step, nothing loaded from elsewhere.
 "use strict";
 
 const KEY_STORAGE = "kao.apiKey";
@@ -15,6 +15,13 @@ const KEY_SAVED = "Saved in this browser.";
 const MODEL_NAMES = { dlib_resnet_v1: "dlib ResNet", edgeface_xs: "EdgeFace XS",
   edgeface_xxs: "EdgeFace XXS" }; // recognition models as people read them
 const FAR_RANGE = [1e-5, 1e-1]; // verify's "far" is clamped to its calibrated table's range
+const UPLOAD_SIDE = 2048; // photos are sent with their longest side at most this (pixels),
+const UPLOAD_QUALITY = 0.92; // re-encoded as JPEG at this quality when they had to be shrunk
+const PREPARE_BATCH = 4; // photos of a set decoded and shrunk at once (bounds the memory used)
+const COMPACT_FACES = 5; // from this many faces, a result's cards are compact, bars folded
+const THUMB_SIDE = 80; // the people view's face thumbnails (pixels)
+const THUMB_STORAGE = "kao.thumbnails"; // {face id: {collection, box, src}} in localStorage
+const MB = 1024 * 1024;
 
 const $ = (id) => document.getElementById(id);
 const colorOf = (i) => COLORS[i % COLORS.length];
@@ -45,31 +52,51 @@ class ApiError extends Error {
   }
 }
 
-/** The JSON answer of `path`, or an ApiError with the server's {"error": ...} message. */
-async function api(path, options = {}) {
-  const headers = new Headers(options.headers || {});
-  const key = localStorage.getItem(KEY_STORAGE);
-  if (key) headers.set("Authorization", `Bearer ${key}`);
-  let response;
-  try {
-    response = await fetch(path, { ...options, headers });
-  } catch {
-    throw new ApiError("cannot reach the kao server: is it still running?");
-  }
-  let body = null;
-  try {
-    body = await response.json();
-  } catch {
-    // not JSON: reported below
-  }
-  if (!response.ok) {
-    if (response.status === 401) showKeyBox(NEED_KEY);
-    const message = body && typeof body.error === "string" ? body.error
-      : `the server answered ${response.status} ${response.statusText}`.trim();
-    throw new ApiError(message, response.status);
-  }
-  if (body === null) throw new ApiError("the server's answer is not JSON", response.status);
-  return body;
+/** A request the user cancelled. */
+class Cancelled extends Error {}
+
+/** The JSON answer of `path`, or an ApiError with the server's {"error": ...} message.
+ * `options`: method, headers, body, as fetch's; `onSent(bytes)` hears the upload's progress,
+ * and aborting `signal` (an AbortSignal) cancels the request (Cancelled). */
+function api(path, { method = "GET", headers = {}, body = null, onSent, signal } = {}) {
+  return new Promise((resolve, reject) => {
+    if (signal && signal.aborted) {
+      reject(new Cancelled());
+      return;
+    }
+    const request = new XMLHttpRequest();
+    request.open(method, path);
+    for (const [name, value] of Object.entries(headers)) request.setRequestHeader(name, value);
+    const key = localStorage.getItem(KEY_STORAGE);
+    if (key) request.setRequestHeader("Authorization", `Bearer ${key}`);
+    if (onSent) request.upload.addEventListener("progress", (event) => onSent(event.loaded));
+    if (signal) signal.addEventListener("abort", () => request.abort(), { once: true });
+    request.onabort = () => reject(new Cancelled());
+    request.onerror = () => reject(
+      new ApiError("cannot reach the kao server: is it still running?"));
+    request.onload = () => {
+      let answer = null;
+      try {
+        answer = JSON.parse(request.responseText);
+      } catch {
+        // not JSON: reported below
+      }
+      const { status, statusText } = request;
+      if (status < 200 || status > 299) {
+        if (status === 401) showKeyBox(NEED_KEY);
+        const message = answer && typeof answer.error === "string" ? answer.error
+          : `the server answered ${status} ${statusText}`.trim();
+        const error = new ApiError(message, status);
+        if (status === 413) error.hint = "Send fewer photos at once.";
+        reject(error);
+      } else if (answer === null) {
+        reject(new ApiError("the server's answer is not JSON", status));
+      } else {
+        resolve(answer);
+      }
+    };
+    request.send(body);
+  });
 }
 
 /** A multipart body: each value is a string, a File, or a list of Files (one part each). */
@@ -81,7 +108,12 @@ function formOf(fields) {
   return form;
 }
 
-const post = (path, fields) => api(path, { method: "POST", body: formOf(fields) });
+const post = (path, fields, options = {}) =>
+  api(path, { ...options, method: "POST", body: formOf(fields) });
+/** POSTs (or DELETEs...) `value` as JSON to `path`. */
+const sendJson = (path, value, method = "POST") => api(path, {
+  method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(value),
+});
 /** The choices of every strictness selector: (far sent, its words); "" sends none. */
 const STRICTNESS = [
   ["", "at the model's calibrated threshold"],
@@ -145,21 +177,28 @@ function partsOf(id) {
 }
 
 /** Runs `work` with `parts` showing `message` meanwhile; its resolved text (if any) stays in
- * the status line; a failure goes to the error box, the result area is then hidden. */
-async function busy(parts, message, work) {
+ * the status line; a failure goes to the error box, the result area is then hidden (a
+ * cancelled one only says so). Once `current()` is false (another run took over), the
+ * outcome is not shown. */
+async function busy(parts, message, work, current = () => true) {
   parts.error.hidden = true;
   parts.status.textContent = message;
   parts.status.classList.add("working");
   try {
-    parts.status.textContent = (await work()) || "";
+    const said = await work();
+    if (current()) parts.status.textContent = said || "";
   } catch (error) {
-    parts.status.textContent = "";
+    if (!current()) return;
+    parts.status.textContent = error instanceof Cancelled ? "Cancelled." : "";
     parts.result.hidden = true;
-    showError(parts, error);
+    if (!(error instanceof Cancelled)) showError(parts, error);
   } finally {
-    parts.status.classList.remove("working");
+    if (current()) parts.status.classList.remove("working");
   }
 }
+
+/** `parts` whose result area stays shown when a change made from it fails. */
+const keepingResult = (parts) => ({ ...parts, result: el("div") });
 
 function showError(parts, error) {
   const text = error instanceof ApiError ? error.message : `the page failed: ${error.message}`;
@@ -290,6 +329,63 @@ function loadImage(file) {
   });
 }
 
+/** `file` as it is sent: a photo whose longest side is over UPLOAD_SIDE pixels is drawn
+ * upright (its EXIF orientation applied) at that side and re-encoded as a JPEG of the same
+ * name; smaller photos, and files this browser cannot decode (the server says what is wrong
+ * with them), go as they are. */
+async function shrink(file) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+  } catch {
+    return file;
+  }
+  const longest = Math.max(bitmap.width, bitmap.height);
+  if (longest <= UPLOAD_SIDE) {
+    bitmap.close();
+    return file;
+  }
+  const scale = UPLOAD_SIDE / longest;
+  const canvas = new OffscreenCanvas(
+    Math.round(bitmap.width * scale), Math.round(bitmap.height * scale));
+  const ctx = canvas.getContext("2d");
+  ctx.imageSmoothingQuality = "high";
+  ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  bitmap.close();
+  const blob = await canvas.convertToBlob({ type: "image/jpeg", quality: UPLOAD_QUALITY });
+  return new File([blob], file.name, { type: "image/jpeg", lastModified: file.lastModified });
+}
+
+/** Each chosen File's prepared form, made once: {upload: the File to send (see `shrink`),
+ * image: it decoded as an <img> (null when the browser cannot)}. */
+const prepared = new WeakMap();
+
+/** `file` ready to send and to draw (see `prepared`). */
+function prepare(file) {
+  if (!prepared.has(file)) {
+    prepared.set(file, shrink(file).then(async (upload) => ({
+      upload, image: await loadImage(upload),
+    })));
+  }
+  return prepared.get(file);
+}
+
+/** `files` prepared PREPARE_BATCH at a time, `onReady(i, ready)` told as each is; stops with
+ * Cancelled when `signal` is aborted. */
+async function prepareAll(files, onReady = () => {}, signal = null) {
+  const all = [];
+  for (let start = 0; start < files.length; start += PREPARE_BATCH) {
+    if (signal && signal.aborted) throw new Cancelled();
+    const batch = files.slice(start, start + PREPARE_BATCH);
+    all.push(...await Promise.all(batch.map(async (file, j) => {
+      const ready = await prepare(file);
+      onReady(start + j, ready);
+      return ready;
+    })));
+  }
+  return all;
+}
+
 /** Draws `image` (null: a grey placeholder of `width` x `height`) on `canvas`, its longest
  * side scaled into [MIN_CANVAS, MAX_CANVAS] (the scale goes in data-scale); returns a painter
  * that draws in the photo's pixel coordinates. */
@@ -356,10 +452,14 @@ function thumbnail(image, box, size = 88) {
   return canvas;
 }
 
-/** One bar per emotion, the likeliest in bold. */
-function emotionBars(emotion) {
+/** One bar per emotion, the likeliest in bold, folded under a summary naming it unless
+ * `open`. */
+function emotionBars(emotion, open = true) {
   const best = EMOTIONS.reduce((a, b) => (emotion[b] > emotion[a] ? b : a));
-  return el("div", { class: "emotions" }, ...EMOTIONS.map((name) => el(
+  const fold = el("details", { class: "emotions" },
+    el("summary", { text: `${best} ${percent(emotion[best])}` }));
+  fold.open = open;
+  fold.append(el("div", { class: "emotion-bars" }, ...EMOTIONS.map((name) => el(
     "div", { class: name === best ? "emotion best" : "emotion" },
     el("span", { class: "name", text: name }),
     el("span", {
@@ -367,7 +467,16 @@ function emotionBars(emotion) {
       "aria-valuemax": "1", "aria-valuenow": String(emotion[name]),
     }, el("span", { style: { width: percent(emotion[name]) } })),
     el("span", { class: "value", text: percent(emotion[name]) }),
-  )));
+  ))));
+  return fold;
+}
+
+/** Marks `parts`' result compact when it shows many faces (small cards, folded bars, the
+ * photo kept in view); returns whether it is. */
+function compactFor(parts, count) {
+  const many = count >= COMPACT_FACES;
+  parts.result.classList.toggle("many", many);
+  return many;
 }
 
 /** The heading of a face's card: a swatch of its box's colour, and a title. */
@@ -392,7 +501,7 @@ function qualityLine(quality) {
     `${Math.round(quality.size)} px`;
 }
 
-function describeFace(face, i) {
+function describeFace(face, i, compact = false) {
   const facts = [];
   if (face.age != null) facts.push(`age ${Math.round(face.age)}`);
   if (face.gender) facts.push(`${face.gender.label} ${percent(face.gender.score)}`);
@@ -405,7 +514,7 @@ function describeFace(face, i) {
     card.append(el("p", { class: "pose", text: `head: ${angles.join(", ")}` }));
   }
   if (face.quality) card.append(el("p", { class: "quality", text: qualityLine(face.quality) }));
-  if (face.emotion) card.append(emotionBars(face.emotion));
+  if (face.emotion) card.append(emotionBars(face.emotion, !compact));
   for (const line of missingLines(face.missing)) {
     card.append(el("p", { class: "missing", text: line }));
   }
@@ -419,24 +528,38 @@ function setUpAnalyze() {
     const file = input.files[0];
     if (!file) return;
     busy(parts, `Analyzing ${file.name}…`, async () => {
-      const [record, image] = await Promise.all(
-        [post("/v1/analyze", { image: file }), loadImage(file)]);
+      const { upload, image } = await prepare(file);
+      const record = await post("/v1/analyze", { image: upload });
       const count = record.faces.length;
-      if (!count) throw new ApiError(`No face found in ${file.name}.`);
       const paint = drawPhoto($("analyze-canvas"), image, record.width, record.height);
       record.faces.forEach((face, i) => {
         if (face.landmarks_68) paint.points(face.landmarks_68, "#ffef5a");
         paint.box(face.box, colorOf(i), String(i + 1));
       });
-      $("analyze-canvas").dataset.faces = record.faces.length;
-      $("analyze-faces").replaceChildren(...record.faces.map(describeFace));
+      $("analyze-canvas").dataset.faces = count;
+      const compact = compactFor(parts, count);
+      $("analyze-faces").replaceChildren(
+        ...record.faces.map((face, i) => describeFace(face, i, compact)));
       parts.result.hidden = false;
-      return `${plural(count, "face")} in ${file.name} (${record.width} × ${record.height}).`;
+      const size = `(${record.width} × ${record.height})`;
+      if (!count) return `No face found in ${file.name} ${size}.`;
+      return `${plural(count, "face")} in ${file.name} ${size}.`;
     });
   });
 }
 
 // ---------------------------------------------------------------- compare
+
+/** Shows the photo chosen in file input `input` in the <img> `preview` (hidden without one). */
+async function showPreview(input, preview) {
+  const file = input.files[0];
+  if (preview.src) URL.revokeObjectURL(preview.src);
+  preview.removeAttribute("src");
+  preview.hidden = !file;
+  if (!file) return;
+  const { upload } = await prepare(file);
+  if (input.files[0] === file) preview.src = URL.createObjectURL(upload);
+}
 
 function setUpCompare() {
   const parts = partsOf("compare");
@@ -447,8 +570,9 @@ function setUpCompare() {
     busy(parts, "Comparing…", async () => {
       const path = withQuery("/v1/verify",
         { model: chosenModel("compare-model"), far: $("compare-strictness").value });
-      const [result, imageA, imageB] = await Promise.all(
-        [post(path, { a, b }), loadImage(a), loadImage(b)]);
+      const [readyA, readyB] = await Promise.all([prepare(a), prepare(b)]);
+      const result = await post(path, { a: readyA.upload, b: readyB.upload });
+      const [imageA, imageB] = [readyA.image, readyB.image];
       const verdict = $("compare-verdict");
       verdict.textContent = result.same ? "Same person" : "Not the same person";
       verdict.className = `verdict ${result.same ? "same" : "different"}`;
@@ -466,9 +590,70 @@ function setUpCompare() {
       parts.result.hidden = false;
     });
   };
-  inputs.forEach((input) => input.addEventListener("change", run));
+  for (const [input, side] of [[inputs[0], "a"], [inputs[1], "b"]]) {
+    input.addEventListener("change", () => {
+      showPreview(input, $(`compare-preview-${side}`));
+      run();
+    });
+  }
   $("compare-model").addEventListener("change", run);
   $("compare-strictness").addEventListener("change", run);
+}
+
+// ---------------------------------------------------------------- face thumbnails
+
+/** The thumbnails of the faces this browser enrolled, kept in its localStorage (the server
+ * keeps no photo): {face id: {collection, box, src: a JPEG data: URL}}. */
+function storedThumbnails() {
+  try {
+    return JSON.parse(localStorage.getItem(THUMB_STORAGE)) || {};
+  } catch {
+    return {};
+  }
+}
+
+/** Saves `thumbnails` (see `storedThumbnails`); when the browser's storage is full, the page
+ * goes on without keeping them. */
+function storeThumbnails(thumbnails) {
+  try {
+    localStorage.setItem(THUMB_STORAGE, JSON.stringify(thumbnails));
+  } catch {
+    // full: the people view shows initials instead
+  }
+}
+
+/** Keeps a thumbnail of each face just enrolled: face `ids[i]` was found in `images[i]` (an
+ * <img>, or null when the browser cannot draw it) at the box GET .../faces gives. */
+async function keepThumbnails(collection, ids, images) {
+  const faces = await api(inCollection(collection, "/faces"));
+  const boxes = new Map(faces.map((face) => [face.id, face.box]));
+  const thumbnails = storedThumbnails();
+  ids.forEach((id, i) => {
+    const box = boxes.get(id);
+    if (!box || !images[i]) return;
+    const src = thumbnail(images[i], box, THUMB_SIDE).toDataURL("image/jpeg", 0.85);
+    thumbnails[id] = { collection, box, src };
+  });
+  storeThumbnails(thumbnails);
+}
+
+/** The stored thumbnail of `face` (a GET .../faces record) of `collection`, or null: one kept
+ * for the same id, collection and box (not a face of another database served here before). */
+function thumbnailOf(collection, face) {
+  const kept = storedThumbnails()[face.id];
+  const same = kept && kept.collection === collection
+    && JSON.stringify(kept.box) === JSON.stringify(face.box);
+  return same ? kept.src : null;
+}
+
+/** Forgets the thumbnails of `collection` whose face id is not in `keep` (a Set; none: all of
+ * the collection's). */
+function forgetThumbnails(collection, keep = new Set()) {
+  const thumbnails = storedThumbnails();
+  for (const [id, kept] of Object.entries(thumbnails)) {
+    if (kept.collection === collection && !keep.has(Number(id))) delete thumbnails[id];
+  }
+  storeThumbnails(thumbnails);
 }
 
 // ---------------------------------------------------------------- enrol & identify
@@ -482,10 +667,12 @@ const collections = new Map();
  * the server does not say). */
 const collectionModel = (c) => (c && c.model ? modelLabel(c.model) : "");
 
-/** Fills the collection list (keeping the choice, else choosing `wanted`), then its persons. */
+/** The selectors of a collection: enrol & identify's, the people view's, group's. */
+const COLLECTION_SELECTS = ["collection", "people-collection", "group-collection"];
+
+/** Fills the collection selectors (each keeping its choice; enrol & identify's choosing
+ * `wanted` if given), then the persons of the chosen ones. */
 async function refreshCollections(wanted) {
-  const select = $("collection");
-  const keep = wanted || select.value;
   let listed;
   try {
     listed = await api("/v1/collections");
@@ -496,16 +683,20 @@ async function refreshCollections(wanted) {
   identifyParts().error.hidden = true;
   collections.clear();
   for (const c of listed) collections.set(c.collection, c);
-  select.replaceChildren(...listed.map((c) => {
-    const counts = `${plural(c.persons, "person", "people")}, ${plural(c.faces, "face")}`;
-    const model = c.model ? ` · ${modelLabel(c.model)}` : "";
-    return el("option", { value: c.collection, text: `${c.collection} (${counts})${model}` });
-  }));
-  if (!listed.length) {
-    select.append(el("option", { value: "", text: "no collection yet: create one" }));
+  for (const id of COLLECTION_SELECTS) {
+    const select = $(id);
+    const keep = (id === "collection" && wanted) || select.value;
+    select.replaceChildren(...listed.map((c) => {
+      const counts = `${plural(c.persons, "person", "people")}, ${plural(c.faces, "face")}`;
+      const model = c.model ? ` · ${modelLabel(c.model)}` : "";
+      return el("option", { value: c.collection, text: `${c.collection} (${counts})${model}` });
+    }));
+    if (!listed.length) {
+      select.append(el("option", { value: "", text: "no collection yet: create one" }));
+    }
+    if (collections.has(keep)) select.value = keep;
   }
-  if (collections.has(keep)) select.value = keep;
-  await refreshPersons();
+  await Promise.all([refreshPersons(), showPeople()]);
 }
 
 /** Says which model the chosen collection is pinned to (the first enrolment pins it). */
@@ -567,11 +758,7 @@ function setUpIdentify() {
     const name = $("collection-name").value.trim();
     busy(parts, "Creating…", async () => {
       if (!name) throw new ApiError("type a name for the new collection");
-      await api("/v1/collections", {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ name }),
-      });
+      await sendJson("/v1/collections", { name });
       $("collection-name").value = "";
       await refreshCollections(name);
       return `Collection ${name} created.`;
@@ -585,8 +772,10 @@ function setUpIdentify() {
       const collection = chosenCollection();
       if (!person) throw new ApiError("type the person's name");
       if (!input.files.length) throw new ApiError(`choose one or more photos of ${person}`);
-      const images = [...input.files];
+      const ready = await prepareAll([...input.files]);
+      const images = ready.map((r) => r.upload);
       const done = await postToCollection(collection, "/enroll", { person, images });
+      await keepThumbnails(collection, done.added, ready.map((r) => r.image));
       $("enroll-person").value = "";
       input.value = "";
       input.dispatchEvent(new Event("change"));
@@ -602,10 +791,10 @@ function setUpIdentify() {
     if (!file) return;
     busy(parts, `Identifying the faces of ${file.name}…`, async () => {
       const collection = chosenCollection();
-      const [found, image] = await Promise.all(
-        [postToCollection(collection, "/identify", { image: file },
-          $("identify-strictness").value), loadImage(file)]);
-      if (!found.faces.length) throw new ApiError(`No face found in ${file.name}.`);
+      const { upload, image } = await prepare(file);
+      const found = await postToCollection(collection, "/identify", { image: upload },
+        $("identify-strictness").value);
+      compactFor(parts, found.faces.length);
       const paint = drawPhoto($("identify-canvas"), image);
       const cards = found.faces.map((face, i) => {
         const name = face.person ?? "unknown";
@@ -618,6 +807,7 @@ function setUpIdentify() {
       });
       $("identify-faces").replaceChildren(...cards);
       parts.result.hidden = false;
+      if (!found.faces.length) return `No face found in ${file.name}.`;
       const known = found.faces.filter((f) => f.person !== null).length;
       return `${known} of ${plural(cards.length, "face")} recognised in ${collection}.`;
     });
@@ -626,36 +816,257 @@ function setUpIdentify() {
 
 // ---------------------------------------------------------------- group
 
+/** "1.4 MB", "820 KB": a size in bytes as people read it. */
+const sizeText = (bytes) => (bytes >= MB ? `${(bytes / MB).toFixed(1)} MB`
+  : `${Math.max(1, Math.round(bytes / 1024))} KB`);
+
+/** The part of `image` around face `box` (the face's side again on each side, within the
+ * photo) as a JPEG File named `name`: a photo whose largest face is that face. */
+async function faceRegion(image, box, name) {
+  const [x1, y1, x2, y2] = box;
+  const margin = Math.max(x2 - x1, y2 - y1);
+  const left = Math.max(0, x1 - margin);
+  const top = Math.max(0, y1 - margin);
+  const right = Math.min(image.naturalWidth, x2 + margin);
+  const bottom = Math.min(image.naturalHeight, y2 + margin);
+  const canvas = new OffscreenCanvas(Math.round(right - left), Math.round(bottom - top));
+  canvas.getContext("2d").drawImage(
+    image, left, top, right - left, bottom - top, 0, 0, canvas.width, canvas.height);
+  const blob = await canvas.convertToBlob({ type: "image/jpeg", quality: UPLOAD_QUALITY });
+  return new File([blob], name, { type: "image/jpeg" });
+}
+
+/** Enrols the faces of `group` (of a /v1/group answer; `byName`: each photo's <img>) as
+ * `person` into the collection chosen on the group page, each from the part of its photo
+ * around it; returns what to say. */
+async function enrolGroup(group, byName, person) {
+  const collection = $("group-collection").value;
+  if (!collection) throw new ApiError("create a collection first (on Enrol & identify)");
+  if (!person) throw new ApiError(`type a name for person ${group.person}`);
+  const images = await Promise.all(group.faces.map(
+    (face) => faceRegion(byName.get(face.image), face.box, face.image)));
+  const done = await post(inCollection(collection, "/enroll"), { person, images });
+  await keepThumbnails(collection, done.added, await Promise.all(images.map(loadImage)));
+  await refreshCollections();
+  return `Enrolled ${plural(done.added.length, "face")} as ${done.person} in ${collection} `
+    + `(${plural(done.faces, "face")} in all).`;
+}
+
+/** One line per photo of a set, saying how far it got (see `markRow`); returns the lines. */
+function photoRows(files) {
+  const rows = files.map((file) => el("li", { "data-state": "waiting" },
+    el("span", { class: "name", text: file.name }), el("span", { class: "state", text: "waiting" })));
+  $("group-photos").replaceChildren(...rows);
+  return rows;
+}
+
+/** Sets a photo's line: its `state` (waiting, ready, sending, sent, done, failed, cancelled)
+ * goes in data-state, `text` says it. */
+function markRow(row, state, text = state) {
+  row.dataset.state = state;
+  row.lastChild.textContent = text;
+}
+
+/** `mark` (of `photoRows`) tells each of `uploads` how much of it has gone once `bytes` of the
+ * request have (its multipart framing aside). */
+function markSent(mark, uploads, bytes) {
+  let end = 0;
+  uploads.forEach((upload, i) => {
+    const start = end;
+    end += upload.size;
+    if (bytes >= end) mark(i, "sent", "sent, waiting for the answer");
+    else if (bytes > start) mark(i, "sending", `sending ${percent((bytes - start) / upload.size)}`);
+  });
+}
+
 function setUpGroup() {
   const parts = partsOf("group");
   const input = $("group-files");
+  const progress = $("group-progress");
+  let latest = null; // the AbortController of the latest grouping
+  $("group-cancel").addEventListener("click", () => latest && latest.abort());
   const run = () => {
     const files = [...input.files];
     if (!files.length) return;
-    busy(parts, `Grouping the faces of ${files.length} photos…`, async () => {
+    if (latest) latest.abort();
+    const controller = new AbortController();
+    latest = controller;
+    const rows = photoRows(files);
+    const mark = (i, state, text) => markRow(rows[i], state, text);
+    progress.value = 0;
+    $("group-working").hidden = false;
+    busy(parts, `Preparing ${plural(files.length, "photo")}…`, async () => {
       const path = withQuery("/v1/group",
         { model: chosenModel("group-model"), far: $("group-strictness").value });
-      const [report, ...images] = await Promise.all(
-        [post(path, { images: files }), ...files.map(loadImage)]);
-      const byName = new Map(files.map((file, i) => [file.name, images[i]]));
-      $("group-summary").textContent = `${plural(report.people, "person", "people")} among `
-        + `${plural(report.faces, "face")} in ${plural(report.images, "photo")}`;
-      $("group-list").replaceChildren(...report.groups.map((group) => el("li", { class: "group" },
-        el("h3", { text: `Person ${group.person} · ${plural(group.faces.length, "face")}` }),
-        el("div", { class: "thumbs" }, ...group.faces.map((face) => {
-          const thumb = thumbnail(byName.get(face.image), face.box);
-          thumb.title = face.image;
-          return thumb;
-        })))));
-      $("group-errors").replaceChildren(...report.errors.map((e) => el("li", {
-        text: `${e.image}: ${e.error}`,
-      })));
-      parts.result.hidden = false;
-    });
+      let finished = false;
+      try {
+        const ready = await prepareAll(files, (i, { upload }) => {
+          const size = sizeText(upload.size);
+          mark(i, "ready", upload === files[i] ? `ready, ${size}` : `shrunk to ${size}`);
+        }, controller.signal);
+        const uploads = ready.map((r) => r.upload);
+        const total = uploads.reduce((sum, upload) => sum + upload.size, 0);
+        parts.status.textContent = `Sending ${plural(files.length, "photo")} (${sizeText(total)})…`;
+        const onSent = (bytes) => {
+          markSent(mark, uploads, bytes);
+          progress.value = Math.min(1, bytes / total);
+          if (bytes >= total) parts.status.textContent = `Grouping the faces of ${plural(files.length, "photo")}…`;
+        };
+        const report = await post(path, { images: uploads }, { onSent, signal: controller.signal });
+        finished = true;
+        showGroups(report, files, ready, mark);
+      } finally {
+        if (!finished) rows.forEach((row) => markRow(row, "cancelled", "not grouped"));
+        if (latest === controller) $("group-working").hidden = true;
+      }
+    }, () => latest === controller);
   };
   input.addEventListener("change", run);
   $("group-model").addEventListener("change", run);
   $("group-strictness").addEventListener("change", run);
+}
+
+/** Shows a /v1/group `report` on `files` (prepared as `ready`), marking each photo done. */
+function showGroups(report, files, ready, mark) {
+  const parts = partsOf("group");
+  const byName = new Map(files.map((file, i) => [file.name, ready[i].image]));
+  const found = new Map();
+  for (const group of report.groups) {
+    for (const face of group.faces) found.set(face.image, (found.get(face.image) || 0) + 1);
+  }
+  const failed = new Map(report.errors.map((e) => [e.image, e.error]));
+  files.forEach((file, i) => {
+    if (failed.has(file.name)) mark(i, "failed", failed.get(file.name));
+    else mark(i, "done", plural(found.get(file.name) || 0, "face"));
+  });
+  $("group-summary").textContent = `${plural(report.people, "person", "people")} among `
+    + `${plural(report.faces, "face")} in ${plural(report.images, "photo")}`;
+  $("group-list").replaceChildren(...report.groups.map((group) => {
+    const name = el("input", { type: "text", placeholder: "name", class: "enrol-name",
+      "aria-label": `Name of person ${group.person}` });
+    const enrol = el("button", { type: "button", class: "enrol-group", text: "Enrol" });
+    enrol.addEventListener("click", () => busy(keepingResult(parts),
+      `Enrolling person ${group.person}…`, () => enrolGroup(group, byName, name.value.trim())));
+    return el("li", { class: "group", "data-person": String(group.person) },
+      el("h3", { text: `Person ${group.person} · ${plural(group.faces.length, "face")}` }),
+      el("div", { class: "thumbs" }, ...group.faces.map((face) => {
+        const thumb = thumbnail(byName.get(face.image), face.box);
+        thumb.title = face.image;
+        return thumb;
+      })),
+      el("div", { class: "row enrol" }, name, enrol));
+  }));
+  $("group-errors").replaceChildren(...report.errors.map((e) => el("li", {
+    text: `${e.image}: ${e.error}`,
+  })));
+  parts.result.hidden = false;
+}
+
+// ---------------------------------------------------------------- people
+
+/** Asks before deleting: whether the user confirmed `question`. */
+const confirmed = (question) => window.confirm(question);
+
+/** The people view of the chosen collection: each person with their faces' thumbnails (kept
+ * by this browser when it enrolled them, else their initials) and what can be changed. */
+async function showPeople() {
+  const parts = partsOf("people");
+  const collection = $("people-collection").value;
+  $("people-delete-collection").hidden = !collection;
+  if (!collection) {
+    $("people-list").replaceChildren();
+    parts.result.hidden = true;
+    parts.status.textContent = "No collection yet: create one on Enrol & identify.";
+    return;
+  }
+  let faces;
+  try {
+    faces = await api(inCollection(collection, "/faces"));
+  } catch (error) {
+    showError(parts, error);
+    return;
+  }
+  forgetThumbnails(collection, new Set(faces.map((face) => face.id)));
+  const byPerson = new Map();
+  for (const face of faces) byPerson.set(face.person, [...(byPerson.get(face.person) || []), face]);
+  const names = [...byPerson.keys()].sort((a, b) => a.localeCompare(b));
+  $("people-list").replaceChildren(...names.map((person) => personCard(
+    collection, person, byPerson.get(person))));
+  parts.error.hidden = true;
+  parts.result.hidden = false;
+  parts.status.textContent = names.length ? `${plural(names.length, "person", "people")}, `
+    + `${plural(faces.length, "face")} in ${collection}.` : `${collection} is empty.`;
+}
+
+/** A person's card of the people view: name (editable), faces, delete buttons. */
+function personCard(collection, person, faces) {
+  const parts = keepingResult(partsOf("people"));
+  const change = (message, work) => busy(parts, message, async () => {
+    const said = await work();
+    await refreshCollections();
+    return said;
+  });
+  const name = el("input", { type: "text", class: "person-name", value: person,
+    "aria-label": `Name of ${person}` });
+  const rename = el("button", { type: "button", class: "rename", text: "Rename" });
+  rename.addEventListener("click", () => change(`Renaming ${person}…`, async () => {
+    const to = name.value.trim();
+    if (!to || to === person) throw new ApiError("type the person's new name");
+    await sendJson(inCollection(collection, `/persons/${encodeURIComponent(person)}`), { name: to });
+    return `Renamed ${person} to ${to}.`;
+  }));
+  const remove = el("button", { type: "button", class: "danger delete-person",
+    text: "Delete person" });
+  remove.addEventListener("click", () => {
+    if (!confirmed(`Delete ${person} and ${plural(faces.length, "face")} from ${collection}?`)) return;
+    change(`Deleting ${person}…`, async () => {
+      const done = await api(inCollection(collection, `/persons/${encodeURIComponent(person)}`),
+        { method: "DELETE" });
+      return `Deleted ${person} (${plural(done.faces, "face")}).`;
+    });
+  });
+  const thumbs = faces.map((face) => {
+    const src = thumbnailOf(collection, face);
+    const picture = src ? el("img", { src, alt: `face ${face.id} of ${person}`, class: "thumb" })
+      : el("span", { class: "thumb initials", text: initials(person),
+        title: "enrolled from another browser or the command line: no thumbnail here" });
+    const drop = el("button", { type: "button", class: "delete-face", text: "×",
+      "aria-label": `Delete face ${face.id}`, title: "Delete this face" });
+    drop.addEventListener("click", () => {
+      if (!confirmed(`Delete this face of ${person}?`)) return;
+      change("Deleting a face…", async () => {
+        await api(inCollection(collection, `/faces/${face.id}`), { method: "DELETE" });
+        return faces.length > 1 ? `Deleted a face of ${person}.`
+          : `Deleted the last face of ${person}, and ${person}.`;
+      });
+    });
+    return el("figure", { class: "face-thumb", "data-face": String(face.id) }, picture, drop,
+      el("figcaption", { text: face.source, title: face.source }));
+  });
+  return el("li", { class: "person", "data-person": person },
+    el("div", { class: "row" }, name, rename, remove),
+    el("div", { class: "thumbs" }, ...thumbs));
+}
+
+/** "AW" for "Abdoulaye Wade": what stands for a face without a thumbnail. */
+const initials = (name) => name.split(/\s+/).filter(Boolean).slice(0, 2)
+  .map((word) => [...word][0].toUpperCase()).join("");
+
+function setUpPeople() {
+  const parts = keepingResult(partsOf("people"));
+  $("people-collection").addEventListener("change", showPeople);
+  $("people-delete-collection").addEventListener("click", () => {
+    const collection = $("people-collection").value;
+    const c = collections.get(collection);
+    const what = c ? ` with ${plural(c.persons, "person", "people")} and ${plural(c.faces, "face")}` : "";
+    if (!collection || !confirmed(`Delete the collection ${collection}${what}?`)) return;
+    busy(parts, `Deleting ${collection}…`, async () => {
+      await api(inCollection(collection, ""), { method: "DELETE" });
+      forgetThumbnails(collection);
+      await refreshCollections();
+      return `Deleted the collection ${collection}.`;
+    });
+  });
 }
 
 setUpTabs();
@@ -666,4 +1077,5 @@ setUpAnalyze();
 setUpCompare();
 setUpIdentify();
 setUpGroup();
+setUpPeople();
 loadModels().then(refreshCollections);
