@@ -1,9 +1,9 @@
 """`kao bench`: speed of kao beside a peer measured in the same run (medians and ratios).
 
 The measuring lives in the library (`kao.evaluation.bench_speed`, `bench_search`,
-`bench_video`, `loadtest.serve_load`); this module parses, calls and prints. The default data
-folders are this project's development copies beside the checkout (../shared); elsewhere pass
-your own (--data DIR, --faces DIR, --lfw DIR, --wider DIR)."""
+`bench_video`, `bench_live`, `loadtest.serve_load`); this module parses, calls and prints. The
+default data folders are this project's development copies beside the checkout (../shared);
+elsewhere pass your own (--data DIR, --faces DIR, --lfw DIR, --wider DIR)."""
 
 from __future__ import annotations
 
@@ -133,6 +133,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_detector_option(video)
     video.add_argument("--json", action="store_true", help="print JSON")
     video.set_defaults(run=run_video)
+    live = targets.add_parser(
+        "live",
+        help="the live WebSocket of kao serve: frames/s and latency at a camera's pace",
+        description="Start `kao serve` on 127.0.0.1 and stream the 300-frame 640x480 video of "
+        "one to three faces built from LFW and WIDER FACE photos (as `kao bench video`), "
+        "JPEG-encoded, through /v1/live at the camera's pace, one frame in flight as the web "
+        "page sends them: frames answered per second and p50/p95 latency from a frame sent to "
+        "its answer, tracking only, with attributes, and with attributes and landmarks.",
+    )
+    live.add_argument("--lfw", type=Path, default=DEFAULT_FACES, help="LFW deep-funneled folder")
+    live.add_argument("--wider", type=Path, default=DEFAULT_PHOTOS, help="WIDER FACE images")
+    live.add_argument("--fps", type=_positive, default=30, help="the camera's frames/s")
+    live.add_argument("--json", action="store_true", help="print JSON")
+    live.set_defaults(run=run_live)
     serve = targets.add_parser(
         "serve",
         help="load test of kao serve on 127.0.0.1: requests/s, p50/p99 latency, memory",
@@ -388,5 +402,27 @@ def run_video(args: argparse.Namespace) -> int:
             f"  {name:<10} people {score['people']}  tracks {score['tracks']}  switches "
             f"{score['id_switches']}  new ids after an absence {score['new_ids_after_absence']}  "
             f"matched {100 * score['matched']:.1f}%"
+        )
+    return 0
+
+
+def run_live(args: argparse.Namespace) -> int:
+    """Stream the bench video through a real `kao serve`'s /v1/live; print fps and latency."""
+    from kao.evaluation.bench_live import bench_live
+
+    report = bench_live(_folder(args.lfw, "--lfw"), _folder(args.wider, "--wider"), fps=args.fps)
+    if _emit(args, report):
+        return 0
+    video = report["video"]
+    print(
+        f"/v1/live, {video['frames']} frames of {video['width']}x{video['height']} at "
+        f"{video['fps']:g} fps, 1-3 faces; load average {report['load_average_before'][0]} "
+        f"before, {report['load_average_after'][0]} after:"
+    )
+    for name, r in report["settings"].items():
+        print(
+            f"  {name:<11} {r['fps']:5.1f} fps  p50 {r['p50_ms']} ms  p95 {r['p95_ms']} ms  "
+            f"(server p50 {r['server_p50_ms']} ms, {r['faces_mean']} faces a frame, "
+            f"{r['errors']} errors)"
         )
     return 0

@@ -137,6 +137,15 @@ async def _first_key(websocket: WebSocket, wait: float) -> str | None:
     return key if isinstance(key, str) else None
 
 
+def _is_key(text: str | None) -> bool:
+    """Whether a text message is {"key": ...} (the page sends its key whether or not the
+    server requires one)."""
+    try:
+        return text is not None and "key" in json.loads(text)
+    except (ValueError, TypeError):
+        return False
+
+
 def _open(svc: Service, options: LiveOptions) -> LiveSession:
     """The session (in a worker thread: checking the collection reads the database)."""
     analyzer = None
@@ -226,7 +235,8 @@ async def live(websocket: WebSocket) -> None:
             received = time.monotonic()
             data = message.get("bytes")
             if data is None:
-                await send(_error(400, "frames go as binary messages (JPEG or PNG images)"))
+                if not _is_key(message.get("text")):  # a key sent anyway is no mistake
+                    await send(_error(400, "frames go as binary messages (JPEG or PNG images)"))
             elif working is not None and not working.done():
                 await send(_error(429, "frame dropped: the previous one is still in work"))
             else:
