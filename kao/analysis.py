@@ -27,7 +27,7 @@ from kao.detection import FaceDetector, analysis_detector
 from kao.errors import KaoError
 from kao.face import Face
 from kao.image import ImageInput, load_image
-from kao.quality import face_quality, too_small
+from kao.quality import rated, too_small
 
 STAGES = ("detection", "landmarks", "pose", "age_gender", "emotion", "mask")
 """Stage names, in the order they run (the keys of the timings `analyze_faces` fills)."""
@@ -114,7 +114,7 @@ class FaceAnalyzer:
             faces = self._landmarks(rgb, faces, cropped)
         with _timed(timings, "pose"):
             faces = [_with_pose(face) for face in faces]
-            faces = [dataclasses.replace(f, quality=face_quality(rgb, f)) for f in faces]
+            faces = rated(rgb, faces)
         for name, model, setter in self.attributes:
             with _timed(timings, name):
                 faces = _read(model, setter, READS[name], rgb, faces, cropped)

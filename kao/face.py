@@ -11,9 +11,10 @@ KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "right_mouth_corner", "le
 """Order of the 5 keypoints. Right/left are the subject's: the right eye is on the image's left."""
 EMOTIONS = ("angry", "disgust", "fear", "happy", "neutral", "sad", "surprised")
 """The 7 emotion classes, in the fixed order kao prints and stores them."""
-DETECTION_KEYS = ("box", "score", "keypoints")
-"""The keys of a detection record (`kao.detect`, `kao detect --json`, `/v1/detect`)."""
-ANALYSIS_KEYS = ("age", "gender", "emotion", "mask", "pose", "gaze", "landmarks_68", "quality")
+DETECTION_KEYS = ("box", "score", "keypoints", "quality")
+"""The keys of a detection record (`kao.detect`, `kao detect --json`, `/v1/detect`); quality is
+null on a face whose quality was not measured (`FaceDetector.detect` alone)."""
+ANALYSIS_KEYS = ("age", "gender", "emotion", "mask", "pose", "gaze", "landmarks_68")
 """The keys an analysis record adds to `DETECTION_KEYS`, then ``"missing"`` (and ``"mesh"``
 and ``"iris"`` when the mesh is asked for)."""
 MESH_KEYS = ("mesh", "iris")
@@ -64,8 +65,9 @@ class Quality:
     part): `score` in [0, 1] (the weakest part, halved without landmarks), `size` the box's
     shorter side in pixels, `sharpness` and `exposure` in [0, 1], `yaw` and `pitch` in degrees
     (as `Pose`), `pose_from` "mesh" or "keypoints" (where yaw and pitch come from), `landmarks`
-    whether FaceMesh fitted the face, and `weakest` the name of the part that sets the score
-    ("size", "sharpness", "exposure" or "pose")."""
+    whether FaceMesh fitted the face (None where it was not run: a detection record), and
+    `weakest` the name of the part that sets the score ("size", "sharpness", "exposure" or
+    "pose")."""
 
     score: float
     size: float
@@ -74,7 +76,7 @@ class Quality:
     yaw: float
     pitch: float
     pose_from: str
-    landmarks: bool
+    landmarks: bool | None
     weakest: str
 
     def to_dict(self) -> dict[str, Any]:
@@ -190,22 +192,25 @@ class Face:
         )
 
     def to_dict(self, *, embedding: bool = False, mesh: bool = False) -> dict[str, Any]:
-        """JSON-ready record: box and keypoints rounded to 0.1 px, score to 4 decimals; for an
-        analysis record (`analysed`) also every key of `ANALYSIS_KEYS` (age to 0.1 year,
-        probabilities to 4 decimals, points to 0.1 px, quality as `Quality.to_dict`; null
-        where unknown), with `mesh` the
+        """JSON-ready record: box and keypoints rounded to 0.1 px, score to 4 decimals, quality
+        as `Quality.to_dict` (null when not measured); for an analysis record (`analysed`) also
+        every key of `ANALYSIS_KEYS` (age to 0.1 year, probabilities to 4 decimals, points to
+        0.1 px; null where unknown), with `mesh` the
         468 mesh points and the 10 iris points, and ``"missing"``: {null key: reason}. With
         `embedding`, ``"embedding"``: the D floats (null before `kao.embed`)."""
         record: dict[str, Any] = {
             "box": [round(float(v), 1) for v in self.box],
             "score": round(float(self.score), 4),
             "keypoints": _points(self.keypoints),
+            "quality": None if self.quality is None else self.quality.to_dict(),
         }
         if self.analysed:
             record.update(self._attributes(mesh))
             known = self.missing or {}
             record["missing"] = {
-                key: known.get(key, NOT_COMPUTED) for key, value in record.items() if value is None
+                key: known.get(key, NOT_COMPUTED)
+                for key, value in record.items()
+                if value is None and key != "quality"
             }
         if embedding:
             vector = self.embedding
@@ -225,7 +230,6 @@ class Face:
             "pose": None if self.pose is None else self.pose.to_dict(),
             "gaze": self.gaze,
             "landmarks_68": _optional_points(self.landmarks_68),
-            "quality": None if self.quality is None else self.quality.to_dict(),
         }
         if mesh:
             values["mesh"] = _optional_points(self.mesh)

@@ -20,12 +20,16 @@ resized to `CROP` x `CROP` pixels grey, area averaging when shrinking, bilinear 
   1 up to `POSE_EASY` degrees (the larger of |yaw| and |pitch|), falling linearly to 0 at
   `POSE_HARD`;
 - landmarks: whether FaceMesh fitted the face (its presence at least
-  `kao.landmarks.facemesh.MIN_PRESENCE`).
+  `kao.landmarks.facemesh.MIN_PRESENCE`); None on a face FaceMesh has not been run on (one
+  `kao.analyze` has not seen: its `missing` is None), as in a detection record.
 
 The score is the smallest of the size, sharpness, exposure and pose parts (the weakest link,
-named in `Quality.weakest`), halved when the landmarks did not fit."""
+named in `Quality.weakest`), halved when FaceMesh ran and did not fit."""
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -148,9 +152,9 @@ def face_quality(rgb: np.ndarray, face: Face) -> Quality:
         "pose": 1.0 - _ramp(max(abs(yaw), abs(pitch)), POSE_EASY, POSE_HARD),
     }
     weakest = min(parts, key=parts.__getitem__)
-    landmarks = face.mesh is not None
+    landmarks = None if face.missing is None and face.mesh is None else face.mesh is not None
     return Quality(
-        score=parts[weakest] * (1.0 if landmarks else NO_LANDMARKS),
+        score=parts[weakest] * (NO_LANDMARKS if landmarks is False else 1.0),
         size=size,
         sharpness=parts["sharpness"],
         exposure=parts["exposure"],
@@ -162,10 +166,15 @@ def face_quality(rgb: np.ndarray, face: Face) -> Quality:
     )
 
 
+def rated(rgb: np.ndarray, faces: Sequence[Face]) -> list[Face]:
+    """`faces` (found in `rgb`, H x W x 3 uint8 RGB) with their `face_quality` set."""
+    return [dataclasses.replace(face, quality=face_quality(rgb, face)) for face in faces]
+
+
 def enrolment_quality(quality: Quality) -> float:
     """The weakest of the size, sharpness, exposure and pose parts of `quality` in [0, 1]: its
     score without the landmarks factor (enrolment runs no FaceMesh)."""
-    return quality.score if quality.landmarks else quality.score / NO_LANDMARKS
+    return quality.score / NO_LANDMARKS if quality.landmarks is False else quality.score
 
 
 def enrolment_problem(rgb: np.ndarray, face: Face) -> str | None:

@@ -39,8 +39,9 @@ def test_text_output(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["detect", str(shared_file(GROUP))]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].endswith("0_Parade_Parade_0_194.jpg: 5 faces")
-    assert len(lines) == 6
+    assert len(lines) == 11  # a line per face and a line of its quality
     assert lines[1].startswith("  face 1: box [") and "score 0." in lines[1]
+    assert lines[2].startswith("    quality 0.") and "weakest: " in lines[2]
 
 
 def test_json_output_on_a_folder(photos: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -51,7 +52,8 @@ def test_json_output_on_a_folder(photos: Path, capsys: pytest.CaptureFixture[str
     assert (group["width"], group["height"]) == (416, 416)
     assert len(group["faces"]) == 5 and len(portrait["faces"]) == 1
     face = portrait["faces"][0]
-    assert set(face) == {"box", "score", "keypoints"}
+    assert set(face) == {"box", "score", "keypoints", "quality"}
+    assert 0 < face["quality"]["score"] <= 1 and face["quality"]["landmarks"] is None
     assert len(face["box"]) == 4 and len(face["keypoints"]) == 5
     assert all(len(point) == 2 for point in face["keypoints"])
 

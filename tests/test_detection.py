@@ -68,7 +68,8 @@ def test_face_record(detector: kao.FaceDetector) -> None:
     assert right_mouth[0] < left_mouth[0]
     assert max(right_eye[1], left_eye[1]) < nose[1] < min(right_mouth[1], left_mouth[1])
     record = face.to_dict()
-    assert set(record) == {"box", "score", "keypoints"} and len(record["keypoints"]) == 5
+    assert set(record) == {"box", "score", "keypoints", "quality"} and len(record["keypoints"]) == 5
+    assert record["quality"] is None  # the detector alone does not measure it; kao.detect does
 
 
 def test_every_input_type_gives_the_same_faces(detector: kao.FaceDetector) -> None:

@@ -125,6 +125,8 @@ def test_python_cli_and_http_give_the_same_detections(
         assert response.status_code == 200, response.text
         http.append(response.json()["faces"])
     assert cli == python and http == python
+    qualities = [face["quality"] for faces in python for face in faces]
+    assert qualities and all(0 <= q["score"] <= 1 and q["landmarks"] is None for q in qualities)
 
 
 def test_one_face_number_in_python_cli_and_http(

@@ -19,7 +19,7 @@ from kao.evaluation.fer2013 import shrunk_faces, size_curve
 from kao.evaluation.utkface import shrink
 from kao.evaluation.utkface import size_curve as utkface_curve
 from kao.face import Face
-from kao.quality import MIN_SIZE, face_quality, keypoint_pose, too_small
+from kao.quality import MIN_SIZE, face_quality, keypoint_pose, rated, too_small
 from kao.render import caption
 from tests.conftest import shared_file
 
@@ -48,6 +48,23 @@ def test_a_sharp_face_reads_well_and_its_parts_are_in_range(
     record = quality.to_dict()
     assert set(record) == {f.name for f in dataclasses.fields(quality)}
     json.dumps(record)
+
+
+def test_a_detection_record_carries_the_quality_analysis_gives(
+    portrait: tuple[np.ndarray, Face], capsys: pytest.CaptureFixture[str]
+) -> None:
+    rgb, face = portrait
+    (detected,) = kao.detect(shared_file(PORTRAIT))
+    (rated_face,) = rated(rgb, [face])  # kao.analyze's detector, so kao.analyze's box
+    (analysed,) = kao.analyze(shared_file(PORTRAIT))
+    assert detected.quality is not None and rated_face.quality is not None
+    assert analysed.quality is not None and analysed.quality.landmarks is True
+    assert detected.quality.landmarks is None and rated_face.quality.landmarks is None
+    for part in ("size", "sharpness", "exposure"):
+        assert getattr(rated_face.quality, part) == pytest.approx(getattr(analysed.quality, part))
+    assert main(["detect", str(shared_file(PORTRAIT))]) == 0
+    text = capsys.readouterr().out
+    assert f"quality {detected.quality.score:.2f} (size" in text and "no landmarks" not in text
 
 
 def test_blur_lowers_sharpness(portrait: tuple[np.ndarray, Face]) -> None:

@@ -12,7 +12,7 @@ import numpy as np
 
 from kao.cli.batch import add_output_options, check_min_score, run_batch
 from kao.cli.drawing import add_draw_option
-from kao.cli.text import counted
+from kao.cli.text import counted, quality_line
 from kao.face import EMOTIONS
 
 
@@ -84,19 +84,6 @@ def run(args: argparse.Namespace) -> int:
 def emotion_line(emotion: dict[str, float]) -> str:
     """The seven probabilities as percentages in `EMOTIONS` order, e.g. "Angry: 17.5%  ..."."""
     return "  ".join(f"{name.capitalize()}: {100 * emotion[name]:.1f}%" for name in EMOTIONS)
-
-
-def quality_line(quality: dict[str, Any]) -> str:
-    """A record's quality as one line, e.g. "quality 0.72 (size 118 px, sharpness 0.72,
-    exposure 1.00, yaw 3.1, pitch -2.0 from the mesh; weakest: sharpness)"."""
-    pose = "the mesh" if quality["pose_from"] == "mesh" else "the keypoints"
-    landmarks = "" if quality["landmarks"] else ", no landmarks"
-    return (
-        f"quality {quality['score']:.2f} (size {quality['size']:.0f} px, sharpness "
-        f"{quality['sharpness']:.2f}, exposure {quality['exposure']:.2f}, yaw "
-        f"{quality['yaw']:.1f}, pitch {quality['pitch']:.1f} from {pose}{landmarks}; "
-        f"weakest: {quality['weakest']})"
-    )
 
 
 def missing_by_reason(missing: dict[str, str]) -> dict[str, list[str]]:

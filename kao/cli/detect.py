@@ -11,8 +11,9 @@ import numpy as np
 
 from kao.cli.batch import add_detector_option, add_output_options, check_min_score, run_batch
 from kao.cli.drawing import add_draw_option
-from kao.cli.text import counted
+from kao.cli.text import counted, quality_line
 from kao.detection import FaceDetector
+from kao.quality import rated
 from kao.render import DETECT_DRAWING, draw_faces
 
 
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     )
 
     def process(rgb: np.ndarray) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:
-        faces = detector.detect(rgb)
+        faces = rated(rgb, detector.detect(rgb))
         fields = {"faces": [face.to_dict() for face in faces]}
         return fields, lambda: draw_faces(rgb, faces, args.draw)
 
@@ -74,5 +75,6 @@ def _print_text(record: dict[str, Any]) -> None:
     for number, face in enumerate(faces, 1):
         box = ", ".join(f"{v:.0f}" for v in face["box"])
         print(f"  face {number}: box [{box}]  score {face['score']:.3f}")
+        print(f"    {quality_line(face['quality'])}")
     if "annotated" in record:
         print(f"  annotated: {record['annotated']}")

@@ -7,7 +7,7 @@ from typing import Any
 
 from kao.detection.detector import MODELS, FaceDetector, analysis_detector
 from kao.face import Face
-from kao.image import ImageInput
+from kao.image import ImageInput, load_image
 
 __all__ = ["MODELS", "FaceDetector", "analysis_detector", "detect"]
 
@@ -16,7 +16,7 @@ _lock = threading.Lock()
 
 
 def detect(image: ImageInput, **options: Any) -> list[Face]:
-    """Faces in `image`, best score first.
+    """Faces in `image`, best score first, each with its `quality` (`kao.quality.face_quality`).
 
     `image` is a path, encoded bytes, a numpy array (H x W grey, or H x W x 3 **RGB**, or
     H x W x 4 RGBA; uint8) or a PIL image. `options` are `FaceDetector`'s (min_score, min_size,
@@ -26,4 +26,7 @@ def detect(image: ImageInput, **options: Any) -> list[Face]:
         detector = _detectors.get(key)
         if detector is None:
             detector = _detectors[key] = FaceDetector(**options)
-    return detector.detect(image)
+    from kao.quality import rated
+
+    rgb = load_image(image, copy=False)
+    return rated(rgb, detector.detect(rgb))

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Query, Request
 from kao.errors import ImageError, KaoError
 from kao.face import face_index
 from kao.image import load_image
+from kao.quality import rated
 from kao.recognition import NoFaceError, cluster, verify
 from kao.recognition.embedder import DEFAULT_MODEL, RECOGNITION_MODELS, model_table
 from kao.recognition.verify import decision_threshold
@@ -112,7 +113,8 @@ async def detect(request: Request) -> dict[str, Any]:
 
     def work() -> dict[str, Any]:
         rgb = decode(upload, "image")
-        return image_record(upload, rgb, [f.to_dict() for f in svc.embedder.detector.detect(rgb)])
+        faces = rated(rgb, svc.embedder.detector.detect(rgb))
+        return image_record(upload, rgb, [face.to_dict() for face in faces])
 
     return await svc.run(work)
 
