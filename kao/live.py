@@ -31,6 +31,10 @@ MAX_FRAME_PIXELS = 4096 * 2304
 header before decoding."""
 DEFAULT_REFRESH = 10
 """Frames between two identifications / attribute runs of one track."""
+TRACKS_PER_FRAME = 1
+"""Tracks identified and analysed in one frame at most: a frame's answer waits for one face's
+attributes and embedding, not for every face's at once (the others follow in the next
+frames)."""
 
 
 class SessionBusy(KaoError):
@@ -125,6 +129,7 @@ class LiveSession:
             collection=options.collection,
             refresh=options.refresh,
             landmarks=analyzer.landmarks if options.landmarks and analyzer else None,
+            most=TRACKS_PER_FRAME,
         )
         self.frames = 0
         """Frames processed so far (the next frame's index)."""

@@ -272,6 +272,9 @@ class VideoAnalyzer:
         refresh: frames between two identifications / attribute runs of one track.
         landmarks: a `kao.landmarks.FaceMesh` to fit on every detected face of every frame,
             with the head pose and gaze from it (None: only the refreshes' analyses).
+        most: at most this many tracks are identified and analysed in one frame, the ones
+            waiting longest first (None: every track due); live video spreads the work over
+            frames with 1, so that no frame waits for every face at once.
     """
 
     def __init__(
@@ -285,9 +288,12 @@ class VideoAnalyzer:
         every: int = 1,
         refresh: int = 10,
         landmarks: Any = None,
+        most: int | None = None,
     ) -> None:
         if every < 1 or refresh < 1:
             raise KaoError(f"every and refresh must be at least 1, got {every} and {refresh}")
+        if most is not None and most < 1:
+            raise KaoError(f"most must be at least 1, got {most}")
         if (database is None) != (collection is None):
             raise KaoError("identities need both a database and a collection")
         self.detector = detector
@@ -298,6 +304,7 @@ class VideoAnalyzer:
         self.every = every
         self.refresh = refresh
         self.landmarks = landmarks
+        self.most = most
         self._tracks: dict[int, tuple[Track, TrackProfile]] = {}
         self._refreshed: dict[int, int] = {}  # track id -> frame of its last refresh
 
@@ -364,6 +371,8 @@ class VideoAnalyzer:
         ]
         if not due:
             return
+        due.sort(key=lambda track: self._refreshed.get(track.track_id, -self.refresh))
+        due = due[: self.most]
         for track in due:
             self._refreshed[track.track_id] = index
         faces = [track.face for track in due]

@@ -125,18 +125,23 @@ def test_tracked_faces_with_names_and_landmarks(client: Any, frames: list[bytes]
     assert answers[0]["faces"] == []  # a track is confirmed on its second detection
     left_to_right = [f["track_id"] for f in sorted(answers[1]["faces"], key=lambda f: f["box"][0])]
     assert sorted(left_to_right) == [1, 2]
-    for answer in answers[1:]:
+    # One track is named and analysed a frame (kao.live.TRACKS_PER_FRAME): the first on frame
+    # 1, the second on frame 2.
+    named = [sum(f["identity"] is not None for f in a["faces"]) for a in answers[1:4]]
+    assert named == [1, 2, 2]
+    for number, answer in enumerate(answers[1:], 1):
         faces = sorted(answer["faces"], key=lambda f: f["box"][0])
         assert [f["track_id"] for f in faces] == left_to_right
-        assert [f["identity"] for f in faces] == ["Colin_Powell", "Serena_Williams"]
         for face in faces:
             assert face["detected"]
             assert len(face["mesh"]) == 468 and len(face["iris"]) == 10
             assert len(face["landmarks_68"]) == 68
             assert set(face["pose"]) == {"yaw", "pitch", "roll"}
             assert {"yaw", "pitch", "right_eye", "left_eye"} <= set(face["gaze"])
-            assert 10 < face["age"] < 90
-            assert abs(sum(face["emotion"].values()) - 1) < 1e-3
+        if number >= 2:
+            assert [f["identity"] for f in faces] == ["Colin_Powell", "Serena_Williams"]
+            assert all(10 < f["age"] < 90 for f in faces)
+            assert all(abs(sum(f["emotion"].values()) - 1) < 1e-3 for f in faces)
     faces = sorted(answers[-1]["faces"], key=lambda f: f["box"][0])
     assert [f["gender"]["label"] for f in faces] == ["male", "female"]
 
