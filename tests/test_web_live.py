@@ -99,6 +99,16 @@ def live_page(browser: Any, base: str) -> Iterator[Any]:
     assert problems == []
 
 
+def settle(page: Any, frames: int = 5) -> None:
+    """Wait until the session has answered `frames` frames (after a reconnect, the models'
+    first runs are slow) and the canvas shows two faces."""
+    page.wait_for_function(
+        "Number(document.querySelector('#live-stats').textContent.match(/frame (\\d+)/)?.[1])"
+        f" >= {frames}"
+    )
+    page.wait_for_selector("#live-canvas[data-faces='2']", state="attached")
+
+
 def names(page: Any) -> list[str]:
     return sorted(page.locator("#live-faces li .name").all_inner_texts())
 
@@ -128,16 +138,19 @@ def test_tracked_faces_names_and_overlays(
         assert "years" in page.inner_text("#live-faces")
         expect(page.locator("#live-stats")).to_contain_text(" fps · latency ")
         assert drawn(page) == {"boxes"}
+        settle(page)
         screenshot(page, "live-names")
         for overlay in OVERLAYS:
             page.check(f"#live [data-overlay={overlay}]")
             page.wait_for_function(f"({DRAWN} || '').split(' ').includes('{overlay}')")
             if overlay == "iris":
+                settle(page)
                 screenshot(page, "live-overlays")
         assert drawn(page) == {"boxes", *OVERLAYS}
         for overlay in OVERLAYS[:-1]:
             page.uncheck(f"#live [data-overlay={overlay}]")
         page.wait_for_function(f"{DRAWN} === 'boxes texture'")
+        settle(page)
         screenshot(page, "live-texture")
         page.uncheck("#live [data-overlay=texture]")
         page.wait_for_function(f"{DRAWN} === 'boxes'")
@@ -174,8 +187,4 @@ def test_the_page_reconnects_after_the_server_restarts(browser: Any, tmp_path: P
         assert "reconnecting" in page.inner_text("#live .status")
         with second:
             expect(page.locator("#live")).to_have_attribute("data-state", "live")
-            page.wait_for_function(
-                "Number(document.querySelector('#live-stats').textContent"
-                ".match(/frame (\\d+)/)?.[1]) > 3"
-            )
-            expect(page.locator("#live-canvas")).to_have_attribute("data-faces", "2")
+            settle(page, 3)

@@ -1,6 +1,8 @@
 // kao's web page, the Live tab: the camera (or a chosen video file) streamed to /v1/live over
 // a WebSocket, one JPEG frame in flight at a time (frames made meanwhile are dropped), and each
-// answer drawn over the video: boxes and track ids, names, and the chosen overlays (mesh
+// answer drawn on the very frame it answers (once per answer, so the overlays fit the picture
+// and drawing never competes with the frames' encoding): boxes and track ids, names, and the
+// overlays (mesh
 // wireframe, 68 points, head axes, gaze rays, iris circles, a texture fitted to the mesh);
 // attribute bars per track, frames per second and latency. Uses app.js's helpers ($, el, api,
 // colorOf, percent, EMOTIONS, KEY_STORAGE).
@@ -18,9 +20,12 @@ const live = {
   socket: null,
   ready: null, // the server's "ready" message: options, triangles, uvs
   inFlight: false,
+  pending: null, // the canvas of the frame in flight
+  frame: null, // the canvas of the frame last answered
   sentAt: 0,
   answer: null, // the last frame answer
   answered: [], // times (ms) of the answers of the last second
+  statsTimer: 0,
   latency: 0,
   retries: 0,
   retryTimer: 0,
@@ -90,10 +95,12 @@ function connect() {
     } else if (message.type === "frame") {
       live.inFlight = false;
       live.answer = message;
+      live.frame = live.pending;
       live.latency = performance.now() - live.sentAt;
       live.answered.push(performance.now());
-      showTracks(message);
       sendFrame();
+      drawAnswer();
+      showTracks(message);
     } else if (message.type === "error") {
       if (!live.ready) {
         refused = true; // the session was refused: the close that follows is no drop
@@ -135,6 +142,7 @@ function sendFrame() {
   grab.height = Math.round(video.videoHeight * scale);
   grab.getContext("2d").drawImage(video, 0, 0, grab.width, grab.height);
   live.inFlight = true;
+  live.pending = grab;
   grab.toBlob((blob) => {
     if (!blob || live.socket !== socket || socket.readyState !== 1) {
       live.inFlight = false;
@@ -192,8 +200,9 @@ async function startSource(video) {
   }
   live.running = true;
   $("live-stop").disabled = false;
+  clearInterval(live.statsTimer);
+  live.statsTimer = setInterval(showStats, 250);
   connect();
-  requestAnimationFrame(drawLive);
 }
 
 function stopLive() {
@@ -212,6 +221,10 @@ function stopLive() {
   video.removeAttribute("src");
   video.srcObject = null;
   live.answer = null;
+  live.frame = null;
+  clearInterval(live.statsTimer);
+  drawAnswer();
+  showStats();
   $("live-stop").disabled = true;
   $("live-faces").replaceChildren();
   liveState("stopped", "");
@@ -219,26 +232,23 @@ function stopLive() {
 
 // ---------------------------------------------------------------- drawing
 
-/** Draws the video and the last answer's overlays; runs every animation frame while live. */
-function drawLive() {
-  if (!live.running) return;
-  const video = $("live-video");
+/** Draws the frame last answered and its overlays (a blank canvas when none). */
+function drawAnswer() {
   const canvas = $("live-canvas");
-  if (video.videoWidth) {
-    if (canvas.width !== video.videoWidth) canvas.width = video.videoWidth;
-    if (canvas.height !== video.videoHeight) canvas.height = video.videoHeight;
-    const context = canvas.getContext("2d");
-    context.drawImage(video, 0, 0);
-    const drawn = new Set();
-    if (live.answer && live.answer.width) {
-      const scale = canvas.width / live.answer.width;
-      for (const face of live.answer.faces) drawFace(context, face, scale, drawn);
-    }
-    canvas.dataset.drawn = [...drawn].sort().join(" ");
-    canvas.dataset.faces = live.answer ? String(live.answer.faces.length) : "0";
+  const context = canvas.getContext("2d");
+  const frame = live.frame;
+  if (frame && canvas.width !== frame.width) canvas.width = frame.width;
+  if (frame && canvas.height !== frame.height) canvas.height = frame.height;
+  context.clearRect(0, 0, canvas.width, canvas.height);
+  const drawn = new Set();
+  const answer = live.answer;
+  if (frame && answer && answer.width) {
+    context.drawImage(frame, 0, 0);
+    const scale = canvas.width / answer.width;
+    for (const face of answer.faces) drawFace(context, face, scale, drawn);
   }
-  showStats();
-  requestAnimationFrame(drawLive);
+  canvas.dataset.drawn = [...drawn].sort().join(" ");
+  canvas.dataset.faces = answer ? String(answer.faces.length) : "0";
 }
 
 const scaled = (point, scale) => [point[0] * scale, point[1] * scale];
