@@ -316,3 +316,9 @@ def test_video_json_has_the_live_records(
         for ours, theirs in zip(record["faces"], answer["faces"], strict=True):
             assert ours["track_id"] == theirs["track_id"]
             assert np.allclose(ours["box"], theirs["box"], atol=6)  # JPEG q95 against q85
+
+
+def test_the_api_documentation_describes_the_websocket(client: Any) -> None:
+    info = client.get("/openapi.json").json()["info"]["description"]
+    assert "the WebSocket `/v1/live`" in info
+    assert f"at most {MAX_FRAME_BYTES // 2**20} MiB" in info

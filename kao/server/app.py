@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=kao.__version__,
         description="Face detection, analysis, verification, a face database and grouping. "
         "Images go as multipart file uploads or as base64 strings in a JSON body; every error "
-        'is JSON: {"error": message, "status": code}.',
+        'is JSON: {"error": message, "status": code}.\n\n' + routes_live.DESCRIPTION,
         lifespan=lifespan,
         docs_url=None,  # served below, behind require_key_for_docs
         redoc_url=None,

@@ -39,13 +39,38 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.datastructures import Headers
 
 from kao.errors import KaoError
-from kao.live import LiveOptions, LiveSession, SessionBusy, canonical_layout
+from kao.live import (
+    MAX_FRAME_BYTES,
+    MAX_FRAME_PIXELS,
+    LiveOptions,
+    LiveSession,
+    SessionBusy,
+    canonical_layout,
+)
 from kao.server.auth import check_key
 from kao.server.errors import ApiError, from_kao_error
 from kao.server.guard import host_problem, origin_of
 from kao.server.service import Service
 
 router = APIRouter()
+DESCRIPTION = (
+    "**Live video: the WebSocket `/v1/live`** (not in the list below, which OpenAPI cannot "
+    "describe). Query: `collection` (names from it), `model` (default: the collection's), "
+    "`attributes` (true/false, default true), `landmarks` (default false: 468 mesh and iris "
+    "points, 68 points, pose and gaze on every frame), `refresh` (frames between two "
+    "identifications of a track, default 10). Send each frame as one binary message (JPEG "
+    f"or PNG, at most {MAX_FRAME_BYTES // 2**20} MiB and {MAX_FRAME_PIXELS:,} pixels), the "
+    'next one after the previous answer. The server sends `{"type": "ready", "options", '
+    '"triangles", "uvs", ...}` first, then per frame `{"type": "frame", "frame", '
+    '"time", "width", "height", "latency_ms", "faces": [{"track_id", '
+    '"identity", "detected", "box", "score", "keypoints", ...}]}` (the per-frame '
+    'records of `kao video --json`), or `{"type": "error", "status", "error"}` for a '
+    "frame it cannot use (400 text, 413 too large, 422 not an image, 429 sent before the "
+    "previous answer: dropped, 503 busy); the session goes on. API keys as for the HTTP API "
+    '(X-API-Key or Authorization header), or in a first text message `{"key": "..."}`; '
+    "a refused session gets an error message and close code 1008."
+)
+"""The endpoint's documentation in the API's description (/docs)."""
 _log = logging.getLogger("kao.server")
 POLICY = 1008
 """Close code of a refused session (RFC 6455: policy violation)."""
