@@ -322,3 +322,37 @@ def test_the_api_documentation_describes_the_websocket(client: Any) -> None:
     info = client.get("/openapi.json").json()["info"]["description"]
     assert "the WebSocket `/v1/live`" in info
     assert f"at most {MAX_FRAME_BYTES // 2**20} MiB" in info
+
+
+def test_a_flooding_slow_client_holds_up_only_itself(tmp_path: Path, frames: list[bytes]) -> None:
+    """Over real sockets (`kao serve`): a client that sends 300 frames without reading any
+    answer gets each one answered once (the frames beyond the one in work dropped with 429,
+    nothing queued), while another client streams and /health answers meanwhile."""
+    import threading
+
+    import httpx
+    from websockets.sync.client import connect
+
+    from kao.evaluation.loadtest import Server
+
+    with Server(str(tmp_path / "faces.db"), tmp_path / "serve.log", "--no-analysis") as server:
+        url = server.base.replace("http://", "ws://") + "/v1/live?attributes=false"
+        with connect(url, max_size=None) as slow, connect(url, max_size=None) as other:
+            assert json.loads(slow.recv(timeout=30))["type"] == "ready"
+            assert json.loads(other.recv(timeout=30))["type"] == "ready"
+            flood = threading.Thread(target=lambda: [slow.send(f) for f in frames * 8 + frames])
+            flood.start()
+            answers = []
+            for data in frames[:5]:
+                other.send(data)
+                answers.append(json.loads(other.recv(timeout=30)))
+            assert httpx.get(server.base + "/health", timeout=10).status_code == 200
+            flood.join(timeout=60)
+            assert not flood.is_alive()
+            replies = [json.loads(slow.recv(timeout=30)) for _ in range(len(frames) * 9)]
+    assert [a["type"] for a in answers] == ["frame"] * 5
+    assert [len(a["faces"]) for a in answers[1:]] == [2] * 4
+    done = [r for r in replies if r["type"] == "frame"]
+    dropped = [r for r in replies if r["type"] == "error"]
+    assert {r["status"] for r in dropped} == {429}
+    assert len(done) + len(dropped) == len(replies) and 1 <= len(done) < len(replies) // 2
