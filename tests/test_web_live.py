@@ -188,3 +188,25 @@ def test_the_page_reconnects_after_the_server_restarts(browser: Any, tmp_path: P
         with second:
             expect(page.locator("#live")).to_have_attribute("data-state", "live")
             settle(page, 3)
+
+
+def test_a_server_that_needs_a_key(browser: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    from kao.server.keys import KeyStore
+
+    _, key = KeyStore(tmp_path / "keys.db").create("page")
+    options = ("--no-analysis", "--require-keys", "--keys", str(tmp_path / "keys.db"))
+    with (
+        Server(str(tmp_path / "faces.db"), tmp_path / "serve.log", *options) as server,
+        live_page(browser, server.base) as page,
+    ):
+        page.uncheck("#live-attributes")
+        page.click("#live-start")
+        expect(page.locator("#live")).to_have_attribute("data-state", "refused")
+        expect(page.locator("#live .error")).to_contain_text("an API key is required")
+        page.fill("#key-input", key)
+        page.click("#key-save")
+        page.click("#live-start")
+        expect(page.locator("#live")).to_have_attribute("data-state", "live")
+        settle(page, 2)

@@ -81,8 +81,8 @@ function connect() {
   live.socket = socket;
   let refused = false;
   socket.onopen = () => {
-    const key = localStorage.getItem(KEY_STORAGE);
-    if (key) socket.send(JSON.stringify({ key }));
+    // The key, or "" (a server that needs one then says so at once instead of waiting for it).
+    socket.send(JSON.stringify({ key: localStorage.getItem(KEY_STORAGE) || "" }));
   };
   socket.onmessage = (event) => {
     const message = JSON.parse(event.data);
