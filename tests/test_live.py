@@ -16,7 +16,7 @@ from PIL import Image
 from starlette.websockets import WebSocketDisconnect
 
 from kao.cli import main
-from kao.evaluation.synthetic_video import Scene, Walk, render, write_scene
+from kao.evaluation.synthetic_video import SCENES, Scene, Walk, render, write_scene
 from kao.face import DETECTION_KEYS
 from kao.gallery.database import FaceDatabase
 from kao.geometry import canonical_model
@@ -356,3 +356,17 @@ def test_a_flooding_slow_client_holds_up_only_itself(tmp_path: Path, frames: lis
     dropped = [r for r in replies if r["type"] == "error"]
     assert {r["status"] for r in dropped} == {429}
     assert len(done) + len(dropped) == len(replies) and 1 <= len(done) < len(replies) // 2
+
+
+def test_a_face_that_leaves_and_returns_gets_a_new_track_and_its_name(client: Any) -> None:
+    frames = [jpeg(rgb) for rgb in scene_frames(SCENES["reentry"])]  # Serena away 30 frames
+    with client.websocket_connect(f"{URL}?collection=people&attributes=false") as ws:
+        ws.receive_json()
+        answers = stream(ws, frames)
+    serena = [
+        {f["track_id"] for f in a["faces"] if f["identity"] == "Serena_Williams"} for a in answers
+    ]
+    before, after = set().union(*serena[:25]), set().union(*serena[60:])
+    assert len(before) == 1 and len(after) == 1 and before != after
+    assert all(len(a["faces"]) == 1 for a in answers[35:50])  # only Colin Powell meanwhile
+    assert {f["identity"] for f in answers[-1]["faces"]} == {"Colin_Powell", "Serena_Williams"}
