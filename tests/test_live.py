@@ -21,6 +21,7 @@ from kao.face import DETECTION_KEYS
 from kao.gallery.database import FaceDatabase
 from kao.geometry import canonical_model
 from kao.live import MAX_FRAME_BYTES
+from kao.recognition.embedder import DEFAULT_MODEL
 from kao.server.app import create_app
 from kao.server.keys import KeyStore
 from kao.server.settings import Settings
@@ -211,6 +212,7 @@ def test_frames_sent_while_one_is_in_work_are_dropped(client: Any, frames: list[
         ("attributes=maybe", 422, "attributes must be true or false, got 'maybe'"),
         ("collection=nobody", 404, "nobody"),
         ("collection=people&model=nope", 422, "nope"),
+        ("collection=people&model=dlib_resnet_v1", 409, f"{DEFAULT_MODEL} embeddings, not dlib"),
     ],
 )
 def test_bad_options_refuse_the_session(client: Any, query: str, status: int, message: str) -> None:

@@ -39,6 +39,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.datastructures import Headers
 
 from kao.errors import KaoError
+from kao.gallery.store import model_conflict
 from kao.live import (
     MAX_FRAME_BYTES,
     MAX_FRAME_PIXELS,
@@ -181,6 +182,9 @@ def _open(svc: Service, options: LiveOptions) -> LiveSession:
         database = svc.collection_database(options.model)
         try:
             database.gallery.revision(options.collection)  # the collection must exist
+            held = options.model and database.gallery.other_model(options.collection, options.model)
+            if held:  # refused now, not at the first identification
+                raise model_conflict(options.collection, held, options.model or "", "identify")
         except KaoError as error:
             raise from_kao_error(error, private=svc.private_names) from None
     return LiveSession(options, analyzer=analyzer, database=database)
