@@ -26,6 +26,7 @@ from PIL import Image
 
 from kao.recognition.verify import FAR_TABLES
 from kao.server.keys import KeyStore
+from kao.server.settings import DEFAULT_MAX_UPLOAD
 from tests.conftest import lfw_photo as lfw
 from tests.conftest import shared_file
 from tests.serving import kao_serve
@@ -44,6 +45,8 @@ MODEL_LABELS = {
     "dlib_resnet_v1": "dlib ResNet (128-d)",
 }
 """The recognition models of GET /v1/models as the page's selectors name them."""
+THREE_PEOPLE = [("Abdoulaye_Wade", 2), ("Adam_Sandler", 3), ("Alan_Greenspan", 3)]
+"""The groups of the Group tests' photos: (LFW person, faces)."""
 COLLECTIONS_MODEL = "the collection's model"  # the first choice of the enrol & identify selector
 
 
@@ -190,6 +193,12 @@ def test_analyze_draws_every_face(browser: Any, server: str) -> None:
             box = [float(v) for v in card.get_attribute("data-box").split(",")]
             assert box_drawn(page, "#analyze-canvas", box, card.get_attribute("data-color"))
         assert page.locator("#analyze .error").is_hidden()
+        # five faces: compact cards, emotion bars folded under the likeliest emotion
+        expect(page.locator("#analyze .result")).to_have_class(re.compile(r"\bmany\b"))
+        assert page.locator("#analyze details.emotions[open]").count() == 0
+        assert page.eval_on_selector("#analyze canvas", "c => getComputedStyle(c).position") == (
+            "sticky"
+        )
         screenshot(page, "analyze")
 
 
@@ -405,13 +414,7 @@ def test_group_photos_by_person(browser: Any, server: str, files: dict[str, Path
         tab(page, "group")
         page.set_input_files("#group-files", [*photos, files["text"]])
         expect(page.locator("#group-summary")).to_have_text("3 people among 8 faces in 9 photos")
-        groups = page.locator("#group-list > li")
-        people = []
-        for i in range(groups.count()):
-            titles = groups.nth(i).locator("canvas").evaluate_all("cs => cs.map(c => c.title)")
-            (person,) = {title.rsplit("_", 1)[0] for title in titles}  # one person a group
-            people.append((person, len(titles)))
-        assert sorted(people) == [("Abdoulaye_Wade", 2), ("Adam_Sandler", 3), ("Alan_Greenspan", 3)]
+        assert group_people(page) == THREE_PEOPLE
         expect(page.locator("#group-errors li")).to_have_text(
             "notes.jpg: not an image or unsupported format"
         )
@@ -426,6 +429,168 @@ def test_group_photos_by_person(browser: Any, server: str, files: dict[str, Path
             page.select_option("#group-strictness", "0.001")  # and again, at FAR 1e-3
         assert answer.value.url.endswith("/v1/group?model=dlib_resnet_v1&far=0.001")
         assert answer.value.ok
+
+
+def test_no_face_still_shows_the_photo_and_previews(
+    browser: Any, server: str, files: dict[str, Path]
+) -> None:
+    with open_page(browser, server) as page:
+        page.set_input_files("#analyze-file", files["grey"])
+        expect(page.locator("#analyze .status")).to_contain_text("No face found in grey.png (320 ")
+        assert page.locator("#analyze .error").is_hidden()
+        expect(page.locator("#analyze-canvas")).to_be_visible()
+        assert photo_size(page, "#analyze-canvas") == [[320, 240]]
+        tab(page, "compare")
+        page.set_input_files("#compare-a", lfw("Abdoulaye_Wade", 1))  # one photo: no request yet
+        preview = page.locator("#compare-preview-a")
+        expect(preview).to_be_visible()
+        page.wait_for_function("() => document.querySelector('#compare-preview-a').naturalWidth")
+        assert preview.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [250, 250]
+        assert page.locator("#compare-preview-b").is_hidden()
+        page.set_input_files("#compare-b", lfw("Abdoulaye_Wade", 2))
+        expect(page.locator("#compare-verdict")).to_contain_text("Same person")
+        expect(page.locator("#compare-preview-b")).to_be_visible()
+
+
+PHONE_SIZE = (4000, 3000)  # a phone camera's 12-megapixel photo
+PHONE_SET = [("Abdoulaye_Wade", n) for n in (1, 2)] + [
+    (person, n)
+    for person, numbers in (("Adam_Sandler", (1, 3, 4)), ("Alan_Greenspan", (1, 3, 5)))
+    for n in numbers
+]  # (Alan_Greenspan_0002, enlarged, shows a second face at its edge)
+
+
+@pytest.fixture(scope="module")
+def phone_photos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """PHONE_SET's LFW photos as a phone takes them: the face enlarged 12 times on a 4000 x 3000
+    frame with sensor-like noise, JPEG quality 95 (about 4 MB each, more than the server's
+    upload limit together); the last one stored on its side (3000 x 4000) with EXIF
+    orientation 6 (turn 90 degrees clockwise to view), as phones often store photos."""
+    folder = tmp_path_factory.mktemp("phone")
+    noise = np.random.default_rng(19)
+    made = []
+    for person, number in PHONE_SET:
+        face = Image.open(lfw(person, number)).convert("RGB").resize((3000, 3000), Image.BICUBIC)
+        frame = Image.new("RGB", PHONE_SIZE, (96, 104, 112))
+        frame.paste(face, (500, 0))
+        pixels = np.asarray(frame, np.int16) + noise.normal(0, 6, (3000, 4000, 3)).astype(np.int16)
+        photo = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
+        path = folder / f"{person}_{number}.jpg"
+        if len(made) == len(PHONE_SET) - 1:
+            exif = Image.Exif()
+            exif[0x0112] = 6  # Orientation: the stored pixels are turned 90 degrees anticlockwise
+            photo.transpose(Image.Transpose.ROTATE_90).save(path, quality=95, exif=exif)
+        else:
+            photo.save(path, quality=95)
+        made.append(path)
+    return made
+
+
+def group_people(page: Any) -> list[tuple[str, int]]:
+    """The groups shown as (person of LFW, faces), from the photos' names of each group."""
+    groups = page.locator("#group-list > li")
+    people = []
+    for i in range(groups.count()):
+        titles = groups.nth(i).locator("canvas").evaluate_all("cs => cs.map(c => c.title)")
+        (person,) = {title.rsplit("_", 1)[0] for title in titles}  # one person a group
+        people.append((person, len(titles)))
+    return sorted(people)
+
+
+def test_group_of_phone_photos(browser: Any, server: str, phone_photos: list[Path]) -> None:
+    """Eight 12-megapixel photos (too large together for the server's upload limit) are shrunk
+    in the browser, upright, sent with each photo's progress shown, and grouped; a grouping
+    can be cancelled while the server works on it."""
+    assert sum(p.stat().st_size for p in phone_photos) > DEFAULT_MAX_UPLOAD
+    assert Image.open(phone_photos[-1]).size == (3000, 4000)
+    with open_page(browser, server) as page:
+        tab(page, "group")
+        rows = page.locator("#group-photos > li")
+        page.set_input_files("#group-files", phone_photos)
+        expect(page.locator("#group .status")).to_contain_text("Grouping the faces of 8 photos")
+        assert page.eval_on_selector("#group-progress", "p => p.value") == 1  # all sent
+        page.click("#group-cancel")
+        expect(page.locator("#group .status")).to_have_text("Cancelled.")
+        expect(rows.filter(has_text="not grouped")).to_have_count(8)
+        assert page.locator("#group .result").is_hidden()
+        assert page.locator("#group-working").is_hidden()
+        assert page.locator("#group .error").is_hidden()
+
+        with page.expect_response(lambda r: "/v1/group" in r.url) as answer:
+            page.set_input_files("#group-files", phone_photos)
+        assert answer.value.ok
+        expect(page.locator("#group-summary")).to_have_text("3 people among 8 faces in 8 photos")
+        assert group_people(page) == THREE_PEOPLE
+        expect(rows.filter(has_text="1 face")).to_have_count(8)
+        sent = page.evaluate(
+            """async () => Promise.all([...document.querySelector("#group-files").files].map(
+                async (file) => {
+                    const { upload, image } = await prepare(file);
+                    return [image.naturalWidth, image.naturalHeight, upload.size];
+                }))"""
+        )
+        assert [size[:2] for size in sent] == [[2048, 1536]] * 8  # the last one turned upright
+        assert sum(size[2] for size in sent) < DEFAULT_MAX_UPLOAD // 2
+        screenshot(page, "group-phone-photos")
+
+
+def test_enrol_a_group_and_the_people_view(
+    browser: Any, server: str, phone_photos: list[Path]
+) -> None:
+    """Two groups found by Group enrolled under names, then the people view: thumbnails,
+    rename, delete a face (asked first), a person (not when the question is declined), and
+    the collection."""
+    assert httpx.post(f"{server}/v1/collections", json={"name": "phones"}).status_code == 201
+    answers: list[bool] = [True]  # what the page's next confirm() questions get
+    with open_page(browser, server) as page:
+        page.on("dialog", lambda d: d.accept() if answers[0] else d.dismiss())
+        tab(page, "group")
+        page.set_input_files("#group-files", phone_photos[2:])  # Adam Sandler, Alan Greenspan
+        expect(page.locator("#group-summary")).to_have_text("2 people among 6 faces in 6 photos")
+        page.select_option("#group-collection", "phones")
+        for folder, name in (("Alan_Greenspan", "Alan Greenspan"), ("Adam_Sandler", "Adam")):
+            group = page.locator("#group-list > li", has=page.locator(f"canvas[title^={folder}]"))
+            group.locator(".enrol-name").fill(name)
+            group.locator(".enrol-group").click()
+            expect(page.locator("#group .status")).to_contain_text(
+                f"Enrolled 3 faces as {name} in phones"
+            )
+        persons = httpx.get(f"{server}/v1/collections/phones/persons").json()
+        assert persons == [{"person": "Adam", "faces": 3}, {"person": "Alan Greenspan", "faces": 3}]
+
+        tab(page, "people")
+        page.select_option("#people-collection", "phones")
+        cards = page.locator("#people-list > li")
+        expect(cards).to_have_count(2)
+        alan = page.locator('#people-list > li[data-person="Alan Greenspan"]')
+        thumbs = alan.locator("img.thumb")
+        expect(thumbs).to_have_count(3)
+        assert thumbs.evaluate_all("is => is.map(i => i.naturalWidth)") == [80, 80, 80]
+
+        adam = page.locator('#people-list > li[data-person="Adam"]')
+        adam.locator(".person-name").fill("Adam Sandler")
+        adam.locator(".rename").click()
+        expect(page.locator('#people-list > li[data-person="Adam Sandler"]')).to_have_count(1)
+        expect(page.locator("#people .status")).to_have_text("Renamed Adam to Adam Sandler.")
+
+        alan.locator(".delete-face").first.click()
+        expect(alan.locator("figure")).to_have_count(2)
+        screenshot(page, "people")
+
+        answers[0] = False  # declined: nothing is deleted
+        page.locator('#people-list > li[data-person="Adam Sandler"] .delete-person').click()
+        answers[0] = True
+        page.locator('#people-list > li[data-person="Adam Sandler"] .delete-person').click()
+        expect(cards).to_have_count(1)
+        expect(page.locator("#people .status")).to_have_text("Deleted Adam Sandler (3 faces).")
+        assert httpx.get(f"{server}/v1/collections/phones/persons").json() == [
+            {"person": "Alan Greenspan", "faces": 2}
+        ]
+        page.click("#people-delete-collection")
+        expect(page.locator("#people .status")).to_have_text("Deleted the collection phones.")
+        names = [c["collection"] for c in httpx.get(f"{server}/v1/collections").json()]
+        assert "phones" not in names
+        assert page.evaluate("storedThumbnails()") == {}  # its thumbnails went with it
 
 
 def test_phone_sized_screen(browser: Any, server: str) -> None:

@@ -917,6 +917,10 @@ function setUpGroup() {
         showGroups(report, files, ready, mark);
       } finally {
         if (!finished) rows.forEach((row) => markRow(row, "cancelled", "not grouped"));
+        if (controller.signal.aborted && latest === controller) {
+          input.value = ""; // so that choosing the same photos again groups them
+          input.dispatchEvent(new Event("change"));
+        }
         if (latest === controller) $("group-working").hidden = true;
       }
     }, () => latest === controller);
