@@ -17,6 +17,8 @@ import numpy as np
 import pytest
 
 from kao.evaluation.loadtest import Server
+from kao.evaluation.synthetic_video import FPS, HEIGHT, WIDTH
+from kao.video import AnnotatedVideo
 from tests.test_live import enrol, scene_frames
 from tests.test_web import CHROMIUM, WAIT_MS, _missing, screenshot
 
@@ -157,9 +159,15 @@ def test_tracked_faces_names_and_overlays(
         assert names(page)  # still live
 
 
-def test_a_refused_camera_is_explained(playwright: Any, camera: Path, tmp_path: Path) -> None:
+def test_a_refused_camera_is_explained_and_a_video_file_plays_instead(
+    playwright: Any, camera: Path, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect
 
+    video = tmp_path / "pair.webm"
+    with AnnotatedVideo(video, WIDTH, HEIGHT, FPS) as writer:
+        for rgb in scene_frames():
+            writer.write(rgb)
     with (
         chromium(playwright, f"--use-file-for-fake-video-capture={camera}") as browser,
         Server(str(tmp_path / "faces.db"), tmp_path / "serve.log", "--no-analysis") as server,
@@ -168,6 +176,12 @@ def test_a_refused_camera_is_explained(playwright: Any, camera: Path, tmp_path: 
         page.click("#live-start")
         expect(page.locator("#live .error")).to_contain_text("The camera was refused")
         assert page.get_attribute("#live", "data-state") == "no-camera"
+        screenshot(page, "live-refused")
+        page.uncheck("#live-attributes")  # the server has no analysis models
+        page.set_input_files("#live-file", str(video))
+        expect(page.locator("#live .error")).to_be_hidden()
+        expect(page.locator("#live")).to_have_attribute("data-state", "live")
+        settle(page, 3)
 
 
 def test_the_page_reconnects_after_the_server_restarts(browser: Any, tmp_path: Path) -> None:
