@@ -7,6 +7,11 @@ vote over its identifications in a collection and smooths its attributes, and ea
 answer is the per-frame record of `kao video --json` (`kao.video.frame_record`). With
 `landmarks`, FaceMesh runs on every face of every frame, for the 468-point mesh, the iris,
 the 68 points, the head pose and the gaze.
+
+A frame's answer does not wait for the identification and attribute models: `process` sets
+the tracks due for them aside (`VideoAnalyzer(deferred=True)`) and the caller runs
+`describe` in another thread meanwhile; the names and attributes reach the answers of the
+frames processed after it ends (a new track is named a few frames after it appears).
 """
 
 from __future__ import annotations
@@ -31,10 +36,9 @@ MAX_FRAME_PIXELS = 4096 * 2304
 header before decoding."""
 DEFAULT_REFRESH = 10
 """Frames between two identifications / attribute runs of one track."""
-TRACKS_PER_FRAME = 1
-"""Tracks identified and analysed in one frame at most: a frame's answer waits for one face's
-attributes and embedding, not for every face's at once (the others follow in the next
-frames)."""
+TRACKS_PER_BATCH = 1
+"""Tracks identified and analysed in one batch at most (`LiveSession.describe`): each face's
+name and attributes show up as soon as its own are done."""
 
 
 class SessionBusy(KaoError):
@@ -129,7 +133,8 @@ class LiveSession:
             collection=options.collection,
             refresh=options.refresh,
             landmarks=analyzer.landmarks if options.landmarks and analyzer else None,
-            most=TRACKS_PER_FRAME,
+            most=TRACKS_PER_BATCH,
+            deferred=True,
         )
         self.frames = 0
         """Frames processed so far (the next frame's index)."""
@@ -167,3 +172,13 @@ class LiveSession:
             }
         finally:
             self._lock.release()
+
+    @property
+    def pending(self) -> bool:
+        """Whether identification / attributes wait for `describe`."""
+        return self.analysis.pending
+
+    def describe(self) -> None:
+        """Identify and analyse the faces that the frames set aside (see the module's
+        docstring); in another thread than `process`, one call at a time."""
+        self.analysis.describe_pending()

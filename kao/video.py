@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -273,8 +274,11 @@ class VideoAnalyzer:
         landmarks: a `kao.landmarks.FaceMesh` to fit on every detected face of every frame,
             with the head pose and gaze from it (None: only the refreshes' analyses).
         most: at most this many tracks are identified and analysed in one frame, the ones
-            waiting longest first (None: every track due); live video spreads the work over
-            frames with 1, so that no frame waits for every face at once.
+            waiting longest first (None: every track due).
+        deferred: `process` does not identify or analyse: it sets aside the tracks due (while
+            no earlier batch waits or runs) for `describe_pending`, which another thread
+            runs meanwhile; the results reach the frames processed after it ends. Live video
+            answers each frame without waiting for the attribute models.
     """
 
     def __init__(
@@ -289,6 +293,7 @@ class VideoAnalyzer:
         refresh: int = 10,
         landmarks: Any = None,
         most: int | None = None,
+        deferred: bool = False,
     ) -> None:
         if every < 1 or refresh < 1:
             raise KaoError(f"every and refresh must be at least 1, got {every} and {refresh}")
@@ -305,6 +310,10 @@ class VideoAnalyzer:
         self.refresh = refresh
         self.landmarks = landmarks
         self.most = most
+        self.deferred = deferred
+        self._profiles_lock = threading.Lock()  # the profiles, when described in another thread
+        self._pending: tuple[np.ndarray, list[tuple[int, Face]]] | None = None
+        self._describing = False
         self._tracks: dict[int, tuple[Track, TrackProfile]] = {}
         self._refreshed: dict[int, int] = {}  # track id -> frame of its last refresh
 
@@ -313,21 +322,44 @@ class VideoAnalyzer:
         detected = index % self.every == 0
         if detected:
             tracks = self.tracker.update(self.detector.detect(rgb), index)
-            for track in tracks:
-                self._tracks.setdefault(track.track_id, (track, TrackProfile()))
-            self._describe(rgb, index, tracks)
+            with self._profiles_lock:
+                for track in tracks:
+                    self._tracks.setdefault(track.track_id, (track, TrackProfile()))
+            due = self._due(rgb, index, tracks)
+            if due and self.deferred:
+                self._pending = (rgb, due)
+            elif due:
+                self._describe(rgb, due)
         else:
             tracks = self.tracker.predict(index)
         faces = [track.face for track in tracks]
         if detected and self.landmarks is not None and faces:
             faces = [_with_geometry(face) for face in self.landmarks.run(rgb, faces)]
         result = []
-        for track, face in zip(tracks, faces, strict=True):
-            profile = self._tracks[track.track_id][1]
-            result.append(
-                TrackedFace(track.track_id, profile.apply(face), profile.identity, detected)
-            )
+        with self._profiles_lock:
+            for track, face in zip(tracks, faces, strict=True):
+                profile = self._tracks[track.track_id][1]
+                tracked = TrackedFace(
+                    track.track_id, profile.apply(face), profile.identity, detected
+                )
+                result.append(tracked)
         return result
+
+    @property
+    def pending(self) -> bool:
+        """Whether a deferred description waits for `describe_pending`."""
+        return self._pending is not None
+
+    def describe_pending(self) -> None:
+        """Identify and analyse the faces that `process` set aside (`deferred`), if any; may
+        run in another thread than `process`, one call at a time."""
+        taken, self._pending = self._pending, None
+        if taken is None:
+            return
+        try:
+            self._describe(*taken)
+        finally:
+            self._describing = False
 
     def run(self, frames: Iterable[np.ndarray]) -> Iterator[FrameResult]:
         """Process `frames` in order; the live fps counts the time between successive frames,
@@ -358,10 +390,12 @@ class VideoAnalyzer:
             for track_id, (track, profile) in sorted(self._tracks.items())
         ]
 
-    def _describe(self, rgb: np.ndarray, index: int, tracks: list[Track]) -> None:
-        """Identify and analyse the faces of the tracks due for it (see the module's docstring)."""
-        if self.analyzer is None and self.database is None:
-            return
+    def _due(self, rgb: np.ndarray, index: int, tracks: list[Track]) -> list[tuple[int, Face]]:
+        """(track id, face) of the tracks to identify and analyse now (see the module's
+        docstring), at most `most`, marked as refreshed in frame `index`; none while a
+        deferred description waits or runs."""
+        if (self.analyzer is None and self.database is None) or self._describing:
+            return []
         height, width = rgb.shape[:2]
         due = [
             track
@@ -369,24 +403,30 @@ class VideoAnalyzer:
             if index - self._refreshed.get(track.track_id, -self.refresh) >= self.refresh
             and _inside(track.face.box, width, height)
         ]
-        if not due:
-            return
         due.sort(key=lambda track: self._refreshed.get(track.track_id, -self.refresh))
         due = due[: self.most]
         for track in due:
             self._refreshed[track.track_id] = index
-        faces = [track.face for track in due]
+        self._describing = self.deferred and bool(due)
+        return [(track.track_id, track.face) for track in due]
+
+    def _describe(self, rgb: np.ndarray, due: list[tuple[int, Face]]) -> None:
+        """Identify and analyse the faces `due` (track id, face in `rgb`), into their tracks'
+        profiles."""
+        faces = [face for _, face in due]
         if self.analyzer is not None:
             analysed = self.analyzer.analyze_faces(rgb, faces)
-            for track, face in zip(due, analysed, strict=True):
-                self._tracks[track.track_id][1].add_attributes(face)
+            with self._profiles_lock:
+                for (track_id, _), face in zip(due, analysed, strict=True):
+                    self._tracks[track_id][1].add_attributes(face)
         if self.database is not None and self.collection is not None:
             embedder = self.database.embedder_for(self.collection)
             embedded = embedder.embed_faces(rgb, faces)
             found = self.database.identify_faces(self.collection, embedded, top=1)
-            for track, answer in zip(due, found, strict=True):
-                similarity = answer.matches[0].similarity if answer.matches else 0.0
-                self._tracks[track.track_id][1].add_identity(answer.person, similarity)
+            with self._profiles_lock:
+                for (track_id, _), answer in zip(due, found, strict=True):
+                    similarity = answer.matches[0].similarity if answer.matches else 0.0
+                    self._tracks[track_id][1].add_identity(answer.person, similarity)
 
 
 def _with_geometry(face: Face) -> Face:

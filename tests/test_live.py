@@ -106,7 +106,7 @@ def stream(ws: Any, frames: list[bytes]) -> list[dict[str, Any]]:
 def test_tracked_faces_with_names_and_landmarks(client: Any, frames: list[bytes]) -> None:
     with client.websocket_connect(f"{URL}?collection=people&landmarks=true&refresh=5") as ws:
         ready = ws.receive_json()
-        answers = stream(ws, frames[:12])
+        answers = stream(ws, frames[:20])
     assert ready["type"] == "ready"
     assert ready["options"] == {
         "collection": "people",
@@ -118,18 +118,19 @@ def test_tracked_faces_with_names_and_landmarks(client: Any, frames: list[bytes]
     model = canonical_model()
     assert np.array_equal(ready["triangles"], model.triangles)
     assert np.allclose(ready["uvs"], model.uvs, atol=1e-5)
-    assert [a["type"] for a in answers] == ["frame"] * 12
-    assert [a["frame"] for a in answers] == list(range(12))
+    assert [a["type"] for a in answers] == ["frame"] * 20
+    assert [a["frame"] for a in answers] == list(range(20))
     times = [a["time"] for a in answers]
     assert times[0] == 0 and times == sorted(times) and times[-1] > 0
     assert all(a["width"] == 640 and a["height"] == 480 and a["latency_ms"] > 0 for a in answers)
     assert answers[0]["faces"] == []  # a track is confirmed on its second detection
     left_to_right = [f["track_id"] for f in sorted(answers[1]["faces"], key=lambda f: f["box"][0])]
     assert sorted(left_to_right) == [1, 2]
-    # One track is named and analysed a frame (kao.live.TRACKS_PER_FRAME): the first on frame
-    # 1, the second on frame 2.
-    named = [sum(f["identity"] is not None for f in a["faces"]) for a in answers[1:4]]
-    assert named == [1, 2, 2]
+    # Names and attributes come from batches run beside the frames (kao.live): a few frames
+    # after the tracks start, then on every frame.
+    named = [bool(a["faces"]) and all(f["identity"] for f in a["faces"]) for a in answers]
+    first = named.index(True)
+    assert 1 < first < 10 and all(named[first:])
     for number, answer in enumerate(answers[1:], 1):
         faces = sorted(answer["faces"], key=lambda f: f["box"][0])
         assert [f["track_id"] for f in faces] == left_to_right
@@ -139,7 +140,7 @@ def test_tracked_faces_with_names_and_landmarks(client: Any, frames: list[bytes]
             assert len(face["landmarks_68"]) == 68
             assert set(face["pose"]) == {"yaw", "pitch", "roll"}
             assert {"yaw", "pitch", "right_eye", "left_eye"} <= set(face["gaze"])
-        if number >= 2:
+        if number >= first:
             assert [f["identity"] for f in faces] == ["Colin_Powell", "Serena_Williams"]
             assert all(10 < f["age"] < 90 for f in faces)
             assert all(abs(sum(f["emotion"].values()) - 1) < 1e-3 for f in faces)

@@ -231,7 +231,24 @@ async def live(websocket: WebSocket) -> None:
         async with sending:
             await websocket.send_json(message)
 
+    describing: asyncio.Task[None] | None = None
+
+    async def describe() -> None:
+        """The identification / attributes that the frames set aside, in a worker thread."""
+        try:
+            await svc.run(session.describe)
+            return
+        except ApiError as error:
+            if error.status == 503:  # busy: the next frame's answer tries again
+                return
+            problem = error
+        except KaoError as error:
+            problem = from_kao_error(error, None, svc.private_names)
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await send(_error(problem.status, problem.message))
+
     async def answer(data: bytes, received: float) -> None:
+        nonlocal describing
         try:
             with anyio.fail_after(svc.settings.timeout):
                 record = await svc.run(session.process, data, received)
@@ -246,6 +263,8 @@ async def live(websocket: WebSocket) -> None:
             record = _error(api_error.status, api_error.message)
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             await send(record)
+        if session.pending and (describing is None or describing.done()):
+            describing = asyncio.create_task(describe())
 
     ready = {"type": "ready", "options": session.options.to_dict()}
     ready |= {"max_frame_bytes": session.max_bytes, "max_frame_pixels": session.max_pixels}
@@ -273,7 +292,8 @@ async def live(websocket: WebSocket) -> None:
     except (WebSocketDisconnect, RuntimeError):
         return
     finally:
-        if working is not None and not working.done():
-            working.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await working
+        for task in (working, describing):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
