@@ -431,27 +431,6 @@ def test_group_photos_by_person(browser: Any, server: str, files: dict[str, Path
         assert answer.value.ok
 
 
-def test_no_face_still_shows_the_photo_and_previews(
-    browser: Any, server: str, files: dict[str, Path]
-) -> None:
-    with open_page(browser, server) as page:
-        page.set_input_files("#analyze-file", files["grey"])
-        expect(page.locator("#analyze .status")).to_contain_text("No face found in grey.png (320 ")
-        assert page.locator("#analyze .error").is_hidden()
-        expect(page.locator("#analyze-canvas")).to_be_visible()
-        assert photo_size(page, "#analyze-canvas") == [[320, 240]]
-        tab(page, "compare")
-        page.set_input_files("#compare-a", lfw("Abdoulaye_Wade", 1))  # one photo: no request yet
-        preview = page.locator("#compare-preview-a")
-        expect(preview).to_be_visible()
-        page.wait_for_function("() => document.querySelector('#compare-preview-a').naturalWidth")
-        assert preview.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [250, 250]
-        assert page.locator("#compare-preview-b").is_hidden()
-        page.set_input_files("#compare-b", lfw("Abdoulaye_Wade", 2))
-        expect(page.locator("#compare-verdict")).to_contain_text("Same person")
-        expect(page.locator("#compare-preview-b")).to_be_visible()
-
-
 PHONE_SIZE = (4000, 3000)  # a phone camera's 12-megapixel photo
 PHONE_SET = [("Abdoulaye_Wade", n) for n in (1, 2)] + [
     (person, n)
@@ -484,6 +463,34 @@ def phone_photos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
             photo.save(path, quality=95)
         made.append(path)
     return made
+
+
+def test_photos_shown_shrunk_and_previewed(
+    browser: Any, server: str, files: dict[str, Path], phone_photos: list[Path]
+) -> None:
+    """A photo without a face is still shown; a phone photo stored on its side is analysed
+    upright at 2,048 px; Compare previews each photo as it is chosen."""
+    with open_page(browser, server) as page:
+        page.set_input_files("#analyze-file", files["grey"])
+        expect(page.locator("#analyze .status")).to_contain_text("No face found in grey.png (320 ")
+        assert page.locator("#analyze .error").is_hidden()
+        expect(page.locator("#analyze-canvas")).to_be_visible()
+        assert photo_size(page, "#analyze-canvas") == [[320, 240]]
+        page.set_input_files("#analyze-file", phone_photos[-1])
+        expect(page.locator("#analyze .status")).to_have_text(
+            f"1 face in {phone_photos[-1].name} (4000 × 3000 sent at 2048 × 1536)."  # noqa: RUF001
+        )
+        assert photo_size(page, "#analyze-canvas") == [[2048, 1536]]
+        tab(page, "compare")
+        page.set_input_files("#compare-a", lfw("Abdoulaye_Wade", 1))  # one photo: no request yet
+        preview = page.locator("#compare-preview-a")
+        expect(preview).to_be_visible()
+        page.wait_for_function("() => document.querySelector('#compare-preview-a').naturalWidth")
+        assert preview.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [250, 250]
+        assert page.locator("#compare-preview-b").is_hidden()
+        page.set_input_files("#compare-b", lfw("Abdoulaye_Wade", 2))
+        expect(page.locator("#compare-verdict")).to_contain_text("Same person")
+        expect(page.locator("#compare-preview-b")).to_be_visible()
 
 
 def group_people(page: Any) -> list[tuple[str, int]]:
@@ -595,7 +602,7 @@ def test_enrol_a_group_and_the_people_view(
 
 def test_phone_sized_screen(browser: Any, server: str) -> None:
     with open_page(browser, server, 390, 844) as page:
-        for name in ("analyze", "compare", "identify", "group"):
+        for name in ("analyze", "compare", "identify", "group", "people"):
             tab(page, name)
             assert page.evaluate("document.documentElement.scrollWidth") <= 390, name
         tab(page, "analyze")

@@ -345,6 +345,7 @@ async function shrink(file) {
     bitmap.close();
     return file;
   }
+  shrunkFrom.set(file, [bitmap.width, bitmap.height]);
   const scale = UPLOAD_SIDE / longest;
   const canvas = new OffscreenCanvas(
     Math.round(bitmap.width * scale), Math.round(bitmap.height * scale));
@@ -354,6 +355,17 @@ async function shrink(file) {
   bitmap.close();
   const blob = await canvas.convertToBlob({ type: "image/jpeg", quality: UPLOAD_QUALITY });
   return new File([blob], file.name, { type: "image/jpeg", lastModified: file.lastModified });
+}
+
+/** The upright size ([width, height], pixels) of each chosen File that `shrink` made smaller. */
+const shrunkFrom = new WeakMap();
+
+/** " (4000 × 3000 sent at 2048 × 1536)": a photo's size, and the size it was sent at when the
+ * page shrank it, from the size of the photo the server read. */
+function sizeSent(file, width, height) {
+  const original = shrunkFrom.get(file);
+  const sent = `${width} × ${height}`;
+  return original ? ` (${original.join(" × ")} sent at ${sent})` : ` (${sent})`;
 }
 
 /** Each chosen File's prepared form, made once: {upload: the File to send (see `shrink`),
@@ -541,9 +553,9 @@ function setUpAnalyze() {
       $("analyze-faces").replaceChildren(
         ...record.faces.map((face, i) => describeFace(face, i, compact)));
       parts.result.hidden = false;
-      const size = `(${record.width} × ${record.height})`;
-      if (!count) return `No face found in ${file.name} ${size}.`;
-      return `${plural(count, "face")} in ${file.name} ${size}.`;
+      const size = sizeSent(file, record.width, record.height);
+      if (!count) return `No face found in ${file.name}${size}.`;
+      return `${plural(count, "face")} in ${file.name}${size}.`;
     });
   });
 }
@@ -1044,8 +1056,11 @@ function personCard(collection, person, faces) {
           : `Deleted the last face of ${person}, and ${person}.`;
       });
     });
+    const added = new Date(face.created).toLocaleDateString("en-GB",
+      { day: "numeric", month: "short", year: "numeric" });
+    const caption = face.source.startsWith("<") ? `added ${added}` : face.source; // a file's name
     return el("figure", { class: "face-thumb", "data-face": String(face.id) }, picture, drop,
-      el("figcaption", { text: face.source, title: face.source }));
+      el("figcaption", { text: caption, title: `${face.source}, added ${added}` }));
   });
   return el("li", { class: "person", "data-person": person },
     el("div", { class: "row" }, name, rename, remove),
