@@ -40,6 +40,13 @@ function el(tag, attributes = {}, ...children) {
   return node;
 }
 
+/** Makes Enter in text field `input` click `button`. */
+function enterClicks(input, button) {
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter") button.click();
+  });
+}
+
 // ---------------------------------------------------------------- the API
 
 /** A failure to show the user: the API's message, or what went wrong reaching it, and
@@ -963,6 +970,7 @@ function showGroups(report, files, ready, mark) {
     const enrol = el("button", { type: "button", class: "enrol-group", text: "Enrol" });
     enrol.addEventListener("click", () => busy(keepingResult(parts),
       `Enrolling person ${group.person}…`, () => enrolGroup(group, byName, name.value.trim())));
+    enterClicks(name, enrol);
     return el("li", { class: "group", "data-person": String(group.person) },
       el("h3", { text: `Person ${group.person} · ${plural(group.faces.length, "face")}` }),
       el("div", { class: "thumbs" }, ...group.faces.map((face) => {
@@ -1031,6 +1039,7 @@ function personCard(collection, person, faces) {
     await sendJson(inCollection(collection, `/persons/${encodeURIComponent(person)}`), { name: to });
     return `Renamed ${person} to ${to}.`;
   }));
+  enterClicks(name, rename);
   const remove = el("button", { type: "button", class: "danger delete-person",
     text: "Delete person" });
   remove.addEventListener("click", () => {
