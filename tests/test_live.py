@@ -20,11 +20,13 @@ from kao.evaluation.synthetic_video import SCENES, Scene, Walk, render, write_sc
 from kao.face import DETECTION_KEYS
 from kao.gallery.database import FaceDatabase
 from kao.geometry import canonical_model
-from kao.live import MAX_FRAME_BYTES
+from kao.live import MAX_FRAME_BYTES, LiveSession
 from kao.recognition.embedder import DEFAULT_MODEL
 from kao.server.app import create_app
 from kao.server.keys import KeyStore
+from kao.server.routes_live import FAILED, FAILED_NAMES
 from kao.server.settings import Settings
+from kao.video import VideoAnalyzer
 from tests.conftest import lfw_photo, shared_file
 from tests.serving import local_client
 
@@ -373,3 +375,38 @@ def test_a_face_that_leaves_and_returns_gets_a_new_track_and_its_name(client: An
     assert len(before) == 1 and len(after) == 1 and before != after
     assert all(len(a["faces"]) == 1 for a in answers[35:50])  # only Colin Powell meanwhile
     assert {f["identity"] for f in answers[-1]["faces"]} == {"Colin_Powell", "Serena_Williams"}
+
+
+def test_a_failure_on_a_frame_is_answered_and_the_session_goes_on(
+    client: Any, frames: list[bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in a frame's work gets a 500 answer for that frame; one in the identification
+    beside the frames gets a 500 message of its own; the frames go on being answered."""
+    process = LiveSession.process
+    calls = []
+
+    def failing_once(self: LiveSession, data: bytes, received: float | None = None) -> Any:
+        calls.append(data)
+        if len(calls) == 2:
+            raise ValueError("a bug")
+        return process(self, data, received)
+
+    def failing(*_: Any) -> None:
+        raise ValueError("another bug")
+
+    monkeypatch.setattr(LiveSession, "process", failing_once)
+    monkeypatch.setattr(VideoAnalyzer, "_describe", failing)
+    answers, failures = [], []
+    with client.websocket_connect(f"{URL}?collection=people&attributes=false") as ws:
+        ws.receive_json()
+        for data in frames[:8]:
+            ws.send_bytes(data)
+            while (message := ws.receive_json())["type"] == "warning":
+                failures.append(message)
+            answers.append(message)
+    assert [a["type"] for a in answers] == ["frame", "error"] + ["frame"] * 6
+    assert answers[1] == {"type": "error", "status": 500, "error": FAILED}
+    assert [a["frame"] for a in answers if a["type"] == "frame"] == list(range(7))
+    assert failures and all(f["status"] == 500 and f["error"] == FAILED_NAMES for f in failures)
+    assert all(f["identity"] is None for a in answers[2:] for f in a["faces"])
+    assert [len(a["faces"]) for a in answers[3:]] == [2] * 5

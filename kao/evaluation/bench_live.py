@@ -52,8 +52,8 @@ def encode_frames(lfw: Path, wider: Path) -> list[bytes]:
 
 def stream(url: str, frames: list[bytes], fps: float) -> dict[str, Any]:
     """Stream `frames` at `fps` to the WebSocket `url` (see the module's docstring); the
-    answered frames per second, the round-trip and the server's latencies (ms, p50/p95) and
-    the mean number of faces per answer."""
+    answered frames per second, the round-trip and the server's latencies (ms, p50/p95), the
+    mean number of faces per answer and the share of them with attributes (age) set."""
     from websockets.sync.client import connect
 
     with connect(url, max_size=None, open_timeout=30) as ws:
@@ -62,10 +62,11 @@ def stream(url: str, frames: list[bytes], fps: float) -> dict[str, Any]:
             raise RuntimeError(f"/v1/live refused the session: {ready}")
         for data in frames[:WARM_UP]:
             ws.send(data)
-            json.loads(ws.recv(timeout=60))
+            _answer(ws)
         round_trips: list[float] = []
         server: list[float] = []
         faces: list[int] = []
+        described = 0
         errors = 0
         start = time.monotonic()
         last = -1
@@ -78,7 +79,7 @@ def stream(url: str, frames: list[bytes], fps: float) -> dict[str, Any]:
                 time.sleep(start + (index + 1) / fps - now)
                 continue
             ws.send(frames[index])
-            answer = json.loads(ws.recv(timeout=60))
+            answer = _answer(ws)
             round_trips.append(1000 * (time.monotonic() - now))
             last = index
             if answer["type"] != "frame":
@@ -86,6 +87,7 @@ def stream(url: str, frames: list[bytes], fps: float) -> dict[str, Any]:
                 continue
             server.append(answer["latency_ms"])
             faces.append(len(answer["faces"]))
+            described += sum(face.get("age") is not None for face in answer["faces"])
         seconds = time.monotonic() - start
     return {
         "fps": round(len(server) / seconds, 1),
@@ -97,7 +99,18 @@ def stream(url: str, frames: list[bytes], fps: float) -> dict[str, Any]:
         "server_p50_ms": _percentile(server, 50),
         "server_p95_ms": _percentile(server, 95),
         "faces_mean": round(statistics.fmean(faces), 2) if faces else 0.0,
+        "faces_with_attributes": round(described / max(1, sum(faces)), 3),
     }
+
+
+def _answer(ws: Any) -> dict[str, Any]:
+    """The next answer to a frame ("frame" or "error"); a "warning" (the identification or
+    attributes beside the frames failed) raises RuntimeError: the figures would not be
+    those of the setting."""
+    message = json.loads(ws.recv(timeout=60))
+    if message["type"] == "warning":
+        raise RuntimeError(f"/v1/live: {message['error']}")
+    return message
 
 
 def _percentile(values: list[float], q: float) -> float | None:

@@ -17,7 +17,12 @@ answer is dropped and answered ``{"type": "error", "status": 429, ...}``; a fram
 be used (over the limits: 413; not an image: 422; a text message: 400) gets such an error too
 and the session goes on. Model work holds one of the server's threads (`Service.run`), so a
 busy server answers 503 for a frame, and a frame that takes longer than the request timeout
-gets 503.
+gets 503; a bug answers 500. Every frame gets exactly one answer, "frame" or "error".
+
+Names and attributes do not hold the frames up: the tracks due for them are identified and
+analysed beside the frames, in a thread slot of their own (`kao.live`), and show in the
+answers of the frames after. Should that fail, the client gets ``{"type": "warning",
+"status", "error"}`` and the frames go on.
 
 API keys: as for the HTTP API, in the ``X-API-Key`` or ``Authorization: Bearer`` header of
 the handshake, or (browsers cannot set those) as the first message, text ``{"key": "..."}``.
@@ -67,7 +72,10 @@ DESCRIPTION = (
     '"identity", "detected", "box", "score", "keypoints", ...}]}` (the per-frame '
     'records of `kao video --json`), or `{"type": "error", "status", "error"}` for a '
     "frame it cannot use (400 text, 413 too large, 422 not an image, 429 sent before the "
-    "previous answer: dropped, 503 busy); the session goes on. API keys as for the HTTP API "
+    "previous answer: dropped, 503 busy); the session goes on. Every frame gets exactly one "
+    "of those two answers; a failure of the identification or attributes, which run beside "
+    'the frames, comes as `{"type": "warning", "status", "error"}`. '
+    "API keys as for the HTTP API "
     '(X-API-Key or Authorization header), or in a first text message `{"key": "..."}`; '
     "a refused session gets an error message and close code 1008."
 )
@@ -78,6 +86,11 @@ POLICY = 1008
 GOING_AWAY = 1001
 """Close code of a session closed for silence."""
 MAX_REFRESH = 1000
+FAILED = "the server failed on this frame (its log has the details); the session goes on"
+FAILED_NAMES = (
+    "the server failed to identify or analyse faces (its log has the details); the frames "
+    "are still answered"
+)
 
 
 class Refused(Exception):
@@ -244,8 +257,11 @@ async def live(websocket: WebSocket) -> None:
             problem = error
         except KaoError as error:
             problem = from_kao_error(error, None, svc.private_names)
+        except Exception:
+            _log.exception("kao serve: /v1/live failed to identify or analyse faces")
+            problem = ApiError(500, FAILED_NAMES)
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-            await send(_error(problem.status, problem.message))
+            await send(_error(problem.status, problem.message) | {"type": "warning"})
 
     async def answer(data: bytes, received: float) -> None:
         nonlocal describing
@@ -261,6 +277,9 @@ async def live(websocket: WebSocket) -> None:
         except KaoError as error:
             api_error = from_kao_error(error, "frame", svc.private_names)
             record = _error(api_error.status, api_error.message)
+        except Exception:  # a bug: the client still gets its answer, and the log the trace
+            _log.exception("kao serve: /v1/live failed on a frame")
+            record = _error(500, FAILED)
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):
             await send(record)
         if session.pending and (describing is None or describing.done()):

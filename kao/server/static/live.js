@@ -101,6 +101,8 @@ function connect() {
       sendFrame();
       drawAnswer();
       showTracks(message);
+    } else if (message.type === "warning") {
+      liveState("live", `Names and attributes failed: ${message.error}`);
     } else if (message.type === "error") {
       if (!live.ready) {
         refused = true; // the session was refused: the close that follows is no drop
