@@ -13,6 +13,7 @@ const LIVE_QUALITY = 0.8; // JPEG quality of the frames sent
 const LIVE_RETRY_MS = [1000, 2000, 4000, 8000]; // waits before reconnecting, then the last again
 const LANDMARK_OVERLAYS = ["mesh", "points", "axes", "gaze", "iris", "texture"]; // need FaceMesh
 const TEXTURE_SIZE = 256;
+const LIVE_PAUSE_MS = 250; // wait before the next frame after a 5xx answer
 
 const live = {
   stream: null, // the camera's MediaStream, or null (a file, or stopped)
@@ -109,8 +110,9 @@ function connect() {
         liveError(`The server refused the live session: ${message.error}`);
         if (message.status === 401) showKeyBox(NEED_KEY);
       } else {
-        live.inFlight = false; // a dropped or bad frame: the next one goes
-        sendFrame();
+        live.inFlight = false; // a dropped or bad frame: the next one goes (a busy or failing
+        live.latency = performance.now() - live.sentAt; // server: after a pause)
+        setTimeout(sendFrame, message.status >= 500 ? LIVE_PAUSE_MS : 0);
       }
     }
   };
