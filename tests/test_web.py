@@ -558,7 +558,9 @@ def test_enrol_a_group_and_the_people_view(
         for folder, name in (("Alan_Greenspan", "Alan Greenspan"), ("Adam_Sandler", "Adam")):
             group = page.locator("#group-list > li", has=page.locator(f"canvas[title^={folder}]"))
             group.locator(".enrol-name").fill(name)
-            group.locator(".enrol-group").click()
+            with page.expect_request(lambda r: "/enroll?" in r.url) as sent:
+                group.locator(".enrol-group").click()
+            assert sent.value.url.count("box=") == 3  # each face by its box in its photo
             expect(page.locator("#group .status")).to_contain_text(
                 f"Enrolled 3 faces as {name} in phones"
             )

@@ -37,11 +37,20 @@ from typing import Any, TypeGuard
 import numpy as np
 
 from kao.detection import FaceDetector
+from kao.detection.boxes import iou_matrix
 from kao.errors import ConflictError, KaoError
 from kao.face import Face
 from kao.gallery.connect import open_gallery
 from kao.gallery.index import IndexFileError, choose_index, load_index
-from kao.gallery.records import CollectionInfo, FaceRecord, NewFace, PersonInfo, check_name
+from kao.gallery.records import (
+    Box,
+    CollectionInfo,
+    FaceRecord,
+    NewFace,
+    PersonInfo,
+    check_box,
+    check_name,
+)
 from kao.gallery.reembed import Reembedding, reembed
 from kao.gallery.store import Gallery, model_conflict
 from kao.image import ImageInput, describe, load_image
@@ -56,6 +65,10 @@ from kao.recognition.embedder import (
     default_embedder,
 )
 from kao.recognition.verify import decision_threshold, similarity
+
+BOX_MATCH = 0.5
+"""The least intersection over union between a box given to `FaceDatabase.enroll` and the
+detected face enrolled for it."""
 
 
 class PoorFaceError(KaoError):
@@ -263,25 +276,32 @@ class FaceDatabase:
         images: Sequence[ImageInput],
         *,
         force: bool = False,
+        boxes: Sequence[Sequence[float] | None] | None = None,
     ) -> list[int]:
         """Add one face per photo to `person` in `collection` (created when new), in one
         transaction: every photo is embedded first, and nothing is stored if one fails.
 
-        Each photo's largest face is used; a photo given as a path is recorded by its absolute
-        path (what `reembed` reads again). Raises NoFaceError naming a photo without a face,
-        and PoorFaceError naming a photo whose face is too small, blurred, dark or turned to
-        enrol (`kao.quality.enrolment_problem`) unless `force`. Returns the new face ids."""
+        Each photo's largest face is used, or with `boxes` (one per photo: ``(x1, y1, x2, y2)``
+        pixels, or None for the largest) the face detected at the photo's box (intersection
+        over union at least `BOX_MATCH`), e.g. one that `kao.group` found in a group photo. A
+        photo given as a path is recorded by its absolute path (what `reembed` reads again).
+        Raises NoFaceError naming a photo without a face (at its box), and PoorFaceError
+        naming a photo whose face is too small, blurred, dark or turned to enrol
+        (`kao.quality.enrolment_problem`) unless `force`. Returns the new face ids."""
         if not images:
             raise KaoError("enroll needs at least one photo")
+        wanted = [None] * len(images) if boxes is None else [check_box(box) for box in boxes]
+        if len(wanted) != len(images):
+            raise KaoError(f"enroll got {len(wanted)} boxes for {len(images)} photos")
         embedder = self.embedder_for(collection)
         self._check_model(collection, embedder.model_name, "enrol")  # add_faces checks again
         faces = []
-        for image in images:
+        for image, box in zip(images, wanted, strict=True):
             rgb = load_image(image, copy=False)
             try:
-                face, _, _ = embedder.embed_one(rgb)
-            except NoFaceError:
-                raise NoFaceError(f"{describe(image)}: no face found") from None
+                face = _face_to_enrol(embedder, rgb, box)
+            except NoFaceError as error:
+                raise NoFaceError(f"{describe(image)}: {error}") from None
             problem = None if force else enrolment_problem(rgb, face)
             if problem is not None:
                 raise PoorFaceError(describe(image), problem)
@@ -399,6 +419,23 @@ class FaceDatabase:
             synced.index.save(path, revision, contents)
             self._indexes[(collection, model)] = synced
             return synced
+
+
+def _face_to_enrol(embedder: FaceEmbedder, rgb: np.ndarray, box: Box | None) -> Face:
+    """The embedded face of `rgb` (H x W x 3 uint8) to enrol: its largest, or the one detected
+    at `box`; NoFaceError saying which is missing ("no face found", "no face at box ...")."""
+    if box is None:
+        try:
+            face, _, _ = embedder.embed_one(rgb)
+        except NoFaceError:
+            raise NoFaceError("no face found") from None
+        return face
+    found = embedder.detector.detect(rgb)
+    overlaps = iou_matrix(np.array([box]), np.array([f.box for f in found]))[0]
+    if not found or overlaps.max() < BOX_MATCH:
+        raise NoFaceError(f"no face at box ({', '.join(f'{v:g}' for v in box)})")
+    (face,) = embedder.embed_faces(rgb, [found[int(overlaps.argmax())]])
+    return face
 
 
 def _is_path(image: ImageInput) -> TypeGuard[str | os.PathLike[str]]:

@@ -40,6 +40,12 @@ NAME_BODY: dict[str, Any] = {
     }
 }
 """The OpenAPI body of the requests that send {"name": ...} (create a collection, rename)."""
+BOX_QUERY = Query(
+    None,
+    description="one per photo, in their order: the face to enrol is the one at this box "
+    "(x1,y1,x2,y2 in pixels, e.g. a face /v1/group found) instead of the largest",
+)
+"""enroll's repeatable `box` parameter."""
 
 
 @router.get("", summary="Every collection with its numbers of persons and faces")
@@ -111,26 +117,33 @@ async def enroll(
     collection: str,
     model: str | None = model_query(collection=True),
     force: bool = Query(False, description="enrol faces too poor to enrol by default"),
+    box: list[str] | None = BOX_QUERY,
 ) -> dict[str, Any]:
-    """The largest face of each photo is enrolled as `person`, all photos or none ->
-    {"collection", "person", "added": [face ids], "faces": the person's faces in all}; 404 for
-    an unknown collection (create it first), 422 naming a photo without a face, or whose face
-    is too small, blurred, dark or turned to enrol (unless `force`; see
-    `kao.quality.enrolment_problem`), or for an unknown `model`, 409 when the collection holds
-    faces of another model than `model`."""
+    """The largest face of each photo (or the face at its `box`) is enrolled as `person`, all
+    photos or none -> {"collection", "person", "added": [face ids], "faces": the person's faces
+    in all}; 404 for an unknown collection (create it first), 422 naming a photo without a face
+    (at its box), or whose face is too small, blurred, dark or turned to enrol (unless
+    `force`; see `kao.quality.enrolment_problem`), or for an unknown `model`, 409 when the
+    collection holds faces of another model than `model`; 400 for boxes that are not 4
+    numbers each, one per photo."""
     svc = service(request)
     uploads = (await read_images(request, {"images": True}))["images"]
     person = await read_text(request, "person")
+    boxes = None if box is None else [parse_box(text) for text in box]
+    if boxes is not None and len(boxes) != len(uploads):
+        raise ApiError(400, f"{len(boxes)} boxes for {len(uploads)} photos: send one per photo")
 
     def work() -> dict[str, Any]:
         db = svc.collection_database(model)
         db.revision(collection)  # 404 unless the collection exists
         photos = Checked(uploads, lambda upload: decode(upload, "images"))  # one at a time
         try:
-            ids = db.enroll(collection, person, photos, force=force)
+            ids = db.enroll(collection, person, photos, force=force, boxes=boxes)
         except (NoFaceError, PoorFaceError) as error:
             blamed = uploads[photos.last]  # enroll embeds each photo as it reads it
             reason = error.problem if isinstance(error, PoorFaceError) else "no face found"
+            if boxes is not None and isinstance(error, NoFaceError):
+                reason = "no face at box " + box[photos.last]
             more = " (force=true enrols it anyway)" if isinstance(error, PoorFaceError) else ""
             raise ApiError(
                 422, f"{blamed.label('images')}: {reason}; nothing was enrolled{more}"
@@ -139,6 +152,17 @@ async def enroll(
         return {"collection": collection, "person": person, "added": ids, "faces": faces}
 
     return await svc.run(work)
+
+
+def parse_box(text: str) -> list[float]:
+    """A `box` query value "x1,y1,x2,y2" as 4 numbers, or 400."""
+    try:
+        numbers = [float(part) for part in text.split(",")]
+    except ValueError:
+        numbers = []
+    if len(numbers) != 4:
+        raise ApiError(400, f"box {text!r} is not 4 numbers x1,y1,x2,y2")
+    return numbers
 
 
 @router.post(

@@ -839,33 +839,19 @@ function setUpIdentify() {
 const sizeText = (bytes) => (bytes >= MB ? `${(bytes / MB).toFixed(1)} MB`
   : `${Math.max(1, Math.round(bytes / 1024))} KB`);
 
-/** The part of `image` around face `box` (the face's side again on each side, within the
- * photo) as a JPEG File named `name`: a photo whose largest face is that face. */
-async function faceRegion(image, box, name) {
-  const [x1, y1, x2, y2] = box;
-  const margin = Math.max(x2 - x1, y2 - y1);
-  const left = Math.max(0, x1 - margin);
-  const top = Math.max(0, y1 - margin);
-  const right = Math.min(image.naturalWidth, x2 + margin);
-  const bottom = Math.min(image.naturalHeight, y2 + margin);
-  const canvas = new OffscreenCanvas(Math.round(right - left), Math.round(bottom - top));
-  canvas.getContext("2d").drawImage(
-    image, left, top, right - left, bottom - top, 0, 0, canvas.width, canvas.height);
-  const blob = await canvas.convertToBlob({ type: "image/jpeg", quality: UPLOAD_QUALITY });
-  return new File([blob], name, { type: "image/jpeg" });
-}
-
-/** Enrols the faces of `group` (of a /v1/group answer; `byName`: each photo's <img>) as
- * `person` into the collection chosen on the group page, each from the part of its photo
- * around it; returns what to say. */
+/** Enrols the faces of `group` (of a /v1/group answer; `byName`: each photo as `prepare`
+ * made it) as `person` into the collection chosen on the group page: each face's photo is sent
+ * with the face's box; returns what to say. */
 async function enrolGroup(group, byName, person) {
   const collection = $("group-collection").value;
   if (!collection) throw new ApiError("create a collection first (on Enrol & identify)");
   if (!person) throw new ApiError(`type a name for person ${group.person}`);
-  const images = await Promise.all(group.faces.map(
-    (face) => faceRegion(byName.get(face.image), face.box, face.image)));
-  const done = await post(inCollection(collection, "/enroll"), { person, images });
-  await keepThumbnails(collection, done.added, await Promise.all(images.map(loadImage)));
+  const photos = group.faces.map((face) => byName.get(face.image));
+  const boxes = new URLSearchParams(group.faces.map(
+    (face) => ["box", face.box.map((v) => Number(v.toFixed(1))).join(",")]));
+  const done = await post(`${inCollection(collection, "/enroll")}?${boxes}`,
+    { person, images: photos.map((photo) => photo.upload) });
+  await keepThumbnails(collection, done.added, photos.map((photo) => photo.image));
   await refreshCollections();
   return `Enrolled ${plural(done.added.length, "face")} as ${done.person} in ${collection} `
     + `(${plural(done.faces, "face")} in all).`;
@@ -952,7 +938,7 @@ function setUpGroup() {
 /** Shows a /v1/group `report` on `files` (prepared as `ready`), marking each photo done. */
 function showGroups(report, files, ready, mark) {
   const parts = partsOf("group");
-  const byName = new Map(files.map((file, i) => [file.name, ready[i].image]));
+  const byName = new Map(files.map((file, i) => [file.name, ready[i]]));
   const found = new Map();
   for (const group of report.groups) {
     for (const face of group.faces) found.set(face.image, (found.get(face.image) || 0) + 1);
@@ -974,7 +960,7 @@ function showGroups(report, files, ready, mark) {
     return el("li", { class: "group", "data-person": String(group.person) },
       el("h3", { text: `Person ${group.person} · ${plural(group.faces.length, "face")}` }),
       el("div", { class: "thumbs" }, ...group.faces.map((face) => {
-        const thumb = thumbnail(byName.get(face.image), face.box);
+        const thumb = thumbnail(byName.get(face.image).image, face.box);
         thumb.title = face.image;
         return thumb;
       })),
