@@ -423,6 +423,7 @@ def run_live(args: argparse.Namespace) -> int:
         print(
             f"  {name:<11} {r['fps']:5.1f} fps  p50 {r['p50_ms']} ms  p95 {r['p95_ms']} ms  "
             f"(server p50 {r['server_p50_ms']} ms, {r['faces_mean']} faces a frame, "
-            f"{100 * r['faces_with_attributes']:.0f}% with attributes, {r['errors']} errors)"
+            f"{100 * r['faces_with_attributes']:.0f}% with attributes, {r['errors']} errors, "
+            f"load {r['load_average']})"
         )
     return 0

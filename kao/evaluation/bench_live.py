@@ -122,7 +122,7 @@ def bench_live(
 ) -> dict[str, Any]:
     """Start `kao serve` (127.0.0.1, a free port, a temporary database) and `stream` the bench
     scene at `fps` for each of `settings` (names of `SETTINGS`); the JSON-ready report, with
-    the load average before and after."""
+    the load average (1 minute) before and after, and as each setting started."""
     frames = encode_frames(lfw, wider)
     report: dict[str, Any] = {
         "machine": machine(),
@@ -137,6 +137,8 @@ def bench_live(
         base = server.base.replace("http://", "ws://")
         for name in settings:
             url = f"{base}/v1/live?{SETTINGS[name]}"
-            report["settings"][name] = {"query": SETTINGS[name], **stream(url, frames, fps)}
+            load = round(os.getloadavg()[0], 2)
+            figures = stream(url, frames, fps)
+            report["settings"][name] = {"query": SETTINGS[name], "load_average": load, **figures}
     report["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     return report
