@@ -329,8 +329,18 @@ def test_the_api_documentation_describes_the_websocket(client: Any) -> None:
     assert f"at most {MAX_FRAME_BYTES // 2**20} MiB" in info
 
 
-def test_a_flooding_slow_client_holds_up_only_itself(tmp_path: Path, frames: list[bytes]) -> None:
-    """Over real sockets (`kao serve`): a client that sends 300 frames without reading any
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL of a real `kao serve` (no analysis models)."""
+    from kao.evaluation.loadtest import Server
+
+    folder = tmp_path_factory.mktemp("served")
+    with Server(str(folder / "faces.db"), folder / "serve.log", "--no-analysis") as server:
+        yield server.base
+
+
+def test_a_flooding_slow_client_holds_up_only_itself(served: str, frames: list[bytes]) -> None:
+    """Over real sockets (`kao serve`): a client that sends 360 frames without reading any
     answer gets each one answered once (the frames beyond the one in work dropped with 429,
     nothing queued), while another client streams and /health answers meanwhile."""
     import threading
@@ -338,23 +348,20 @@ def test_a_flooding_slow_client_holds_up_only_itself(tmp_path: Path, frames: lis
     import httpx
     from websockets.sync.client import connect
 
-    from kao.evaluation.loadtest import Server
-
-    with Server(str(tmp_path / "faces.db"), tmp_path / "serve.log", "--no-analysis") as server:
-        url = server.base.replace("http://", "ws://") + "/v1/live?attributes=false"
-        with connect(url, max_size=None) as slow, connect(url, max_size=None) as other:
-            assert json.loads(slow.recv(timeout=30))["type"] == "ready"
-            assert json.loads(other.recv(timeout=30))["type"] == "ready"
-            flood = threading.Thread(target=lambda: [slow.send(f) for f in frames * 8 + frames])
-            flood.start()
-            answers = []
-            for data in frames[:5]:
-                other.send(data)
-                answers.append(json.loads(other.recv(timeout=30)))
-            assert httpx.get(server.base + "/health", timeout=10).status_code == 200
-            flood.join(timeout=60)
-            assert not flood.is_alive()
-            replies = [json.loads(slow.recv(timeout=30)) for _ in range(len(frames) * 9)]
+    url = served.replace("http://", "ws://") + "/v1/live?attributes=false"
+    with connect(url, max_size=None) as slow, connect(url, max_size=None) as other:
+        assert json.loads(slow.recv(timeout=30))["type"] == "ready"
+        assert json.loads(other.recv(timeout=30))["type"] == "ready"
+        flood = threading.Thread(target=lambda: [slow.send(f) for f in frames * 8 + frames])
+        flood.start()
+        answers = []
+        for data in frames[:5]:
+            other.send(data)
+            answers.append(json.loads(other.recv(timeout=30)))
+        assert httpx.get(served + "/health", timeout=10).status_code == 200
+        flood.join(timeout=60)
+        assert not flood.is_alive()
+        replies = [json.loads(slow.recv(timeout=30)) for _ in range(len(frames) * 9)]
     assert [a["type"] for a in answers] == ["frame"] * 5
     assert [len(a["faces"]) for a in answers[1:]] == [2] * 4
     done = [r for r in replies if r["type"] == "frame"]
@@ -410,3 +417,17 @@ def test_a_failure_on_a_frame_is_answered_and_the_session_goes_on(
     assert failures and all(f["status"] == 500 and f["error"] == FAILED_NAMES for f in failures)
     assert all(f["identity"] is None for a in answers[2:] for f in a["faces"])
     assert [len(a["faces"]) for a in answers[3:]] == [2] * 5
+
+
+def test_the_benchmark_client_streams_at_the_cameras_pace(served: str, frames: list[bytes]) -> None:
+    """`kao bench live`'s client: 40 frames at 30 fps (1.3 s), one in flight."""
+    from kao.evaluation.bench_live import stream
+
+    url = served.replace("http://", "ws://") + "/v1/live?attributes=false"
+    report = stream(url, frames, 30.0)
+    assert report["camera_frames"] == len(frames) and report["errors"] == 0
+    assert 0 < report["answered"] <= len(frames)
+    assert 0 < report["fps"] <= 30.5
+    assert 0 < report["server_p50_ms"] <= report["p50_ms"] <= report["p95_ms"]
+    assert 1.5 <= report["faces_mean"] <= 2  # two people, tracked from their second frame
+    assert report["faces_with_attributes"] == 0
