@@ -108,7 +108,7 @@ def stream(ws: Any, frames: list[bytes]) -> list[dict[str, Any]]:
 def test_tracked_faces_with_names_and_landmarks(client: Any, frames: list[bytes]) -> None:
     with client.websocket_connect(f"{URL}?collection=people&landmarks=true&refresh=5") as ws:
         ready = ws.receive_json()
-        answers = stream(ws, frames[:20])
+        answers = stream(ws, frames[:24])
     assert ready["type"] == "ready"
     assert ready["options"] == {
         "collection": "people",
@@ -120,8 +120,8 @@ def test_tracked_faces_with_names_and_landmarks(client: Any, frames: list[bytes]
     model = canonical_model()
     assert np.array_equal(ready["triangles"], model.triangles)
     assert np.allclose(ready["uvs"], model.uvs, atol=1e-5)
-    assert [a["type"] for a in answers] == ["frame"] * 20
-    assert [a["frame"] for a in answers] == list(range(20))
+    assert [a["type"] for a in answers] == ["frame"] * 24
+    assert [a["frame"] for a in answers] == list(range(24))
     times = [a["time"] for a in answers]
     assert times[0] == 0 and times == sorted(times) and times[-1] > 0
     assert all(a["width"] == 640 and a["height"] == 480 and a["latency_ms"] > 0 for a in answers)
@@ -132,7 +132,7 @@ def test_tracked_faces_with_names_and_landmarks(client: Any, frames: list[bytes]
     # after the tracks start, then on every frame.
     named = [bool(a["faces"]) and all(f["identity"] for f in a["faces"]) for a in answers]
     first = named.index(True)
-    assert 1 < first < 10 and all(named[first:])
+    assert 1 < first < 20 and all(named[first:])
     for number, answer in enumerate(answers[1:], 1):
         faces = sorted(answer["faces"], key=lambda f: f["box"][0])
         assert [f["track_id"] for f in faces] == left_to_right
