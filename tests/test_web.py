@@ -603,6 +603,8 @@ def test_enrol_a_group_and_the_people_view(
 
 
 def test_phone_sized_screen(browser: Any, server: str) -> None:
+    long_name = "family and friends from the summer holidays"  # a wide option in the selectors
+    assert httpx.post(f"{server}/v1/collections", json={"name": long_name}).status_code == 201
     with open_page(browser, server, 390, 844) as page:
         for name in ("analyze", "compare", "identify", "group", "people"):
             tab(page, name)
@@ -615,6 +617,11 @@ def test_phone_sized_screen(browser: Any, server: str) -> None:
         width = page.eval_on_selector("#analyze canvas", "c => c.getBoundingClientRect().width")
         assert 0 < width <= 390 - 2 * 16
         screenshot(page, "phone")
+        tab(page, "group")  # the groups, and the collection to enrol one into
+        page.set_input_files("#group-files", [lfw("Abdoulaye_Wade", n) for n in (1, 2)])
+        expect(page.locator("#group-summary")).to_have_text("1 person among 2 faces in 2 photos")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    httpx.delete(f"{server}/v1/collections/{long_name}")
 
 
 def test_api_docs_work_offline(browser: Any, server: str) -> None:

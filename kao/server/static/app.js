@@ -1053,12 +1053,13 @@ function personCard(collection, person, faces) {
     });
     const added = new Date(face.created).toLocaleDateString("en-GB",
       { day: "numeric", month: "short", year: "numeric" });
-    const caption = face.source.startsWith("<") ? `added ${added}` : face.source; // a file's name
+    const caption = face.source.startsWith("<") ? added : face.source; // a file's name
     return el("figure", { class: "face-thumb", "data-face": String(face.id) }, picture, drop,
       el("figcaption", { text: caption, title: `${face.source}, added ${added}` }));
   });
   return el("li", { class: "person", "data-person": person },
-    el("div", { class: "row" }, name, rename, remove),
+    el("div", { class: "row" }, name, rename, remove,
+      el("span", { class: "hint", text: plural(faces.length, "face") })),
     el("div", { class: "thumbs" }, ...thumbs));
 }
 
