@@ -544,9 +544,9 @@ def test_group_of_phone_photos(browser: Any, server: str, phone_photos: list[Pat
 def test_enrol_a_group_and_the_people_view(
     browser: Any, server: str, phone_photos: list[Path]
 ) -> None:
-    """Two groups found by Group enrolled under names, then the people view: thumbnails,
-    rename, delete a face (asked first), a person (not when the question is declined), and
-    the collection."""
+    """Two groups found by Group enrolled under names (each face by its box), then the people
+    view: thumbnails, rename, delete a face (asked first), a person (not when the question is
+    declined) with their thumbnails, forget the thumbnails, delete the collection."""
     assert httpx.post(f"{server}/v1/collections", json={"name": "phones"}).status_code == 201
     answers: list[bool] = [True]  # what the page's next confirm() questions get
     with open_page(browser, server) as page:
@@ -595,11 +595,18 @@ def test_enrol_a_group_and_the_people_view(
         assert httpx.get(f"{server}/v1/collections/phones/persons").json() == [
             {"person": "Alan Greenspan", "faces": 2}
         ]
+        stored = page.evaluate("Object.keys(storedThumbnails()).map(Number)")
+        assert sorted(stored) == sorted(
+            int(f) for f in alan.locator("figure").evaluate_all("fs => fs.map(f => f.dataset.face)")
+        )  # of the faces left
+        page.click("#people-forget")  # thumbnails kept by this browser: initials instead
+        expect(alan.locator(".initials")).to_have_count(2)
+        assert page.locator("#people-list img").count() == 0
+        expect(alan.locator(".initials").first).to_have_text("AG")
         page.click("#people-delete-collection")
         expect(page.locator("#people .status")).to_have_text("Deleted the collection phones.")
         names = [c["collection"] for c in httpx.get(f"{server}/v1/collections").json()]
         assert "phones" not in names
-        assert page.evaluate("storedThumbnails()") == {}  # its thumbnails went with it
 
 
 def test_phone_sized_screen(browser: Any, server: str) -> None:

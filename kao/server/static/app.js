@@ -1070,6 +1070,11 @@ const initials = (name) => name.split(/\s+/).filter(Boolean).slice(0, 2)
 function setUpPeople() {
   const parts = keepingResult(partsOf("people"));
   $("people-collection").addEventListener("change", showPeople);
+  $("people-forget").addEventListener("click", async () => {
+    localStorage.removeItem(THUMB_STORAGE);
+    await showPeople();
+    parts.status.textContent = "This browser keeps no thumbnail now.";
+  });
   $("people-delete-collection").addEventListener("click", () => {
     const collection = $("people-collection").value;
     const c = collections.get(collection);
