@@ -431,3 +431,19 @@ def test_the_benchmark_client_streams_at_the_cameras_pace(served: str, frames: l
     assert 0 < report["server_p50_ms"] <= report["p50_ms"] <= report["p95_ms"]
     assert 1.5 <= report["faces_mean"] <= 2  # two people, tracked from their second frame
     assert report["faces_with_attributes"] == 0
+
+
+def test_the_upload_limit_of_the_server_applies_to_frames(
+    tmp_path: Path, frames: list[bytes]
+) -> None:
+    settings = Settings(db=str(tmp_path / "faces.db"), analysis=False, max_upload=50_000)
+    with (
+        local_client(create_app(settings)) as client,
+        client.websocket_connect(f"{URL}?attributes=false") as ws,
+    ):
+        assert ws.receive_json()["max_frame_bytes"] == 50_000
+        small = jpeg(scene_frames()[0], quality=40)
+        answers = stream(ws, [frames[0], small])
+    assert len(frames[0]) > 50_000 > len(small)
+    assert answers[0]["status"] == 413 and "over 50000" in answers[0]["error"]
+    assert answers[1]["type"] == "frame"

@@ -14,8 +14,9 @@ server sends ``{"type": "ready", "options", "max_frame_bytes", "max_frame_pixels
 "triangles", "uvs"}`` (the mesh's triangles and the canonical face's texture coordinates).
 One frame is worked on at a time per connection: a frame that comes before the previous one's
 answer is dropped and answered ``{"type": "error", "status": 429, ...}``; a frame that cannot
-be used (over the limits: 413; not an image: 422; a text message: 400) gets such an error too
-and the session goes on. Model work holds one of the server's threads (`Service.run`), so a
+be used (over `kao.live.MAX_FRAME_BYTES`, or the server's upload limit when lower, or over
+`kao.live.MAX_FRAME_PIXELS`: 413; not an image: 422; a text message: 400) gets such an error
+too and the session goes on. Model work holds one of the server's threads (`Service.run`), so a
 busy server answers 503 for a frame, and a frame that takes longer than the request timeout
 gets 503; a bug answers 500. Every frame gets exactly one answer, "frame" or "error".
 
@@ -65,7 +66,8 @@ DESCRIPTION = (
     "`attributes` (true/false, default true), `landmarks` (default false: 468 mesh and iris "
     "points, 68 points, pose and gaze on every frame), `refresh` (frames between two "
     "identifications of a track, default 10). Send each frame as one binary message (JPEG "
-    f"or PNG, at most {MAX_FRAME_BYTES // 2**20} MiB and {MAX_FRAME_PIXELS:,} pixels), the "
+    f"or PNG, at most {MAX_FRAME_BYTES // 2**20} MiB, or --max-upload-mb when lower, and "
+    f"{MAX_FRAME_PIXELS:,} pixels), the "
     'next one after the previous answer. The server sends `{"type": "ready", "options", '
     '"triangles", "uvs", ...}` first, then per frame `{"type": "frame", "frame", '
     '"time", "width", "height", "latency_ms", "faces": [{"track_id", '
@@ -200,7 +202,8 @@ def _open(svc: Service, options: LiveOptions) -> LiveSession:
                 raise model_conflict(options.collection, held, options.model or "", "identify")
         except KaoError as error:
             raise from_kao_error(error, private=svc.private_names) from None
-    return LiveSession(options, analyzer=analyzer, database=database)
+    limit = min(MAX_FRAME_BYTES, svc.settings.max_upload)  # kao serve --max-upload-mb
+    return LiveSession(options, analyzer=analyzer, database=database, max_bytes=limit)
 
 
 async def _start(websocket: WebSocket, svc: Service) -> LiveSession:
