@@ -117,9 +117,9 @@ function formOf(fields) {
 
 const post = (path, fields, options = {}) =>
   api(path, { ...options, method: "POST", body: formOf(fields) });
-/** POSTs (or DELETEs...) `value` as JSON to `path`. */
-const sendJson = (path, value, method = "POST") => api(path, {
-  method, headers: { "Content-Type": "application/json" }, body: JSON.stringify(value),
+/** POSTs `value` as JSON to `path`. */
+const sendJson = (path, value) => api(path, {
+  method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(value),
 });
 /** The choices of every strictness selector: (far sent, its words); "" sends none. */
 const STRICTNESS = [
@@ -238,7 +238,8 @@ function setUpDropZones() {
     });
     input.addEventListener("change", () => {
       const names = [...input.files].map((f) => f.name);
-      const chosen = names.length > 3 ? `${plural(names.length, "photo")} chosen` : names.join(", ");
+      const chosen = names.length > 3 ? `${plural(names.length, "photo")} chosen`
+        : names.join(", ");
       caption.textContent = chosen || prompt;
       zone.classList.toggle("chosen", names.length > 0);
     });
@@ -860,13 +861,15 @@ async function enrolGroup(group, byName, person) {
 /** One line per photo of a set, saying how far it got (see `markRow`); returns the lines. */
 function photoRows(files) {
   const rows = files.map((file) => el("li", { "data-state": "waiting" },
-    el("span", { class: "name", text: file.name }), el("span", { class: "state", text: "waiting" })));
+    el("span", { class: "name", text: file.name }),
+    el("span", { class: "state", text: "waiting" })));
   $("group-photos").replaceChildren(...rows);
   return rows;
 }
 
-/** Sets a photo's line: its `state` (waiting, ready, sending, sent, done, failed, cancelled)
- * goes in data-state, `text` says it. */
+/** Sets a photo's line: its `state` (waiting, ready, sending, sent, then done, failed: the
+ * server could not read it, or stopped: cancelled or refused) goes in data-state, `text` says
+ * it. */
 function markRow(row, state, text = state) {
   row.dataset.state = state;
   row.lastChild.textContent = text;
@@ -911,17 +914,18 @@ function setUpGroup() {
         }, controller.signal);
         const uploads = ready.map((r) => r.upload);
         const total = uploads.reduce((sum, upload) => sum + upload.size, 0);
-        parts.status.textContent = `Sending ${plural(files.length, "photo")} (${sizeText(total)})…`;
+        const photos = plural(files.length, "photo");
+        parts.status.textContent = `Sending ${photos} (${sizeText(total)})…`;
         const onSent = (bytes) => {
           markSent(mark, uploads, bytes);
           progress.value = Math.min(1, bytes / total);
-          if (bytes >= total) parts.status.textContent = `Grouping the faces of ${plural(files.length, "photo")}…`;
+          if (bytes >= total) parts.status.textContent = `Grouping the faces of ${photos}…`;
         };
         const report = await post(path, { images: uploads }, { onSent, signal: controller.signal });
         finished = true;
         showGroups(report, files, ready, mark);
       } finally {
-        if (!finished) rows.forEach((row) => markRow(row, "cancelled", "not grouped"));
+        if (!finished) rows.forEach((row) => markRow(row, "stopped", "not grouped"));
         if (controller.signal.aborted && latest === controller) {
           input.value = ""; // so that choosing the same photos again groups them
           input.dispatchEvent(new Event("change"));
@@ -1022,14 +1026,16 @@ function personCard(collection, person, faces) {
   rename.addEventListener("click", () => change(`Renaming ${person}…`, async () => {
     const to = name.value.trim();
     if (!to || to === person) throw new ApiError("type the person's new name");
-    await sendJson(inCollection(collection, `/persons/${encodeURIComponent(person)}`), { name: to });
+    await sendJson(inCollection(collection, `/persons/${encodeURIComponent(person)}`),
+      { name: to });
     return `Renamed ${person} to ${to}.`;
   }));
   enterClicks(name, rename);
   const remove = el("button", { type: "button", class: "danger delete-person",
     text: "Delete person" });
   remove.addEventListener("click", () => {
-    if (!confirmed(`Delete ${person} and ${plural(faces.length, "face")} from ${collection}?`)) return;
+    const question = `Delete ${person} and ${plural(faces.length, "face")} from ${collection}?`;
+    if (!confirmed(question)) return;
     change(`Deleting ${person}…`, async () => {
       const done = await api(inCollection(collection, `/persons/${encodeURIComponent(person)}`),
         { method: "DELETE" });
@@ -1078,7 +1084,8 @@ function setUpPeople() {
   $("people-delete-collection").addEventListener("click", () => {
     const collection = $("people-collection").value;
     const c = collections.get(collection);
-    const what = c ? ` with ${plural(c.persons, "person", "people")} and ${plural(c.faces, "face")}` : "";
+    const what = c
+      ? ` with ${plural(c.persons, "person", "people")} and ${plural(c.faces, "face")}` : "";
     if (!collection || !confirmed(`Delete the collection ${collection}${what}?`)) return;
     busy(parts, `Deleting ${collection}…`, async () => {
       await api(inCollection(collection, ""), { method: "DELETE" });
