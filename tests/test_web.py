@@ -276,6 +276,19 @@ def test_false_accept_rate_in_words(browser: Any, server: str) -> None:
         ]
 
 
+def test_a_person_with_many_faces(browser: Any, server: str) -> None:
+    """The people view shows a person's first 24 faces and says how many more there are."""
+    with open_page(browser, server) as page:
+        card = page.evaluate_handle(
+            """() => personCard("c", "Ann Lee", Array.from({ length: 30 }, (_, i) => ({
+                id: i + 1, person: "Ann Lee", source: "<bytes>", box: [0, 0, 9, 9],
+                created: "2026-12-02T12:00:00+00:00" })))"""
+        )
+        assert card.evaluate("c => c.querySelectorAll('figure').length") == 24
+        assert card.evaluate("c => c.querySelector('.more').textContent") == "and 6 more"
+        assert card.evaluate("c => c.querySelector('.initials').textContent") == "AL"
+
+
 def test_compare_with_each_model(browser: Any, server: str) -> None:
     """Two strangers who look somewhat alike (an LFW pair of different people): the page sends
     the chosen model, names it, and puts the server's calibrated false-accept rate of their

@@ -19,7 +19,8 @@ const UPLOAD_SIDE = 2048; // photos are sent with their longest side at most thi
 const UPLOAD_QUALITY = 0.92; // re-encoded as JPEG at this quality when they had to be shrunk
 const PREPARE_BATCH = 4; // photos of a set decoded and shrunk at once (bounds the memory used)
 const COMPACT_FACES = 5; // from this many faces, a result's cards are compact, bars folded
-const THUMB_SIDE = 80; // the people view's face thumbnails (pixels)
+const THUMB_SIDE = 80; // the people view's face thumbnails (pixels),
+const PERSON_FACES = 24; // of a person's first faces only
 const THUMB_STORAGE = "kao.thumbnails"; // {face id: {collection, box, src}} in localStorage
 const MB = 1024 * 1024;
 
@@ -1042,7 +1043,7 @@ function personCard(collection, person, faces) {
       return `Deleted ${person} (${plural(done.faces, "face")}).`;
     });
   });
-  const thumbs = faces.map((face) => {
+  const thumbs = faces.slice(0, PERSON_FACES).map((face) => {
     const src = thumbnailOf(collection, face);
     const picture = src ? el("img", { src, alt: `face ${face.id} of ${person}`, class: "thumb" })
       : el("span", { class: "thumb initials", text: initials(person),
@@ -1066,7 +1067,8 @@ function personCard(collection, person, faces) {
   return el("li", { class: "person", "data-person": person },
     el("div", { class: "row" }, name, rename, remove,
       el("span", { class: "hint", text: plural(faces.length, "face") })),
-    el("div", { class: "thumbs" }, ...thumbs));
+    el("div", { class: "thumbs" }, ...thumbs, ...(faces.length > PERSON_FACES
+      ? [el("span", { class: "more", text: `and ${faces.length - PERSON_FACES} more` })] : [])));
 }
 
 /** "AW" for "Abdoulaye Wade": what stands for a face without a thumbnail. */
