@@ -290,7 +290,9 @@ class FaceDatabase:
         (`kao.quality.enrolment_problem`) unless `force`. Returns the new face ids."""
         if not images:
             raise KaoError("enroll needs at least one photo")
-        wanted = [None] * len(images) if boxes is None else [check_box(box) for box in boxes]
+        wanted: list[Box | None] = (
+            [None] * len(images) if boxes is None else [check_box(box) for box in boxes]
+        )
         if len(wanted) != len(images):
             raise KaoError(f"enroll got {len(wanted)} boxes for {len(images)} photos")
         embedder = self.embedder_for(collection)
