@@ -3,7 +3,8 @@ plays a video the test builds from real LFW photos (two people, `tests.test_live
 a real `kao serve` whose collection holds other photos of those two people. Checks the
 tracked faces and their names, each overlay drawn and removed (screenshots, as in
 tests/test_web.py: ``KAO_SCREENSHOTS=docs/screenshots`` refreshes the ones in the docs), the
-message when the camera is refused, and the page reconnecting after the server restarts."""
+message when the camera is refused and a video file played instead, the page reconnecting
+after the server restarts, and a server that needs an API key."""
 
 from __future__ import annotations
 
