@@ -27,7 +27,7 @@ from kao.detection import FaceDetector, analysis_detector
 from kao.errors import KaoError
 from kao.face import Face
 from kao.image import ImageInput, load_image
-from kao.quality import rated, too_small
+from kao.quality import rated, unreadable
 
 STAGES = ("detection", "landmarks", "pose", "age_gender", "emotion", "mask")
 """Stage names, in the order they run (the keys of the timings `analyze_faces` fills)."""
@@ -158,9 +158,9 @@ def _read(
 ) -> list[Face]:
     """`faces` (found in `rgb`, or the one face of the crop `rgb`) with the attributes `keys`
     read by `model` and set by `setter`; an attribute is None, with its reason in `missing`,
-    on a face too small to read it (`kao.quality.too_small`), and a face too small for all of
-    `keys` is not read at all."""
-    reasons = [{key: too_small(face, key) for key in keys} for face in faces]
+    on a face too small, dark, bright or blurred to read it (`kao.quality.unreadable`), and a
+    face unreadable for all of `keys` is not read at all."""
+    reasons = [{key: unreadable(face, key) for key in keys} for face in faces]
     read = [i for i, why in enumerate(reasons) if None in why.values()]
     chosen = [faces[i] for i in read]
     results = model.classify([rgb]) if cropped and read else model.predict(rgb, chosen)

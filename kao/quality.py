@@ -1,5 +1,6 @@
 """How well a face can be read: `face_quality` gives each face a `kao.face.Quality`, a score in
-[0, 1] and its parts, and `MIN_SIZE` says below which face size each attribute is not read.
+[0, 1] and its parts; `MIN_SIZE` says below which face size, and `MIN_PARTS` below which
+sharpness and exposure, each attribute is not read (`unreadable`).
 
 The parts (each measured on the face's upright square crop, the detector's box's longer side,
 resized to `CROP` x `CROP` pixels grey, area averaging when shrinking, bilinear when enlarging):
@@ -73,6 +74,19 @@ UTKFace faces; gender accuracy 0.928, 0.889 at 16 px (91%); emotion accuracy 0.7
 public test, 0.644 at 32 px (87%), 0.562 at 24 px (69%); mask accuracy (the network read at
 0.5, scripts/mask_size_curve.py) 0.985 on the held-out mask images, 0.984 at 16 px."""
 
+MIN_PARTS: dict[str, dict[str, float]] = {
+    "age": {"sharpness": 0.2, "exposure": 0.75},
+    "gender": {"exposure": 0.25},
+    "emotion": {"sharpness": 0.3, "exposure": 0.9},
+}
+"""The least sharpness and exposure at which each attribute is read (`unreadable`); sharpness
+counts on faces of at least `CROP` px only (a smaller face reads as blurred because its crop
+is enlarged; `MIN_SIZE` covers it). Chosen by `MIN_SIZE`'s rule, 85% of the full gain kept, on
+faces blurred, darkened and brightened (scripts/quality_gates.py, docs/training/quality_gates.json:
+half of UTKFace's test faces for age and gender, FER2013's held-out training images for
+emotion; docs/BENCHMARKS.md has the curves on the other half and on FER2013's public test).
+Gender holds at every sharpness measured (0.85 right under 0.1). Mask has no curve of its own
+here and no quality minimum. No head-turn limit: UTKFace's faces hardly turn."""
 
 MIN_ENROL_QUALITY = 0.2
 """The least `enrolment_quality` a face needs to be enrolled without `force`. On 300 LFW
@@ -192,6 +206,29 @@ def enrolment_problem(rgb: np.ndarray, face: Face) -> str | None:
         f"face quality {value:.2f} is under {MIN_ENROL_QUALITY} for enrolment (weakest part: "
         f"{quality.weakest}, {parts[quality.weakest]})"
     )
+
+
+def unreadable(face: Face, attribute: str) -> str | None:
+    """Why `attribute` (a key of `MIN_SIZE`) is not read on `face`: too small (`too_small`),
+    or, once its `quality` is measured, too dark or bright (exposure under
+    `MIN_PARTS`[attribute]["exposure"]: "face too dark or too bright to read (exposure 0.21,
+    under 0.25)") or, at `CROP` px and more, too blurred (sharpness under its minimum: "face
+    too blurred to read (sharpness 0.12, under 0.2)"); None when it is read."""
+    reason = too_small(face, attribute)
+    quality, least = face.quality, MIN_PARTS.get(attribute, {})
+    if reason is not None or quality is None:
+        return reason
+    if quality.exposure < least.get("exposure", 0.0):
+        return (
+            f"face too dark or too bright to read (exposure {quality.exposure:.2f}, under "
+            f"{least['exposure']:g})"
+        )
+    if quality.size >= CROP and quality.sharpness < least.get("sharpness", 0.0):
+        return (
+            f"face too blurred to read (sharpness {quality.sharpness:.2f}, under "
+            f"{least['sharpness']:g})"
+        )
+    return None
 
 
 def too_small(face: Face, attribute: str) -> str | None:

@@ -292,8 +292,9 @@ class _Placer:
 def caption(face: Face, parts: Collection[str] = ANALYSIS_DRAWING) -> str:
     """A one-line summary of the face's attributes among `parts`, e.g. "female 31 | happy 80% |
     no mask" (with "score", the detection score first: "0.98"); "too small" in place of the
-    attributes when the face is too small for every one of them (`kao.quality.too_small`)."""
-    from kao.quality import too_small
+    attributes when the face is too small for every one of them (`kao.quality.too_small`),
+    "unreadable" when it is too small, dark, bright or blurred for each (`unreadable`)."""
+    from kao.quality import too_small, unreadable
 
     found = []
     if "score" in parts:
@@ -311,8 +312,8 @@ def caption(face: Face, parts: Collection[str] = ANALYSIS_DRAWING) -> str:
     if "mask" in parts and face.mask is not None:
         found.append(face.mask.label.replace("_", " "))
     asked = [key for key in ("gender", "age", "emotion", "mask") if key in parts]
-    if asked and face.analysed and all(too_small(face, key) for key in asked):
-        found.append("too small")
+    if asked and face.analysed and all(unreadable(face, key) for key in asked):
+        found.append("too small" if all(too_small(face, key) for key in asked) else "unreadable")
     return " | ".join(found)
 
 

@@ -172,7 +172,8 @@ def test_a_crop_facemesh_rejects_keeps_every_key(tmp_path: Path) -> None:
     (face,) = kao.analyze(grey, cropped=True)
     record = face.to_dict()
     assert set(record) == {*DETECTION_KEYS, *ANALYSIS_KEYS, "missing"}
-    assert record["age"] is not None and record["landmarks_68"] is None
+    assert record["gender"] is not None and record["landmarks_68"] is None
+    assert record["missing"]["age"].startswith("face too blurred to read (sharpness 0.00")
     assert "no face in this crop" in record["missing"]["landmarks_68"]
 
 

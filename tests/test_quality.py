@@ -19,7 +19,15 @@ from kao.evaluation.fer2013 import shrunk_faces, size_curve
 from kao.evaluation.utkface import shrink
 from kao.evaluation.utkface import size_curve as utkface_curve
 from kao.face import Face
-from kao.quality import MIN_SIZE, face_quality, keypoint_pose, rated, too_small
+from kao.quality import (
+    MIN_PARTS,
+    MIN_SIZE,
+    face_quality,
+    keypoint_pose,
+    rated,
+    too_small,
+    unreadable,
+)
 from kao.render import caption
 from tests.conftest import shared_file
 
@@ -190,3 +198,44 @@ def test_a_small_ready_crop_is_read_by_the_same_minimums() -> None:
         assert face.quality is not None and face.quality.size == side
         for key in ATTRIBUTES:
             assert (getattr(face, key) is None) == (side < MIN_SIZE[key]), (side, key)
+
+
+def test_a_dark_or_blurred_face_is_not_guessed_at(
+    portrait: tuple[np.ndarray, Face], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """The portrait darkened and blurred past `MIN_PARTS`: age and emotion are null with the
+    reason (gender holds in blur, so it is still read), in Python, the JSON and over HTTP."""
+    rgb, face = portrait
+    analyzer = kao.FaceAnalyzer()
+    dark = (rgb * 0.1).astype(np.uint8)
+    blurred = cv2.GaussianBlur(rgb, (0, 0), 6)
+    (sharp,) = analyzer.analyze_faces(rgb, [face])
+    assert all(getattr(sharp, key) is not None for key in ATTRIBUTES)
+    (read,) = analyzer.analyze_faces(dark, [face])
+    assert read.quality is not None and read.quality.exposure < MIN_PARTS["gender"]["exposure"]
+    for key in ("age", "gender", "emotion"):
+        assert getattr(read, key) is None and read.missing is not None
+        assert read.missing[key].startswith("face too dark or too bright to read (exposure ")
+    assert read.missing[key] == unreadable(read, key)
+    assert read.mask is not None  # no exposure minimum of its own
+    (read,) = analyzer.analyze_faces(blurred, [face])
+    assert read.quality is not None and read.quality.size >= 64
+    assert read.quality.sharpness < MIN_PARTS["age"]["sharpness"]
+    assert read.age is None and read.emotion is None and read.gender is not None
+    assert read.missing is not None and read.missing["age"].startswith("face too blurred")
+    assert caption(read, ("age", "emotion")) == "unreadable"
+    path = tmp_path / "dark.png"
+    cv2.imwrite(str(path), cv2.cvtColor(dark, cv2.COLOR_RGB2BGR))
+    assert main(["analyze", str(path), "--json"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    (cli,) = record["faces"]
+    assert cli["age"] is None and cli["missing"]["age"].startswith("face too dark")
+    from kao.server.app import create_app
+    from kao.server.settings import Settings
+    from tests.serving import local_client
+
+    with local_client(create_app(Settings(db=str(tmp_path / "faces.db")))) as client:
+        response = client.post("/v1/analyze", files={"image": ("dark.png", path.read_bytes())})
+    assert response.status_code == 200, response.text
+    (http,) = response.json()["faces"]
+    assert http["age"] is None and http["missing"] == cli["missing"]

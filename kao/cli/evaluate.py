@@ -140,6 +140,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="instead: the accuracy-versus-face-size curve (faces shrunk to 48 ... 16 px)",
     )
+    emotion.add_argument(
+        "--quality",
+        action="store_true",
+        help="instead: accuracy against measured sharpness and exposure (faces blurred, "
+        "darkened and brightened)",
+    )
     emotion.set_defaults(run=run_emotion)
 
     age_gender = datasets.add_parser(
@@ -163,7 +169,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="instead: the accuracy-versus-face-size curve (faces shrunk to 96 ... 16 px)",
     )
     age_gender.add_argument(
-        "--every", type=int, default=1, help="with --sizes: every N-th face (default: all)"
+        "--quality",
+        action="store_true",
+        help="instead: accuracy against measured sharpness, exposure and yaw (faces blurred, "
+        "darkened and brightened)",
+    )
+    age_gender.add_argument(
+        "--every",
+        type=int,
+        default=1,
+        help="with --sizes or --quality: every N-th face (default: all)",
+    )
+    age_gender.add_argument(
+        "--offset", type=int, default=0, help="with --quality: start at face number N (from 0)"
     )
     age_gender.set_defaults(run=run_age_gender)
 
@@ -427,10 +445,14 @@ def run_emotion(args: argparse.Namespace) -> int:
     """Emotion accuracy on FER2013: kao's network and/or the mini-Xception baseline."""
     from kao.evaluation import fer2013
 
+    if (args.sizes or args.quality) and args.model == "all":
+        raise KaoError("--sizes and --quality measure one model: choose it with --model")
     if args.sizes:
-        if args.model == "all":
-            raise KaoError("--sizes measures one model: choose it with --model")
         _print(fer2013.size_curve(args.data, model=args.model), args.json, "FER2013 by face size")
+        return 0
+    if args.quality:
+        report = fer2013.quality_curve(fer2013.load_dataset(args.data), args.model)
+        _print(report, args.json, "FER2013 by face quality")
         return 0
     report = fer2013.run(args.data, args.model)
     if args.json:
@@ -453,7 +475,7 @@ def run_headpose(args: argparse.Namespace) -> int:
 
 def run_age_gender(args: argparse.Namespace) -> int:
     """Age and gender on UTKFace: the package alone and with kao's head, calibration, children
-    and subgroups (or, with --sizes, the accuracy-versus-size curve)."""
+    and subgroups (or, with --sizes or --quality, the accuracy-versus-size or -quality curve)."""
     from kao.evaluation import utkface
 
     if args.every < 1:
@@ -461,6 +483,10 @@ def run_age_gender(args: argparse.Namespace) -> int:
     if args.sizes:
         report = utkface.size_curve(args.data, every=args.every)
         _print(report, args.json, "UTKFace age and gender by face size")
+        return 0
+    if args.quality:
+        report = utkface.quality_curve(args.data, every=args.every, offset=args.offset)
+        _print(report, args.json, "UTKFace age and gender by face quality")
         return 0
     name = f"utkface-{args.data.resolve().name}-{'crop' if args.cropped else 'photo'}.npz"
     cache = eval_cache_dir() / name if args.cache else None

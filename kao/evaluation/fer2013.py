@@ -174,6 +174,40 @@ def size_curve(path: Path, sizes: tuple[int, ...] = SIZES, model: str = "kao") -
     return {"images": len(data.images), "model": model, "rows": rows}
 
 
+BLURS = (0.5, 1.0, 1.5, 2.0, 3.0)
+"""Gaussian blurs (sigma, pixels of the 48 px faces) of the accuracy-versus-quality curve: about
+the blurs of `kao.evaluation.utkface.BLURS` on UTKFace's larger faces."""
+LIGHTS = (0.35, 0.2, 0.1, 2.0, 3.0)
+"""Factors of the pixel values (under 1 darkens, over 1 brightens and clips)."""
+
+
+def quality_curve(data: Dataset, model: str = "kao") -> dict[str, Any]:
+    """Accuracy of emotion model `model` on the faces of `data` as they are, blurred (`BLURS`)
+    and darkened or brightened (`LIGHTS`), binned by the sharpness and exposure
+    `kao.quality` measures on each face enlarged to its `CROP` px grey crop (a 48 px FER2013
+    face fills about the box kao's detector finds, as `shrunk_faces` says): the report of
+    `kao.evaluation.degrade.curve` with "accuracy"."""
+    from kao.evaluation.degrade import curve, degraded
+    from kao.quality import CROP, exposure, sharpness
+
+    probabilities = _model(model)[0]
+    views = ("original", *(f"blur {s:g}" for s in BLURS), *(f"light {f:g}" for f in LIGHTS))
+    names, sharp, expo, right = [], [], [], []
+    for view in views:
+        images = np.stack([degraded(image, view) for image in data.images])
+        grey = [cv2.resize(image, (CROP, CROP), interpolation=cv2.INTER_LINEAR) for image in images]
+        sharp += [sharpness(g) for g in grey]
+        expo += [exposure(g) for g in grey]
+        chosen = np.concatenate(
+            [probabilities(images[i : i + BATCH]) for i in range(0, len(images), BATCH)]
+        ).argmax(axis=1)
+        right.append((chosen == data.labels).astype(np.float64))
+        names += [view] * len(images)
+    return curve(
+        views, np.array(names), np.array(sharp), np.array(expo), {"accuracy": np.concatenate(right)}
+    )
+
+
 VALIDATION_FRACTION, VALIDATION_SEED = 0.1, 2013
 """The held-out part of train.npz that `scripts/train_emotion.py` keeps out of training
 (`--val-fraction`, `--split-seed`) for kao's networks (docs/training/emotion*.json)."""

@@ -28,6 +28,7 @@ from kao.attributes.dlib_features import attribute_crop
 from kao.detection import analysis_detector
 from kao.errors import KaoError
 from kao.evaluation.calibration import binary_reliability
+from kao.evaluation.degrade import curve, degraded
 from kao.face import Face
 from kao.image import load_image
 from kao.progress import progress
@@ -307,3 +308,51 @@ def size_curve(root: Path, sizes: Sequence[int] = SIZES, *, every: int = 1) -> d
         call_rate = round(float((np.concatenate(p_mask) >= 0.5).mean()), 4)
         rows.append({"size": size, **row, "mask_call_rate": call_rate})
     return {"faces": len(found), "left_out": len(faces) - len(found), "rows": rows}
+
+
+BLURS = (1.0, 2.0, 3.0, 4.0, 6.0)
+"""Gaussian blurs (sigma, pixels of the photo) of the accuracy-versus-quality curve."""
+LIGHTS = (0.35, 0.2, 0.1, 2.0, 3.0)
+"""Factors of the pixel values (under 1 darkens, over 1 brightens and clips) of the same curve."""
+
+
+def quality_curve(root: Path, *, every: int = 7, offset: int = 0) -> dict[str, Any]:
+    """Age MAE and gender accuracy of `kao.analyze`'s models on the UTKFace faces under `root`
+    (every `every`-th by name, from number `offset`) against the quality parts
+    `kao.quality.face_quality` measures: each face (the analysis detector's largest, found once
+    on the original photo) is read on the photo as it is, blurred (`BLURS`) and darkened or
+    brightened (`LIGHTS`), and each reading is binned by the measured sharpness (original and
+    blurred views), exposure (original and lit views) and |yaw| from the keypoints (original
+    view only; UTKFace's own head turns). Returns {"faces", "views": [{"view", "n", "sharpness",
+    "exposure", "age_mae", "gender_accuracy"}], "sharpness" | "exposure" | "yaw": [{"from",
+    "to", "n", "age_mae", "gender_accuracy"}]}."""
+    from kao.quality import face_quality
+
+    faces = load_faces(root)[0][offset::every]
+    detector, model = analysis_detector(), AgeGender()
+    views = ("original", *(f"blur {s:g}" for s in BLURS), *(f"light {f:g}" for f in LIGHTS))
+    readings: dict[str, list[Any]] = {
+        k: [] for k in ("view", "sharp", "expo", "yaw", "err", "right")
+    }
+    for face in progress(faces, len(faces)):
+        rgb = load_image(face.path)
+        detected = detector.detect(rgb)
+        if not detected:
+            continue
+        largest = max(detected, key=lambda f: f.area)
+        crops, qualities = [], []
+        for view in views:
+            image = degraded(rgb, view)
+            qualities.append(face_quality(image, largest))
+            crops.append(attribute_crop(image, largest))
+        ages, p_male = model.estimate(model.read(crops, mirrored=False))
+        for view, quality, age, male in zip(views, qualities, ages, p_male, strict=True):
+            readings["view"].append(view)
+            readings["sharp"].append(quality.sharpness)
+            readings["expo"].append(quality.exposure)
+            readings["yaw"].append(abs(qualities[0].yaw))  # the original photo's
+            readings["err"].append(abs(float(age) - face.age))
+            readings["right"].append(float((male >= 0.5) == (face.gender == "male")))
+    data = {k: np.array(v) for k, v in readings.items()}
+    measures = {"age_mae": data["err"], "gender_accuracy": data["right"]}
+    return curve(views, data["view"], data["sharp"], data["expo"], measures, yaw=data["yaw"])
