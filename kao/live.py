@@ -34,8 +34,11 @@ MAX_FRAME_BYTES = 4 * 1024 * 1024
 MAX_FRAME_PIXELS = 4096 * 2304
 """Largest frame a session decodes (width x height: 4K UHD), checked from the image's
 header before decoding."""
-DEFAULT_REFRESH = 10
-"""Frames between two identifications / attribute runs of one track."""
+DEFAULT_REFRESH = 30
+"""Frames between two identifications / attribute runs of one track: about 1-2 s of live video
+(`kao video` refreshes every 10 frames; live, fewer runs leave the frames more CPU: 15.7-17.3
+answered frames/s with attributes instead of 8.8-11.5 at refresh 10 in `kao bench live`'s
+scene on a busy 2-core machine)."""
 TRACKS_PER_BATCH = 1
 """Tracks identified and analysed in one batch at most (`LiveSession.describe`): each face's
 name and attributes show up as soon as its own are done."""

@@ -5,7 +5,8 @@ Query parameters: ``collection`` (name the tracks from it; default none), ``mode
 recognition model; default the collection's), ``attributes`` (true/false, default true: age,
 gender, emotion, mask smoothed per track), ``landmarks`` (true/false, default false: FaceMesh
 on every face of every frame: 468 mesh and iris points, 68 points, pose, gaze), ``refresh``
-(frames between two identifications / attribute runs of a track, 1-1000, default 10).
+(frames between two identifications / attribute runs of a track, 1-1000, default
+`kao.live.DEFAULT_REFRESH`, 30).
 
 The client sends each frame as one binary message (JPEG, PNG, WebP: what Pillow reads) and
 gets one JSON text message per frame: ``{"type": "frame", "frame", "time", "faces", "width",
@@ -47,6 +48,7 @@ from starlette.datastructures import Headers
 from kao.errors import KaoError
 from kao.gallery.store import model_conflict
 from kao.live import (
+    DEFAULT_REFRESH,
     MAX_FRAME_BYTES,
     MAX_FRAME_PIXELS,
     LiveOptions,
@@ -65,7 +67,8 @@ DESCRIPTION = (
     "describe). Query: `collection` (names from it), `model` (default: the collection's), "
     "`attributes` (true/false, default true), `landmarks` (default false: 468 mesh and iris "
     "points, 68 points, pose and gaze on every frame), `refresh` (frames between two "
-    "identifications of a track, default 10). Send each frame as one binary message (JPEG "
+    f"identifications of a track, default {DEFAULT_REFRESH}). Send each frame as one binary "
+    "message (JPEG "
     f"or PNG, at most {MAX_FRAME_BYTES // 2**20} MiB, or --max-upload-mb when lower, and "
     f"{MAX_FRAME_PIXELS:,} pixels), the "
     'next one after the previous answer. The server sends `{"type": "ready", "options", '
@@ -117,7 +120,7 @@ def _flag(value: str | None, name: str, default: bool) -> bool:
 def options_of(query: dict[str, str]) -> LiveOptions:
     """The session's options from the handshake's query parameters; `Refused` 422 naming the
     bad one."""
-    refresh_text = query.get("refresh", "10")
+    refresh_text = query.get("refresh", str(DEFAULT_REFRESH))
     try:
         refresh = int(refresh_text)
     except ValueError:
