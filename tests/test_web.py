@@ -459,13 +459,16 @@ def phone_photos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     upload limit together); the last one stored on its side (3000 x 4000) with EXIF
     orientation 6 (turn 90 degrees clockwise to view), as phones often store photos."""
     folder = tmp_path_factory.mktemp("phone")
-    noise = np.random.default_rng(19)
+    random = np.random.default_rng(19)
+    width, height = PHONE_SIZE
     made = []
     for person, number in PHONE_SET:
-        face = Image.open(lfw(person, number)).convert("RGB").resize((3000, 3000), Image.BICUBIC)
+        face = Image.open(lfw(person, number)).convert("RGB")
+        face = face.resize((height, height), Image.BICUBIC)
         frame = Image.new("RGB", PHONE_SIZE, (96, 104, 112))
-        frame.paste(face, (500, 0))
-        pixels = np.asarray(frame, np.int16) + noise.normal(0, 6, (3000, 4000, 3)).astype(np.int16)
+        frame.paste(face, ((width - height) // 2, 0))
+        noise = random.normal(0, 6, (height, width, 3)).astype(np.int16)
+        pixels = np.asarray(frame, np.int16) + noise
         photo = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
         path = folder / f"{person}_{number}.jpg"
         if len(made) == len(PHONE_SET) - 1:
