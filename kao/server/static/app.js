@@ -644,9 +644,15 @@ function storeThumbnails(thumbnails) {
 }
 
 /** Keeps a thumbnail of each face just enrolled: face `ids[i]` was found in `images[i]` (an
- * <img>, or null when the browser cannot draw it) at the box GET .../faces gives. */
+ * <img>, or null when the browser cannot draw it) at the box GET .../faces gives. The faces
+ * are enrolled whatever happens here: when that listing fails, none is kept. */
 async function keepThumbnails(collection, ids, images) {
-  const faces = await api(inCollection(collection, "/faces"));
+  let faces;
+  try {
+    faces = await api(inCollection(collection, "/faces"));
+  } catch {
+    return;
+  }
   const boxes = new Map(faces.map((face) => [face.id, face.box]));
   const thumbnails = storedThumbnails();
   ids.forEach((id, i) => {
