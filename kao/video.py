@@ -6,6 +6,8 @@ Identification and attributes do not run on every frame: a track's face is embed
 analysed when the track is confirmed, then every `refresh` frames, and only while its box lies
 wholly inside the frame (a face cut by the border gives poor answers). With `every` N > 1 the
 detector runs on every N-th frame only; the frames between show the tracks' predicted boxes.
+Each frame's tracked faces are also a JSON record (`frame_record`: `kao video --json`'s
+"per_frame", and what the live WebSocket sends, `kao.live`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -32,6 +34,9 @@ from kao.gallery.database import FaceDatabase
 from kao.image import find_images, load_image
 from kao.render import VIDEO_DRAWING, banner_rect, caption, draw_banner, draw_faces
 from kao.tracking import Track, Tracker, TrackProfile
+
+if TYPE_CHECKING:
+    from kao.landmarks import FaceMesh
 
 LOW_SCORE = 0.3
 """Detections down to this score are kept to continue tracks (the tracker's second pass)."""
@@ -291,7 +296,7 @@ class VideoAnalyzer:
         collection: str | None = None,
         every: int = 1,
         refresh: int = 10,
-        landmarks: Any = None,
+        landmarks: FaceMesh | None = None,
         most: int | None = None,
         deferred: bool = False,
     ) -> None:
