@@ -239,3 +239,26 @@ def test_a_dark_or_blurred_face_is_not_guessed_at(
     assert response.status_code == 200, response.text
     (http,) = response.json()["faces"]
     assert http["age"] is None and http["missing"] == cli["missing"]
+
+
+def test_the_quality_curves_fall_with_blur_and_darkness(capsys: pytest.CaptureFixture[str]) -> None:
+    """`kao eval emotion --quality` on 120 FER2013 public-test faces and `kao eval age-gender
+    --quality` on 10 UTKFace faces: one row per view, readings binned by the measured part, and
+    the heaviest blur and darkness read worse than the faces as they are."""
+    from kao.evaluation.fer2013 import Dataset, load_dataset, quality_curve
+
+    data = load_dataset(shared_file("data/fer2013/public_test.npz"))
+    emotion = quality_curve(Dataset(data.images[:120], data.labels[:120]))
+    views = {row["view"]: row for row in emotion["views"]}
+    assert emotion["faces"] == 120 and len(views) == 11
+    assert views["blur 3"]["sharpness"] < views["original"]["sharpness"] - 0.4
+    assert views["blur 3"]["accuracy"] < views["original"]["accuracy"] - 0.2
+    assert views["light 0.1"]["exposure"] < 0.2 < 0.8 < views["original"]["exposure"]
+    assert sum(row["n"] for row in emotion["exposure"]) == 120 * 6  # as they are, and 5 lights
+    assert main(["eval", "age-gender", "--data", str(shared_file("data/utkface")), "--quality",
+                 "--every", "400", "--offset", "3", "--json"]) == 0  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    views = {row["view"]: row for row in report["views"]}
+    assert report["faces"] >= 9 and "yaw" in report
+    assert views["blur 6"]["age_mae"] > views["original"]["age_mae"]
+    assert sum(race["n"] for race in report["withheld_by_race"].values()) == report["faces"]

@@ -325,10 +325,13 @@ def quality_curve(root: Path, *, every: int = 7, offset: int = 0) -> dict[str, A
     blurred views), exposure (original and lit views) and |yaw| from the keypoints (original
     view only; UTKFace's own head turns). Returns {"faces", "views": [{"view", "n", "sharpness",
     "exposure", "age_mae", "gender_accuracy"}], "sharpness" | "exposure" | "yaw": [{"from",
-    "to", "n", "age_mae", "gender_accuracy"}]}."""
-    from kao.quality import face_quality
+    "to", "n", "age_mae", "gender_accuracy"}], "withheld_by_race": {race: {"n", and per
+    attribute of `kao.quality.MIN_PARTS` the share of the faces as they are that
+    `kao.quality.unreadable` withholds}}}."""
+    from kao.quality import MIN_PARTS, face_quality, unreadable
 
     faces = load_faces(root)[0][offset::every]
+    withheld: dict[str, list[list[bool]]] = {}
     detector, model = analysis_detector(), AgeGender()
     views = ("original", *(f"blur {s:g}" for s in BLURS), *(f"light {f:g}" for f in LIGHTS))
     readings: dict[str, list[Any]] = {
@@ -346,6 +349,8 @@ def quality_curve(root: Path, *, every: int = 7, offset: int = 0) -> dict[str, A
             qualities.append(face_quality(image, largest))
             crops.append(attribute_crop(image, largest))
         ages, p_male = model.estimate(model.read(crops, mirrored=False))
+        rated = replace(largest, quality=qualities[0], missing={})  # as kao.analyze has it
+        withheld.setdefault(face.race, []).append([bool(unreadable(rated, a)) for a in MIN_PARTS])
         for view, quality, age, male in zip(views, qualities, ages, p_male, strict=True):
             readings["view"].append(view)
             readings["sharp"].append(quality.sharpness)
@@ -355,4 +360,10 @@ def quality_curve(root: Path, *, every: int = 7, offset: int = 0) -> dict[str, A
             readings["right"].append(float((male >= 0.5) == (face.gender == "male")))
     data = {k: np.array(v) for k, v in readings.items()}
     measures = {"age_mae": data["err"], "gender_accuracy": data["right"]}
-    return curve(views, data["view"], data["sharp"], data["expo"], measures, yaw=data["yaw"])
+    report = curve(views, data["view"], data["sharp"], data["expo"], measures, yaw=data["yaw"])
+    report["withheld_by_race"] = {
+        race: {"n": len(rows)}
+        | dict(zip(MIN_PARTS, np.mean(rows, axis=0).round(4).tolist(), strict=True))
+        for race, rows in sorted(withheld.items())
+    }
+    return report
