@@ -64,6 +64,19 @@ class FoundFace:
     face: Face
     thumbnail: np.ndarray | None = None
 
+    @classmethod
+    def embedded(cls, image: str, box: Sequence[float], embedding: Sequence[float]) -> FoundFace:
+        """A face embedded elsewhere (e.g. a record of `kao embed --json` or `/v1/embed`):
+        `box` [x1, y1, x2, y2] pixels and its `embedding` (D,) unit vector; its score and
+        keypoints are not known (NaN)."""
+        face = Face(
+            box=np.asarray(box, np.float32),
+            score=float("nan"),
+            keypoints=np.full((5, 2), np.nan, np.float32),
+            embedding=np.asarray(embedding, np.float32),
+        )
+        return cls(image, face)
+
 
 @dataclass(frozen=True)
 class Grouping:
@@ -100,6 +113,17 @@ class Grouping:
             ],
             "errors": [{"image": e.source, "error": e.reason} for e in self.errors],
         }
+
+
+def group_threshold(
+    model: str, *, threshold: float | None = None, far: float | None = None
+) -> float:
+    """The cut `group` and `group_faces` are given for `model`: `GROUP_THRESHOLDS` when neither
+    `threshold` nor `far` is given, else `kao.recognition.verify.decision_threshold` (KaoError
+    when both are given, a threshold outside (0, 2] or a far outside the model's table)."""
+    if threshold is None and far is None:
+        return GROUP_THRESHOLDS[model]
+    return decision_threshold(model, threshold=threshold, far=far)
 
 
 def group_faces(
@@ -139,10 +163,7 @@ def group(
     `names` are what the images are called in the result (default: each path, or what kind of
     input it is); `embedder` defaults to kao's shared one."""
     embedder = embedder or default_embedder()
-    if threshold is None and far is None:
-        threshold = GROUP_THRESHOLDS[embedder.model_name]
-    else:
-        threshold = decision_threshold(embedder.model_name, threshold=threshold, far=far)
+    threshold = group_threshold(embedder.model_name, threshold=threshold, far=far)
     found: list[FoundFace] = []
     errors: list[ImageError] = []
     count = 0

@@ -1,5 +1,6 @@
-"""/v1/detect, /v1/embed, /v1/analyze, /v1/verify and /v1/group: images in, JSON out; and
-/v1/models, the recognition models.
+"""/v1/detect, /v1/embed, /v1/analyze, /v1/verify and /v1/group: images in, JSON out;
+/v1/group/embeddings: faces embedded by /v1/embed in, grouped; and /v1/models, the recognition
+models.
 
 Answers have the shapes `kao detect --json`, `kao embed --json`, `kao analyze --json`, `kao
 verify --json` and `kao group --json` print, with "image" the uploaded file's name (or the JSON
@@ -7,6 +8,7 @@ field's)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -23,7 +25,7 @@ from kao.recognition.verify import decision_threshold
 from kao.server.auth import service
 from kao.server.errors import ApiError, from_kao_error
 from kao.server.service import Service, check_cancelled
-from kao.server.uploads import Upload, openapi_body, read_images
+from kao.server.uploads import Upload, json_body, openapi_body, read_images
 
 router = APIRouter()
 
@@ -260,7 +262,162 @@ def _group(
 
     names = [upload.name for upload in uploads]
     embedder, _ = svc.recognition(model)
-    if far is not None:
-        threshold = chosen_threshold(model, threshold, far)
-    grouping = cluster.group(photos(), threshold=threshold, names=names, embedder=embedder)
+    cut = group_cut(model, threshold, far)
+    grouping = cluster.group(photos(), threshold=cut, names=names, embedder=embedder)
     return grouping.to_dict()
+
+
+def group_cut(model: str, threshold: float | None, far: float | None) -> float:
+    """The distance `kao.recognition.cluster.group_threshold` cuts `model`'s groups at, or 422
+    saying why not."""
+    try:
+        return cluster.group_threshold(model, threshold=threshold, far=far)
+    except KaoError as error:
+        raise ApiError(422, str(error)) from None
+
+
+MAX_GROUP_FACES = 5_000
+"""Most faces one /v1/group/embeddings request may carry (average linkage keeps N^2/2
+distances: 100 MB and a few seconds at this size)."""
+MAX_NAME = 1_000
+"""Longest image name (characters) /v1/group/embeddings accepts."""
+GROUP_EMBEDDINGS_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["faces", "images"],
+                    "properties": {
+                        "model": {"type": "string", "description": "the faces' model"},
+                        "threshold": {"type": "number"},
+                        "far": {"type": "number"},
+                        "images": {"type": "integer", "description": "photos tried"},
+                        "faces": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["image", "box", "embedding"],
+                                "properties": {
+                                    "image": {"type": "string"},
+                                    "box": {"type": "array", "items": {"type": "number"}},
+                                    "embedding": {"type": "array", "items": {"type": "number"}},
+                                },
+                            },
+                        },
+                        "errors": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "properties": {
+                                    "image": {"type": "string"},
+                                    "error": {"type": "string"},
+                                },
+                            },
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+"""The OpenAPI body of /v1/group/embeddings."""
+
+
+@router.post(
+    "/group/embeddings",
+    summary="Sort faces embedded by /v1/embed by person, without names",
+    openapi_extra=GROUP_EMBEDDINGS_BODY,
+)
+async def group_embeddings(request: Request) -> dict[str, Any]:
+    """The answer /v1/group gives for the same photos, from their faces as /v1/embed found
+    them (so a large set can be embedded a few photos per request and grouped at once). JSON
+    body: {"model" (default: the default model), "threshold" or "far" (as /v1/group's),
+    "images": how many photos were tried, "faces": [{"image", "box" [x1, y1, x2, y2],
+    "embedding" (D floats of the model, unit length)}, ...] in the order /v1/embed gave them,
+    photo by photo (other keys of its records are ignored), "errors": [{"image", "error"}] of
+    photos /v1/embed could not read (optional)}. At most `MAX_GROUP_FACES` faces; 400 naming
+    the field for a malformed body, 422 for an unknown model or a bad threshold / far."""
+    svc = service(request)
+    body = await json_body(request)
+    model = body.get("model", DEFAULT_MODEL)
+    if not isinstance(model, str) or model not in RECOGNITION_MODELS:
+        raise ApiError(422, f"'model' must be one of {', '.join(RECOGNITION_MODELS)}")
+    cut = group_cut(model, _number(body, "threshold"), _number(body, "far"))
+    dimension = next(row["dimension"] for row in model_table() if row["name"] == model)
+    faces = body.get("faces")
+    if not isinstance(faces, list) or len(faces) > MAX_GROUP_FACES:
+        raise ApiError(400, f"'faces' must be a list of at most {MAX_GROUP_FACES} faces")
+    found = [_embedded_face(face, f"faces[{i}]", dimension) for i, face in enumerate(faces)]
+    errors = body.get("errors", [])
+    if not isinstance(errors, list) or len(errors) > MAX_GROUP_FACES:
+        raise ApiError(400, f"'errors' must be a list of at most {MAX_GROUP_FACES} items")
+    failed = [_image_error(item, f"errors[{i}]") for i, item in enumerate(errors)]
+    named = {f.image for f in found} | {e.source for e in failed}
+    images = body.get("images")
+    if type(images) is not int or not len(named) <= images <= MAX_GROUP_FACES:
+        raise ApiError(
+            400,
+            f"'images' must be the number of photos tried, an integer from {len(named)} (the "
+            f"photos named in 'faces' and 'errors') to {MAX_GROUP_FACES}",
+        )
+
+    def work() -> dict[str, Any]:
+        return cluster.group_faces(found, images, failed, threshold=cut).to_dict()
+
+    return await svc.run(work)
+
+
+def _number(body: dict[str, Any], field: str) -> float | None:
+    """The finite number `body[field]`, None when absent or null, else 400 naming it."""
+    value = body.get(field)
+    if value is None:
+        return None
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise ApiError(400, f"{field!r} must be a finite number")
+    return float(value)
+
+
+def _name(item: Any, key: str, field: str) -> str:
+    """The non-empty string `item[key]` (at most `MAX_NAME` characters), else 400."""
+    value = item.get(key)
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_NAME:
+        raise ApiError(400, f"'{field}.{key}' must be a string of 1 to {MAX_NAME} characters")
+    return value
+
+
+def _floats(item: dict[str, Any], key: str, field: str, count: int) -> list[float]:
+    """`item[key]` as `count` finite numbers, else 400 naming the field."""
+    value = item.get(key)
+    if (
+        not isinstance(value, list)
+        or len(value) != count
+        or any(type(v) not in (int, float) or not math.isfinite(v) for v in value)
+    ):
+        got = f"{len(value)} values" if isinstance(value, list) else type(value).__name__
+        raise ApiError(400, f"'{field}.{key}' must be {count} finite numbers (got {got})")
+    return [float(v) for v in value]
+
+
+def _embedded_face(item: Any, field: str, dimension: int) -> cluster.FoundFace:
+    """One face of /v1/group/embeddings, checked: a box with x1 < x2 and y1 < y2, and a unit
+    embedding of the model's `dimension`; else 400 naming `field`."""
+    if not isinstance(item, dict):
+        raise ApiError(400, f"{field!r} must be an object with image, box and embedding")
+    image = _name(item, "image", field)
+    box = _floats(item, "box", field, 4)
+    if not (box[0] < box[2] and box[1] < box[3]):
+        raise ApiError(400, f"'{field}.box' must be [x1, y1, x2, y2] with x1 < x2 and y1 < y2")
+    embedding = _floats(item, "embedding", field, dimension)
+    norm = math.sqrt(sum(v * v for v in embedding))
+    if abs(norm - 1) > 1e-3:
+        raise ApiError(400, f"'{field}.embedding' must have length 1 (has {norm:.4g})")
+    return cluster.FoundFace.embedded(image, box, embedding)
+
+
+def _image_error(item: Any, field: str) -> ImageError:
+    """One item of "errors": {"image", "error"} strings, else 400 naming `field`."""
+    if not isinstance(item, dict):
+        raise ApiError(400, f"{field!r} must be an object with image and error")
+    return ImageError(_name(item, "image", field), _name(item, "error", field))
