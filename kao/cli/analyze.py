@@ -4,16 +4,14 @@ emotion and mask; text, JSON or annotated copies."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from kao.cli.batch import add_output_options, check_min_score, run_batch
+from kao.cli.batch import add_batch_options, add_output_options, check_min_score, run_batch
 from kao.cli.drawing import add_draw_option
 from kao.cli.text import counted, quality_line
 from kao.face import EMOTIONS
+from kao.jobs import Task
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write annotated copies here")
     add_output_options(parser)
+    add_batch_options(parser)
     parser.add_argument(
         "--cropped",
         action="store_true",
@@ -64,21 +63,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Analyse every input; exit 1 if any input failed (the others are still done)."""
-    from kao.analysis import FaceAnalyzer
-    from kao.detection import analysis_detector
-    from kao.render import draw_analysis
-
     check_min_score(args.min_score)
-    detector = analysis_detector(min_score=args.min_score, small_faces=args.small_faces)
-    analyzer = FaceAnalyzer(detector, accurate=args.accurate)
-    triangles = analyzer.triangles() if args.mesh or "mesh" in args.draw else None
-
-    def process(rgb: np.ndarray) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:
-        faces = analyzer.analyze(rgb, cropped=args.cropped)
-        fields = {"faces": [face.to_dict(mesh=args.mesh) for face in faces]}
-        return fields, lambda: draw_analysis(rgb, faces, triangles, args.draw)
-
-    return run_batch(args.inputs, process, print_text, out=args.out, output=args.output)
+    options = ("min_score", "small_faces", "accurate", "cropped", "mesh", "draw")
+    task = Task("analyze", {name: getattr(args, name) for name in options})
+    return run_batch(args.inputs, task, print_text, out=args.out, output=args.output, args=args)
 
 
 def emotion_line(emotion: dict[str, float]) -> str:

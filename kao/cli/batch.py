@@ -1,7 +1,7 @@
-"""The batch loop every per-image command shares (`kao detect`, `kao analyze`, `kao count`):
-inputs expanded to images (folders walked), each image processed on its own so that a bad one
-is reported and the rest still done, text, JSON or JSON Lines out, annotated copies with
-`--out`."""
+"""The options and the batch loop every per-image command shares (`kao detect`, `kao analyze`,
+`kao embed`, `kao count`): the work itself is `kao.jobs` (inputs expanded to images, each image
+processed on its own so that a bad one is reported and the rest still done, an engine, results
+files); this module prints text, JSON or JSON Lines, or writes `--results`."""
 
 from __future__ import annotations
 
@@ -9,16 +9,12 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
-from PIL import Image
-
-from kao.errors import ImageError, KaoError
-from kao.image import describe, find_images, load_image
-from kao.progress import progress
+from kao.errors import KaoError
+from kao.jobs.inputs import collect as collect  # kao group expands its inputs the same way
+from kao.jobs.tasks import Processor, Task
 
 
 def add_detector_option(parser: argparse.ArgumentParser) -> None:
@@ -104,50 +100,75 @@ def check_min_score(value: float) -> float:
 
 Output = Literal["text", "json", "jsonl"]
 """How a batch prints its records (see `run_batch`)."""
-Processor = Callable[[np.ndarray], tuple[dict[str, Any], Callable[[], np.ndarray]]]
-"""Reads one RGB image -> (its JSON fields, a function drawing its annotated copy)."""
 
 
-@dataclass(frozen=True)
-class Job:
-    """One image to process: where it is, and where its annotated copy goes (relative)."""
+def add_batch_options(parser: argparse.ArgumentParser) -> None:
+    """``--results FILE``, ``--engine NAME`` and ``--workers N`` of the per-image commands
+    (see `run_batch`)."""
+    from kao.jobs import ENGINES
 
-    path: Path
-    relative: Path
-
-
-def collect(inputs: list[str]) -> tuple[list[Job], list[ImageError]]:
-    """Expand the command's arguments into images; what cannot be read (a missing path, an
-    unreadable sub-folder, a FIFO in a folder, ...) is returned as errors so the rest of the
-    batch still runs."""
-    jobs: list[Job] = []
-    errors: list[ImageError] = []
-    for given in inputs:
-        root = Path(given)
-        for path in find_images([given], errors=errors):
-            relative = path.relative_to(root) if root.is_dir() else Path(path.name)
-            jobs.append(Job(path, relative))
-    return jobs, errors
+    parser.add_argument(
+        "--results",
+        type=Path,
+        metavar="FILE",
+        help="write each image's record to FILE as it is done, JSON Lines (.jsonl) or Parquet "
+        "(.parquet, a folder of parts; needs kao[batch]), instead of printing it; a rerun with "
+        "the same FILE skips the images it holds",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="what runs the images: local (default), a process pool on this machine",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes of the local engine, each loading the models once (default 1: this "
+        "process)",
+    )
 
 
 def run_batch(
     inputs: list[str],
-    process: Processor,
+    task: Task | Processor,
     print_text: Callable[[dict[str, Any]], None],
     *,
     out: Path | None,
     output: Output,
+    args: argparse.Namespace | None = None,
 ) -> int:
-    """Process every image of `inputs`: each record is `{"image", "width", "height", ...fields}`
-    (plus `"annotated"`: the copy written under `out`), or `{"image", "error"}` for an image
-    that failed (its error also goes to stderr). `output` "text" prints each record with
-    `print_text` as it comes, "jsonl" prints each as one JSON line as it comes (flushed; no
-    record is kept), "json" prints them all as one JSON list at the end. Returns the exit code:
-    1 if any input failed, else 0."""
-    jobs, errors = collect(inputs)
+    """Process every image of `inputs` (folders, images, glob patterns, list files: see
+    `kao.jobs.collect`) with `task` (a `kao.jobs.Task`, or a processor run in this process):
+    each record is `{"image", "width", "height", ...fields}` (plus `"annotated"`: the copy
+    written under `out`), or `{"image", "error"}` for an image that failed (its error also goes
+    to stderr). With `args.results` the records go to that file (`kao.jobs.run_to_results`) and
+    a summary to stdout; otherwise `output` "text" prints each record with `print_text` as it
+    comes, "jsonl" prints each as one JSON line as it comes (flushed; no record is kept),
+    "json" prints them all as one JSON list at the end. `args.engine` and `args.workers` choose
+    the engine (default: the plain loop). Returns the exit code: 1 if any input failed, else 0."""
+    from kao.jobs import Given, engine, run, run_to_results
+
+    loadable = task if isinstance(task, Task) else Given(task)
+    runner = engine(args.engine, workers=args.workers) if args else None
+    results = args.results if args else None
+    if results is not None:
+        if not isinstance(loadable, Task):
+            raise KaoError("--results needs a named task")
+        counts = run_to_results(
+            inputs, loadable, results, runner=runner, out=out, on_record=_report_error
+        )
+        print(
+            f"{results}: {counts.written} records written ({counts.failed} failed), "
+            f"{counts.skipped} images already there"
+        )
+        return int(counts.failed > 0)
     held: list[dict[str, Any]] = []
 
     def emit(record: dict[str, Any]) -> None:
+        _report_error(record)
         if output == "json":
             held.append(record)
         elif output == "jsonl":
@@ -155,48 +176,13 @@ def run_batch(
         elif "error" not in record:
             print_text(record)
 
-    for error in errors:
-        print(f"kao: error: {error}", file=sys.stderr)
-        emit({"image": error.source, "error": error.reason})
-    failed = bool(errors)
-    written: set[Path] = set()
-    for job in progress(jobs, total=len(jobs)):
-        record = _record(job, process, out, written)
-        failed = failed or "error" in record
-        emit(record)
+    counts = run(inputs, loadable, emit, runner=runner, out=out)
     if output == "json":
         print(json.dumps(held, indent=2))
-    return int(failed)
+    return int(counts.failed > 0)
 
 
-def _record(job: Job, process: Processor, out: Path | None, written: set[Path]) -> dict[str, Any]:
-    """The record of one image (see `run_batch`); a failure is reported on stderr and becomes
-    `{"image", "error"}`."""
-    try:
-        rgb = load_image(job.path)
-        fields, draw = process(rgb)
-    except KaoError as error:
-        reason = error.reason if isinstance(error, ImageError) else str(error)
-        print(f"kao: error: {describe(job.path)}: {reason}", file=sys.stderr)
-        return {"image": describe(job.path), "error": reason}
-    record = {"image": describe(job.path), "width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
-    record.update(fields)
-    if out:
-        record["annotated"] = describe(write_image(out, job.relative, draw(), written))
-    return record
-
-
-def write_image(out: Path, relative: Path, rgb: Any, written: set[Path]) -> Path:
-    """Save `rgb` at out/relative (JPEG if the source format cannot be written), never
-    overwriting a file written earlier in this run."""
-    target = out / relative
-    if target.suffix.lower() not in {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"}:
-        target = target.with_suffix(".jpg")
-    stem, number = target.stem, 1
-    while target in written:
-        number += 1
-        target = target.with_name(f"{stem}-{number}{target.suffix}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(rgb).save(target, quality=92)
-    written.add(target)
-    return target
+def _report_error(record: dict[str, Any]) -> None:
+    """Print a failed image's record on stderr."""
+    if "error" in record:
+        print(f"kao: error: {record['image']}: {record['error']}", file=sys.stderr)

@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from kao.cli.batch import add_output_options, run_batch
-from kao.crowd import CrowdCounter
-from kao.crowd.heatmap import draw_count
+from kao.cli.batch import add_batch_options, add_output_options, run_batch
+from kao.jobs import Task
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", type=Path, metavar="DIR", help="write heat maps (or detected faces) here"
     )
     add_output_options(parser)
+    add_batch_options(parser)
     parser.add_argument(
         "--method",
         choices=("auto", "density", "detection"),
@@ -41,13 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Count every input; exit 1 if any input failed (the others are still done)."""
-    counter = CrowdCounter()
-
-    def process(rgb: np.ndarray) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:
-        result = counter.count(rgb, args.method)
-        return result.to_dict(), lambda: draw_count(rgb, result)
-
-    return run_batch(args.inputs, process, _print_text, out=args.out, output=args.output)
+    task = Task("count", {"method": args.method})
+    return run_batch(args.inputs, task, _print_text, out=args.out, output=args.output, args=args)
 
 
 def _print_text(record: dict[str, Any]) -> None:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from kao.cli.batch import add_detector_option, add_output_options, check_min_score, run_batch
+from kao.cli.batch import (
+    add_batch_options,
+    add_detector_option,
+    add_output_options,
+    check_min_score,
+    run_batch,
+)
 from kao.cli.drawing import add_draw_option
 from kao.cli.text import counted, quality_line
-from kao.detection import FaceDetector
-from kao.quality import rated
-from kao.render import DETECT_DRAWING, draw_faces
+from kao.jobs import Task
+from kao.render import DETECT_DRAWING
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write annotated copies here")
     add_output_options(parser)
+    add_batch_options(parser)
     parser.add_argument(
         "--min-score",
         type=float,
@@ -54,19 +57,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Detect faces in every input; exit 1 if any input failed (the others are still done)."""
     check_min_score(args.min_score)
-    detector = FaceDetector(
-        min_score=args.min_score,
-        min_size=args.min_size,
-        model=args.detector,
-        masked_faces=args.masked_faces,
+    task = Task(
+        "detect",
+        {
+            "min_score": args.min_score,
+            "min_size": args.min_size,
+            "detector": args.detector,
+            "masked_faces": args.masked_faces,
+            "draw": args.draw,
+        },
     )
-
-    def process(rgb: np.ndarray) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:
-        faces = rated(rgb, detector.detect(rgb))
-        fields = {"faces": [face.to_dict() for face in faces]}
-        return fields, lambda: draw_faces(rgb, faces, args.draw)
-
-    return run_batch(args.inputs, process, _print_text, out=args.out, output=args.output)
+    return run_batch(args.inputs, task, _print_text, out=args.out, output=args.output, args=args)
 
 
 def _print_text(record: dict[str, Any]) -> None:

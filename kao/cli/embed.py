@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-from kao.cli.batch import add_model_option, add_output_options, run_batch
+from kao.cli.batch import add_batch_options, add_model_option, add_output_options, run_batch
 from kao.cli.text import counted
+from kao.jobs import Task
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,25 +22,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
     add_output_options(parser)
+    add_batch_options(parser)
     add_model_option(parser)
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Embed every face of every input; exit 1 if any input failed (the others are still done)."""
-    from kao.recognition import FaceEmbedder
-
-    embedder = FaceEmbedder(model=args.model)
-
-    def process(rgb: np.ndarray) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:
-        faces = embedder.embed(rgb)
-        fields = {
-            "model": embedder.model_name,
-            "faces": [face.to_dict(embedding=True) for face in faces],
-        }
-        return fields, lambda: rgb
-
-    return run_batch(args.inputs, process, _print_text, out=None, output=args.output)
+    task = Task("embed", {"model": args.model})
+    return run_batch(args.inputs, task, _print_text, out=None, output=args.output, args=args)
 
 
 def _print_text(record: dict[str, Any]) -> None:

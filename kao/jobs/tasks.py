@@ -1,0 +1,182 @@
+"""The per-image work of `kao detect`, `kao analyze`, `kao embed` and `kao count`, as one
+function whatever runs it: the plain loop of a command or an engine's worker.
+
+A `Task` names the work and its options; it is picklable, and each worker `load`s it once
+(the models load there) into a `Processor`. `process_item` turns one image into its record."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image
+
+from kao.errors import ImageError, KaoError
+from kao.image import describe, load_image
+
+Processor = Callable[[np.ndarray], tuple[dict[str, Any], Callable[[], np.ndarray]]]
+"""Reads one RGB image (H x W x 3 uint8) -> (its JSON fields, a function drawing its annotated
+copy)."""
+
+
+class Loadable(Protocol):
+    """Work an engine can run: `load` builds the `Processor` (once per worker)."""
+
+    def load(self) -> Processor:
+        """The processor, with its models loaded."""
+        ...
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image to process: its path, and where its annotated copy goes (None: no copy)."""
+
+    path: Path
+    annotated: Path | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """A command's per-image work by name ("detect", "analyze", "embed" or "count") with its
+    keyword options (those of the factory in `FACTORIES`); picklable, so workers can load it."""
+
+    name: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def load(self) -> Processor:
+        """The processor of this task, its models loaded."""
+        return FACTORIES[self.name](**self.options)
+
+    @property
+    def dimension(self) -> int | None:
+        """The length of the embeddings in its records (embed), else None."""
+        if self.name != "embed":
+            return None
+        from kao.recognition.embedder import DEFAULT_MODEL, model_table
+
+        model = self.options.get("model") or DEFAULT_MODEL
+        return next(int(row["dimension"]) for row in model_table() if row["name"] == model)
+
+
+@dataclass(frozen=True)
+class Given:
+    """A processor built by the caller: runs only in the caller's process (one worker)."""
+
+    process: Processor
+
+    def load(self) -> Processor:
+        """The processor itself."""
+        return self.process
+
+
+def process_item(item: Item, process: Processor) -> dict[str, Any]:
+    """The record of one image: `{"image", "width", "height", ...fields}` (plus "annotated",
+    the copy written at `item.annotated`), or `{"image", "error"}` when it failed."""
+    try:
+        rgb = load_image(item.path)
+        fields, draw = process(rgb)
+    except KaoError as error:
+        reason = error.reason if isinstance(error, ImageError) else str(error)
+        return {"image": describe(item.path), "error": reason}
+    record = {"image": describe(item.path), "width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
+    record.update(fields)
+    if item.annotated is not None:
+        item.annotated.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(draw()).save(item.annotated, quality=92)
+        record["annotated"] = describe(item.annotated)
+    return record
+
+
+def detect(
+    *,
+    min_score: float = 0.6,
+    min_size: float = 0.0,
+    detector: str = "yunet-n",
+    masked_faces: bool = False,
+    draw: frozenset[str] | None = None,
+) -> Processor:
+    """`kao detect`: faces with their quality; the copy shows the `draw` parts."""
+    from kao.detection import FaceDetector
+    from kao.quality import rated
+    from kao.render import DETECT_DRAWING, draw_faces
+
+    found = FaceDetector(
+        min_score=min_score, min_size=min_size, model=detector, masked_faces=masked_faces
+    )
+    parts = DETECT_DRAWING if draw is None else draw
+
+    def process(rgb: np.ndarray) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:
+        faces = rated(rgb, found.detect(rgb))
+        return {"faces": [face.to_dict() for face in faces]}, lambda: draw_faces(rgb, faces, parts)
+
+    return process
+
+
+def analyze(
+    *,
+    min_score: float = 0.6,
+    small_faces: bool = False,
+    accurate: bool = False,
+    cropped: bool = False,
+    mesh: bool = False,
+    draw: frozenset[str] | None = None,
+) -> Processor:
+    """`kao analyze`: every attribute of every face (the mesh points with `mesh`)."""
+    from kao.analysis import FaceAnalyzer
+    from kao.detection import analysis_detector
+    from kao.render import ANALYSIS_DRAWING, draw_analysis
+
+    parts = ANALYSIS_DRAWING if draw is None else draw
+    detector = analysis_detector(min_score=min_score, small_faces=small_faces)
+    analyzer = FaceAnalyzer(detector, accurate=accurate)
+    triangles = analyzer.triangles() if mesh or "mesh" in parts else None
+
+    def process(rgb: np.ndarray) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:
+        faces = analyzer.analyze(rgb, cropped=cropped)
+        fields = {"faces": [face.to_dict(mesh=mesh) for face in faces]}
+        return fields, lambda: draw_analysis(rgb, faces, triangles, parts)
+
+    return process
+
+
+def embed(*, model: str | None = None) -> Processor:
+    """`kao embed`: every face with its embedding from `model` (default: the default model)."""
+    from kao.recognition import FaceEmbedder
+
+    embedder = FaceEmbedder() if model is None else FaceEmbedder(model=model)
+
+    def process(rgb: np.ndarray) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:
+        faces = embedder.embed(rgb)
+        fields = {
+            "model": embedder.model_name,
+            "faces": [face.to_dict(embedding=True) for face in faces],
+        }
+        return fields, lambda: rgb
+
+    return process
+
+
+def count(*, method: str = "auto") -> Processor:
+    """`kao count`: the number of people (crowd density or faces); the copy is a heat map."""
+    from kao.crowd import CrowdCounter
+    from kao.crowd.heatmap import draw_count
+
+    counter = CrowdCounter()
+
+    def process(rgb: np.ndarray) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:
+        result = counter.count(rgb, method)
+        return result.to_dict(), lambda: draw_count(rgb, result)
+
+    return process
+
+
+FACTORIES: dict[str, Callable[..., Processor]] = {
+    "detect": detect,
+    "analyze": analyze,
+    "embed": embed,
+    "count": count,
+}
+"""Each `Task` name -> the function building its processor from the task's options."""
