@@ -184,6 +184,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     serve.add_argument("--json", action="store_true", help="print JSON")
     serve.set_defaults(run=run_serve)
+    batch = targets.add_parser(
+        "batch",
+        help="batch jobs: images/s and memory of the plain loop and the local process pool",
+        description="Images/second (whole command, model loading included) and resident memory "
+        "of `kao TASK LIST --results FILE` over the same photos: the plain loop, then "
+        "--engine local --workers N, in one run; says whether both wrote the same records.",
+    )
+    batch.add_argument("--data", type=Path, default=DEFAULT_FACES, help="folder of photos")
+    batch.add_argument("--images", type=_positive, default=1000, help="photos to process")
+    batch.add_argument("--workers", type=_positive, default=2, help="workers of the pool")
+    batch.add_argument(
+        "--task",
+        choices=("detect", "analyze", "embed", "count"),
+        default="detect",
+        help="the command run (default detect)",
+    )
+    batch.add_argument("--json", action="store_true", help="print JSON")
+    batch.set_defaults(run=run_batch)
 
 
 def _folder(path: Path, option: str) -> Path:
@@ -426,4 +444,30 @@ def run_live(args: argparse.Namespace) -> int:
             f"{100 * r['faces_with_attributes']:.0f}% with attributes, {r['errors']} errors, "
             f"load {r['load_average']})"
         )
+    return 0
+
+
+def run_batch(args: argparse.Namespace) -> int:
+    """Time the plain loop and the local pool on the same photos; print images/s and memory."""
+    from kao.evaluation.bench_batch import bench_batch
+
+    report = bench_batch(
+        _folder(args.data, "--data"), images=args.images, workers=args.workers, task=args.task
+    )
+    if _emit(args, report):
+        return 0
+    print(
+        f"kao {report['task']} --results on {report['images']} photos of {report['data']} "
+        f"({report['machine']['cpus']} CPUs; load average {report['load_average_before'][0]} "
+        f"before, {report['load_average_after'][0]} after):"
+    )
+    for name, run in report["runs"].items():
+        memory = run["rss_mib"]
+        print(
+            f"  {name:<9} {run['images_per_s']:6.2f} images/s ({run['seconds']} s)  "
+            f"memory peak {memory['peak']} MiB, {memory['second_quarter_median']} -> "
+            f"{memory['last_quarter_median']} MiB (second -> last quarter)"
+        )
+    same = "identical" if report["identical"] else "DIFFERENT"
+    print(f"speed-up {report['speedup']}x; records {same}")
     return 0

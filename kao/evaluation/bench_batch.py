@@ -1,0 +1,95 @@
+"""Batch jobs' speed and memory (`kao bench batch`): the plain loop against the local engine's
+process pool on the same photos, each a real `kao TASK LIST --results FILE` run in its own
+process; returns the JSON-ready report."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from kao.evaluation.bench_speed import machine, photos_in
+from kao.evaluation.loadtest import tree_rss_mib
+from kao.jobs import read_records
+
+SAMPLE_SECONDS = 0.5
+"""How often the memory of a run's processes is sampled."""
+
+
+def bench_batch(
+    data: Path, *, images: int = 1000, workers: int = 2, task: str = "detect"
+) -> dict[str, Any]:
+    """Images/second and memory of `kao TASK` over the first `images` photos of `data` (a
+    list file of their paths): the plain loop (one process, ONNX Runtime on every core), then
+    `--engine local --workers N` (one ONNX thread a worker), both writing JSON Lines results.
+    The time is the whole command's wall clock (start-up and model loading included); memory
+    is the resident set of the command and its workers, sampled every `SAMPLE_SECONDS`: peak,
+    and the median over the second and the last quarter of the run (the first holds start-up;
+    flat memory: the two alike). `identical`: both runs wrote the same records."""
+    photos = photos_in(data, images)
+    report: dict[str, Any] = {
+        "task": task,
+        "images": len(photos),
+        "data": str(data),
+        "machine": machine(),
+        "load_average_before": [round(v, 2) for v in os.getloadavg()],
+        "runs": {},
+    }
+    with tempfile.TemporaryDirectory() as folder:
+        listing = Path(folder) / "photos.txt"
+        listing.write_text("".join(f"{path.resolve()}\n" for path in photos), encoding="utf-8")
+        outputs = {}
+        for name, count in (("plain", 1), (f"local_{workers}", workers)):
+            outputs[name] = Path(folder) / f"{name}.jsonl"
+            command = [sys.executable, "-m", "kao", task, str(listing)]
+            command += ["--results", str(outputs[name]), "--workers", str(count)]
+            report["runs"][name] = _timed(command, len(photos))
+        plain, pooled = (list(read_records(path)) for path in outputs.values())
+    report["identical"] = plain == pooled
+    report["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
+    first, second = (run["images_per_s"] for run in report["runs"].values())
+    report["speedup"] = round(second / first, 2)
+    return report
+
+
+def _timed(command: list[str], images: int) -> dict[str, Any]:
+    """Run `command` (which processes `images` photos); its wall clock and memory."""
+    environment = {key: value for key, value in os.environ.items() if key != "KAO_THREADS"}
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    memory: list[float] = []
+    finished = threading.Event()
+
+    def sample() -> None:
+        while not finished.wait(SAMPLE_SECONDS):
+            memory.append(tree_rss_mib(process.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, errors = process.communicate()
+    seconds = time.perf_counter() - start
+    finished.set()
+    sampler.join()
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}): {errors[-2000:]}")
+    quarter = max(1, len(memory) // 4)
+    return {
+        "seconds": round(seconds, 1),
+        "images_per_s": round(images / seconds, 2),
+        "rss_mib": {
+            "peak": round(max(memory, default=0.0), 1),
+            "second_quarter_median": round(
+                statistics.median(memory[quarter : 2 * quarter] or [0.0]), 1
+            ),
+            "last_quarter_median": round(statistics.median(memory[-quarter:] or [0.0]), 1),
+        },
+        "load_average_after": round(os.getloadavg()[0], 2),
+    }
