@@ -432,16 +432,37 @@ def test_group_photos_by_person(browser: Any, server: str, files: dict[str, Path
             "notes.jpg: not an image or unsupported format"
         )
         screenshot(page, "group")
-        with page.expect_response(lambda r: "/v1/group" in r.url) as answer:
+        embeds: list[str] = []
+        page.on("request", lambda r: embeds.append(r.url) if "/v1/embed" in r.url else None)
+        with page.expect_response(lambda r: "/v1/group/embeddings" in r.url) as answer:
             page.select_option("#group-model", "dlib_resnet_v1")  # groups again
-        assert answer.value.url.endswith("/v1/group?model=dlib_resnet_v1")
         assert answer.value.ok
+        assert answer.value.request.post_data_json["model"] == "dlib_resnet_v1"
+        assert len(embeds) == 9 and all(
+            u.endswith("/v1/embed?model=dlib_resnet_v1") for u in embeds
+        )
         assert shown_error(page, "group") is None  # once drawn
         expect(page.locator("#group-summary")).to_have_text("3 people among 8 faces in 9 photos")
-        with page.expect_response(lambda r: "/v1/group" in r.url) as answer:
+        with page.expect_response(lambda r: "/v1/group/embeddings" in r.url) as answer:
             page.select_option("#group-strictness", "0.001")  # and again, at FAR 1e-3
-        assert answer.value.url.endswith("/v1/group?model=dlib_resnet_v1&far=0.001")
         assert answer.value.ok
+        body = answer.value.request.post_data_json
+        assert (body["model"], body["far"], body["images"]) == ("dlib_resnet_v1", 0.001, 9)
+        assert len(body["faces"]) == 8 and len(body["faces"][0]["embedding"]) == 128
+        assert body["errors"] == [
+            {"image": "notes.jpg", "error": "not an image or unsupported format"}
+        ]
+        # the same answer /v1/group gives for the same photos, at the same settings
+        files = [
+            ("images", (p.name, p.read_bytes(), "image/jpeg")) for p in [*photos, files["text"]]
+        ]
+        whole = httpx.post(
+            f"{server}/v1/group",
+            params={"model": "dlib_resnet_v1", "far": 0.001},
+            files=files,
+            timeout=WAIT_MS / 1000,
+        )
+        assert answer.value.json() == whole.json()
 
 
 PHONE_SIZE = (4000, 3000)  # a phone camera's 12-megapixel photo
@@ -522,16 +543,16 @@ def group_people(page: Any) -> list[tuple[str, int]]:
 
 def test_group_of_phone_photos(browser: Any, server: str, phone_photos: list[Path]) -> None:
     """Eight 12-megapixel photos (too large together for the server's upload limit) are shrunk
-    in the browser, upright, sent with each photo's progress shown, and grouped; a grouping
-    can be cancelled while the server works on it."""
+    in the browser, upright, and sent a few at a time to /v1/embed with each photo's progress
+    shown, then grouped by /v1/group/embeddings; a grouping can be cancelled midway."""
     assert sum(p.stat().st_size for p in phone_photos) > DEFAULT_MAX_UPLOAD
     assert Image.open(phone_photos[-1]).size == (3000, 4000)
     with open_page(browser, server) as page:
         tab(page, "group")
         rows = page.locator("#group-photos > li")
         page.set_input_files("#group-files", phone_photos)
-        expect(page.locator("#group .status")).to_contain_text("Grouping the faces of 8 photos")
-        assert page.eval_on_selector("#group-progress", "p => p.value") == 1  # all sent
+        expect(page.locator("#group-photos > li[data-state=found]").first).to_be_visible()
+        assert page.eval_on_selector("#group-progress", "p => p.value") < 1  # not all done
         page.click("#group-cancel")
         expect(page.locator("#group .status")).to_have_text("Cancelled.")
         expect(rows.filter(has_text="not grouped")).to_have_count(8)
@@ -539,12 +560,16 @@ def test_group_of_phone_photos(browser: Any, server: str, phone_photos: list[Pat
         assert page.locator("#group-working").is_hidden()
         assert page.locator("#group .error").is_hidden()
 
-        with page.expect_response(lambda r: "/v1/group" in r.url) as answer:
+        posts: list[str] = []
+        page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+        with page.expect_response(lambda r: "/v1/group/embeddings" in r.url) as answer:
             page.set_input_files("#group-files", phone_photos)
         assert answer.value.ok
         expect(page.locator("#group-summary")).to_have_text("3 people among 8 faces in 8 photos")
         assert group_people(page) == THREE_PEOPLE
         expect(rows.filter(has_text="1 face")).to_have_count(8)
+        embeds = [url for url in posts if "/v1/embed" in url]
+        assert (len(embeds), len(posts)) == (8, 9)  # 8 photos one by one, then their faces
         sent = page.evaluate(
             """async () => Promise.all([...document.querySelector("#group-files").files].map(
                 async (file) => {
@@ -553,24 +578,32 @@ def test_group_of_phone_photos(browser: Any, server: str, phone_photos: list[Pat
                 }))"""
         )
         assert [size[:2] for size in sent] == [[2048, 1536]] * 8  # the last one turned upright
-        assert sum(size[2] for size in sent) < DEFAULT_MAX_UPLOAD // 2
+        assert max(size[2] for size in sent) < 2**20  # each request under 1 MB
         screenshot(page, "group-phone-photos")
 
 
 def test_group_over_the_upload_limit(
     browser: Any, tmp_path: Path, phone_photos: list[Path]
 ) -> None:
-    """A set still too large once shrunk (a server taking 1 MB): the server's 413 is shown
-    with what to do, and every photo is marked not grouped."""
+    """A server taking 1 MB a request groups the eight shrunk phone photos (3 MB together),
+    sent one by one; with 0.2 MB, each photo is refused (413) and marked so, and nothing is
+    grouped."""
     options = ("--max-upload-mb", "1", "--no-analysis")
     with kao_serve(tmp_path, *options) as base, open_page(browser, base) as page:
         tab(page, "group")
+        page.set_input_files("#group-files", phone_photos)
+        expect(page.locator("#group-summary")).to_have_text("3 people among 8 faces in 8 photos")
+        assert shown_error(page, "group") is None
+    options = ("--max-upload-mb", "0.2", "--no-analysis")
+    (tmp_path / "small").mkdir()
+    with kao_serve(tmp_path / "small", *options) as base, open_page(browser, base) as page:
+        tab(page, "group")
         page.set_input_files("#group-files", phone_photos[:3])
-        error = page.locator("#group .error")
-        expect(error).to_contain_text("larger than")
-        expect(error.locator(".hint")).to_have_text("Send fewer photos at once.")
-        expect(page.locator("#group-photos > li[data-state=stopped]")).to_have_count(3)
-        assert page.locator("#group .result").is_hidden()
+        expect(page.locator("#group-summary")).to_have_text("0 people among 0 faces in 3 photos")
+        failed = page.locator("#group-photos > li[data-state=failed]")
+        expect(failed).to_have_count(3)
+        expect(failed.first).to_contain_text("larger than the limit")
+        expect(page.locator("#group-errors li")).to_have_count(3)
 
 
 def test_enrol_a_group_and_the_people_view(

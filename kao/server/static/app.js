@@ -118,9 +118,10 @@ function formOf(fields) {
 
 const post = (path, fields, options = {}) =>
   api(path, { ...options, method: "POST", body: formOf(fields) });
-/** POSTs `value` as JSON to `path`. */
-const sendJson = (path, value) => api(path, {
-  method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(value),
+/** POSTs `value` as JSON to `path` (`options`: onSent, signal, as `api`'s). */
+const sendJson = (path, value, options = {}) => api(path, {
+  ...options, method: "POST", headers: { "Content-Type": "application/json" },
+  body: JSON.stringify(value),
 });
 /** The choices of every strictness selector: (far sent, its words); "" sends none. */
 const STRICTNESS = [
@@ -874,24 +875,62 @@ function photoRows(files) {
   return rows;
 }
 
-/** Sets a photo's line: its `state` (waiting, ready, sending, sent, then done, failed: the
- * server could not read it, or stopped: cancelled or refused) goes in data-state, `text` says
- * it. */
+/** Sets a photo's line: its `state` (waiting, sending, sent, found: its faces embedded, then
+ * done: grouped, failed: the server could not read it, or stopped: cancelled or refused) goes
+ * in data-state, `text` says it. */
 function markRow(row, state, text = state) {
   row.dataset.state = state;
   row.lastChild.textContent = text;
 }
 
-/** `mark` (of `photoRows`) tells each of `uploads` how much of it has gone once `bytes` of the
- * request have (its multipart framing aside). */
-function markSent(mark, uploads, bytes) {
-  let end = 0;
-  uploads.forEach((upload, i) => {
-    const start = end;
-    end += upload.size;
-    if (bytes >= end) mark(i, "sent", "sent, waiting for the answer");
-    else if (bytes > start) mark(i, "sending", `sending ${percent((bytes - start) / upload.size)}`);
-  });
+const GROUP_IN_FLIGHT = 4; // photos of a Group set being shrunk and sent to /v1/embed at once
+
+/** `work(item, i)` for each of `items`, at most `limit` running at once; resolves to their
+ * results in order. Once one fails, or `signal` is aborted (Cancelled), no more start. */
+async function inFlight(items, limit, work, signal) {
+  const results = new Array(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (next < items.length && !failed) {
+      if (signal.aborted) throw new Cancelled();
+      const i = next++;
+      try {
+        results[i] = await work(items[i], i);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** Finds and embeds the faces of the `i`th photo `file` with /v1/embed (`model`), its line
+ * marked by `mark` as it goes; resolves to {ready: as `prepare` made it, faces: the records of
+ * /v1/embed with "image" the photo's name} or, when the server cannot read the photo (422,
+ * 413), {ready, error: {image, error}} as /v1/group lists it. Other failures reject. */
+async function embedPhoto(file, i, model, mark, signal) {
+  const ready = await prepare(file);
+  const { upload } = ready;
+  const size = sizeText(upload.size);
+  mark(i, "sending", upload === file ? `sending ${size}` : `shrunk to ${size}, sending`);
+  const onSent = (bytes) => {
+    if (bytes < upload.size) mark(i, "sending", `sending ${percent(bytes / upload.size)}`);
+    else mark(i, "sent", "sent, finding faces");
+  };
+  try {
+    const answer = await post(withQuery("/v1/embed", { model }), { image: upload },
+      { onSent, signal });
+    mark(i, "found", `${plural(answer.faces.length, "face")} found`);
+    return { ready, faces: answer.faces.map((face) => ({ ...face, image: file.name })) };
+  } catch (error) {
+    if (!(error instanceof ApiError) || ![413, 422].includes(error.status)) throw error;
+    const reason = error.message.replace(`'image' (${upload.name}): `, "");
+    mark(i, "failed", reason);
+    return { ready, error: { image: file.name, error: reason } };
+  }
 }
 
 function setUpGroup() {
@@ -905,35 +944,40 @@ function setUpGroup() {
     if (!files.length) return;
     if (latest) latest.abort();
     const controller = new AbortController();
+    const { signal } = controller;
     latest = controller;
     const rows = photoRows(files);
     const mark = (i, state, text) => markRow(rows[i], state, text);
     progress.value = 0;
     $("group-working").hidden = false;
-    busy(parts, `Preparing ${plural(files.length, "photo")}…`, async () => {
-      const path = withQuery("/v1/group",
-        { model: chosenModel("group-model"), far: $("group-strictness").value });
+    const photos = plural(files.length, "photo");
+    busy(parts, `Finding the faces of ${photos}…`, async () => {
+      const model = chosenModel("group-model");
+      const far = $("group-strictness").value;
       let finished = false;
+      let done = 0;
       try {
-        const ready = await prepareAll(files, (i, { upload }) => {
-          const size = sizeText(upload.size);
-          mark(i, "ready", upload === files[i] ? `ready, ${size}` : `shrunk to ${size}`);
-        }, controller.signal);
-        const uploads = ready.map((r) => r.upload);
-        const total = uploads.reduce((sum, upload) => sum + upload.size, 0);
-        const photos = plural(files.length, "photo");
-        parts.status.textContent = `Sending ${photos} (${sizeText(total)})…`;
-        const onSent = (bytes) => {
-          markSent(mark, uploads, bytes);
-          progress.value = Math.min(1, bytes / total);
-          if (bytes >= total) parts.status.textContent = `Grouping the faces of ${photos}…`;
-        };
-        const report = await post(path, { images: uploads }, { onSent, signal: controller.signal });
+        const embedded = await inFlight(files, GROUP_IN_FLIGHT, async (file, i) => {
+          const result = await embedPhoto(file, i, model, mark, signal);
+          done += 1;
+          progress.value = done / files.length;
+          parts.status.textContent = `Finding the faces of ${photos}: ${done} done…`;
+          return result;
+        }, signal);
+        const faces = embedded.flatMap((photo) => photo.faces || []);
+        parts.status.textContent = `Grouping ${plural(faces.length, "face")}…`;
+        const report = await sendJson("/v1/group/embeddings", {
+          model: model || undefined,
+          far: far ? Number(far) : undefined,
+          images: files.length,
+          faces,
+          errors: embedded.filter((photo) => photo.error).map((photo) => photo.error),
+        }, { signal });
         finished = true;
-        showGroups(report, files, ready, mark);
+        showGroups(report, files, embedded.map((photo) => photo.ready), mark);
       } finally {
         if (!finished) rows.forEach((row) => markRow(row, "stopped", "not grouped"));
-        if (controller.signal.aborted && latest === controller) {
+        if (signal.aborted && latest === controller) {
           input.value = ""; // so that choosing the same photos again groups them
           input.dispatchEvent(new Event("change"));
         }
