@@ -553,6 +553,7 @@ def test_group_of_phone_photos(browser: Any, server: str, phone_photos: list[Pat
         page.set_input_files("#group-files", phone_photos)
         expect(page.locator("#group-photos > li[data-state=found]").first).to_be_visible()
         assert page.eval_on_selector("#group-progress", "p => p.value") < 1  # not all done
+        screenshot(page, "group-progress")
         page.click("#group-cancel")
         expect(page.locator("#group .status")).to_have_text("Cancelled.")
         expect(rows.filter(has_text="not grouped")).to_have_count(8)
