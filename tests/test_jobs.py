@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from kao.cli import main
@@ -114,11 +115,12 @@ def test_parquet_resume_after_a_worker_is_killed(tmp_path: Path) -> None:
     assert job.returncode == 1 and "worker process died" in errors
     done = list(read_records(results))
     assert 8 <= len(done) < len(photos)
-    (results / "part-99999.parquet.unfinished").write_bytes(b"PAR1 half a part")
+    (results / ".part-99999.parquet.unfinished").write_bytes(b"PAR1 half a part")
     assert main(args) == 0
-    assert not list(results.glob("*.unfinished"))
+    assert not list(results.glob(".*"))
     records = list(read_records(results))
     assert sorted(r["image"] for r in records) == sorted(str(p) for p in photos)
+    assert pq.read_table(results).num_rows == len(photos)  # the folder reads as one table
     reference = {r["image"]: r for r in plain([str(p) for p in photos], Task("embed"))}
     for record in records:
         expected = reference[record["image"]]

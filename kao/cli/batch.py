@@ -155,6 +155,8 @@ def run_batch(
     runner = engine(args.engine, workers=args.workers) if args else None
     results = args.results if args else None
     if results is not None:
+        if output != "text":
+            raise KaoError(f"--results writes the records to a file; drop --{output}")
         if not isinstance(loadable, Task):
             raise KaoError("--results needs a named task")
         counts = run_to_results(

@@ -464,10 +464,14 @@ def run_batch(args: argparse.Namespace) -> int:
     for name, run in report["runs"].items():
         memory = run["rss_mib"]
         print(
-            f"  {name:<9} {run['images_per_s']:6.2f} images/s ({run['seconds']} s)  "
+            f"  {name:<9} {run['images_per_s']:6.2f} images/s ({run['seconds']} s; "
+            f"{run['steady_images_per_s']} from the first record)  "
             f"memory peak {memory['peak']} MiB, {memory['second_quarter_median']} -> "
             f"{memory['last_quarter_median']} MiB (second -> last quarter)"
         )
     same = "identical" if report["identical"] else "DIFFERENT"
-    print(f"speed-up {report['speedup']}x; records {same}")
+    print(
+        f"speed-up {report['speedup']}x ({report['steady_speedup']}x from the first record); "
+        f"records {same}"
+    )
     return 0

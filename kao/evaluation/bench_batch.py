@@ -49,28 +49,35 @@ def bench_batch(
             outputs[name] = Path(folder) / f"{name}.jsonl"
             command = [sys.executable, "-m", "kao", task, str(listing)]
             command += ["--results", str(outputs[name]), "--workers", str(count)]
-            report["runs"][name] = _timed(command, len(photos))
+            report["runs"][name] = _timed(command, outputs[name], len(photos))
         plain, pooled = (list(read_records(path)) for path in outputs.values())
     report["identical"] = plain == pooled
     report["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
     first, second = (run["images_per_s"] for run in report["runs"].values())
     report["speedup"] = round(second / first, 2)
+    steady = [run["steady_images_per_s"] for run in report["runs"].values()]
+    report["steady_speedup"] = round(steady[1] / steady[0], 2) if all(steady) else None
     return report
 
 
-def _timed(command: list[str], images: int) -> dict[str, Any]:
-    """Run `command` (which processes `images` photos); its wall clock and memory."""
+def _timed(command: list[str], results: Path, images: int) -> dict[str, Any]:
+    """Run `command` (which writes the records of `images` photos to `results`, JSON Lines):
+    its wall clock, memory, and images/s from its first record on (`steady_images_per_s`:
+    start-up and model loading left out)."""
     environment = {key: value for key, value in os.environ.items() if key != "KAO_THREADS"}
     start = time.perf_counter()
     process = subprocess.Popen(
         command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
     memory: list[float] = []
+    first: list[tuple[float, int]] = []  # (seconds, records) when the first records were seen
     finished = threading.Event()
 
     def sample() -> None:
         while not finished.wait(SAMPLE_SECONDS):
             memory.append(tree_rss_mib(process.pid))
+            if not first and results.exists() and results.stat().st_size:
+                first.append((time.perf_counter(), results.read_bytes().count(b"\n")))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -81,9 +88,12 @@ def _timed(command: list[str], images: int) -> dict[str, Any]:
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}): {errors[-2000:]}")
     quarter = max(1, len(memory) // 4)
+    end = start + seconds
+    steady = (images - first[0][1]) / (end - first[0][0]) if first else None
     return {
         "seconds": round(seconds, 1),
         "images_per_s": round(images / seconds, 2),
+        "steady_images_per_s": None if steady is None else round(steady, 2),
         "rss_mib": {
             "peak": round(max(memory, default=0.0), 1),
             "second_quarter_median": round(

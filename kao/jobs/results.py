@@ -4,13 +4,14 @@ JSON Lines (a path ending .jsonl): one record a line, flushed as written; on reo
 last line (the job killed mid-write) is cut off, so its image is done again, once.
 
 Parquet (a path ending .parquet; the `batch` extra, pyarrow): a folder of parts
-``part-NNNNN.parquet``, one row per image. Rows are buffered (at most `ROWS_PER_PART`, or
-`SECONDS_PER_PART` of work) and each part is written under a temporary name then renamed, so a
-part is either whole or absent; on reopening, unfinished parts are deleted and their images
-done again. Columns: image (string), width, height (int32, null on error), error (string, the
-reason, null on success), faces (list of {box: float32[4], score: float32, embedding:
-float32[D] (`kao embed` only), attributes: JSON text of the face's other fields}; null where
-the record has no face list) and fields (JSON text of the record's other keys)."""
+``part-NNNNN.parquet``, one row per image (`pyarrow.parquet.read_table(FOLDER)` reads them
+all). Rows are buffered (at most `ROWS_PER_PART`, or `SECONDS_PER_PART` of work) and each part
+is written under a hidden temporary name then renamed, so a part is either whole or absent; on
+reopening, unfinished parts are deleted and their images done again. Columns: image (string),
+width, height (int32, null on error), error (string, the reason, null on success), faces (list
+of {box: float32[4], score: float32, embedding: float32[D] (`kao embed` only), attributes: JSON
+text of the face's other fields}; null where the record has no face list) and fields (JSON text
+of the record's other keys)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ ROWS_PER_PART = 1000
 SECONDS_PER_PART = 30.0
 PART_PREFIX = "part-"
 UNFINISHED = ".unfinished"
+"""Suffix of a part being written; its name also starts with "." so that Parquet readers
+(pyarrow.dataset) skip it."""
 BASE_KEYS = ("image", "width", "height", "error", "faces")
 
 
@@ -117,13 +120,14 @@ class ParquetResults:
         if path.exists() and not path.is_dir():
             raise KaoError(f"{path} is a file; Parquet results are a folder of parts")
         path.mkdir(parents=True, exist_ok=True)
-        for unfinished in path.glob(f"*{UNFINISHED}"):
+        for unfinished in path.glob(f".*{UNFINISHED}"):
             unfinished.unlink()
         parts = _parts(path)
         self.done = {
-            image for part in parts for image in pq.read_table(part, columns=["image"])["image"]
+            str(image)
+            for part in parts
+            for image in pq.read_table(part, columns=["image"])["image"]
         }
-        self.done = {str(image) for image in self.done}
         self._path = path
         self._number = 1 + max((int(p.stem.removeprefix(PART_PREFIX)) for p in parts), default=-1)
         self._schema = schema(dimension)
@@ -146,7 +150,7 @@ class ParquetResults:
 
         if self._rows:
             name = self._path / f"{PART_PREFIX}{self._number:05d}.parquet"
-            temporary = name.with_name(name.name + UNFINISHED)
+            temporary = name.with_name(f".{name.name}{UNFINISHED}")
             pq.write_table(pa.Table.from_pylist(self._rows, schema=self._schema), temporary)
             os.replace(temporary, name)
             self._number += 1
