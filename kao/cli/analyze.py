@@ -7,7 +7,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from kao.cli.batch import add_batch_options, add_output_options, check_min_score, run_batch
+from kao.cli.batch import (
+    add_batch_options,
+    add_inputs_argument,
+    add_output_options,
+    check_min_score,
+    run_batch,
+)
 from kao.cli.drawing import add_draw_option
 from kao.cli.text import counted, quality_line
 from kao.face import EMOTIONS
@@ -22,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Analyse every face in images and folders (walked recursively): 468-point "
         "mesh, 68 landmarks, iris, head pose, gaze, age, gender, 7-class emotion, mask.",
     )
-    parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
+    add_inputs_argument(parser)
     parser.add_argument("--out", type=Path, metavar="DIR", help="write annotated copies here")
     add_output_options(parser)
     add_batch_options(parser)

@@ -102,6 +102,17 @@ Output = Literal["text", "json", "jsonl"]
 """How a batch prints its records (see `run_batch`)."""
 
 
+def add_inputs_argument(parser: argparse.ArgumentParser) -> None:
+    """The INPUT arguments of the per-image commands (see `kao.jobs.collect`)."""
+    parser.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="an image, a folder (walked recursively), a glob pattern in quotes "
+        "('photos/**/*.jpg') or a list file of image paths, one a line (.txt, .lst, .list)",
+    )
+
+
 def add_batch_options(parser: argparse.ArgumentParser) -> None:
     """``--results FILE``, ``--engine NAME`` and ``--workers N`` of the per-image commands
     (see `run_batch`)."""

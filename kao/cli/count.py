@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from kao.cli.batch import add_batch_options, add_output_options, run_batch
+from kao.cli.batch import add_batch_options, add_inputs_argument, add_output_options, run_batch
 from kao.jobs import Task
 
 
@@ -19,7 +19,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "density maps (ShanghaiTech A for dense crowds, B for sparse ones) or detected faces; "
         "auto picks one per image (see docs/BENCHMARKS.md for the rule and its accuracy).",
     )
-    parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
+    add_inputs_argument(parser)
     parser.add_argument(
         "--out", type=Path, metavar="DIR", help="write heat maps (or detected faces) here"
     )

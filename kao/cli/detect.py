@@ -9,6 +9,7 @@ from typing import Any
 from kao.cli.batch import (
     add_batch_options,
     add_detector_option,
+    add_inputs_argument,
     add_output_options,
     check_min_score,
     run_batch,
@@ -26,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="find faces: boxes, scores and 5 keypoints",
         description="Find every face in images and folders (walked recursively).",
     )
-    parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
+    add_inputs_argument(parser)
     parser.add_argument("--out", type=Path, metavar="DIR", help="write annotated copies here")
     add_output_options(parser)
     add_batch_options(parser)

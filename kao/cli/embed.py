@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kao.cli.batch import add_batch_options, add_model_option, add_output_options, run_batch
+from kao.cli.batch import (
+    add_batch_options,
+    add_inputs_argument,
+    add_model_option,
+    add_output_options,
+    run_batch,
+)
 from kao.cli.text import counted
 from kao.jobs import Task
 
@@ -20,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "box, score and keypoints. Two faces are the same person when the Euclidean distance "
         "between their embeddings is below the model's threshold (`kao models list`).",
     )
-    parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_DIR")
+    add_inputs_argument(parser)
     add_output_options(parser)
     add_batch_options(parser)
     add_model_option(parser)
