@@ -550,6 +550,8 @@ def test_group_of_phone_photos(browser: Any, server: str, phone_photos: list[Pat
     with open_page(browser, server) as page:
         tab(page, "group")
         rows = page.locator("#group-photos > li")
+        posts: list[str] = []
+        page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
         page.set_input_files("#group-files", phone_photos)
         expect(page.locator("#group-photos > li[data-state=found]").first).to_be_visible()
         assert page.eval_on_selector("#group-progress", "p => p.value") < 1  # not all done
@@ -560,9 +562,11 @@ def test_group_of_phone_photos(browser: Any, server: str, phone_photos: list[Pat
         assert page.locator("#group .result").is_hidden()
         assert page.locator("#group-working").is_hidden()
         assert page.locator("#group .error").is_hidden()
+        started = len(posts)
+        page.wait_for_timeout(2_000)
+        assert len(posts) == started and "/v1/group/embeddings" not in str(posts)  # none after
 
-        posts: list[str] = []
-        page.on("request", lambda r: posts.append(r.url) if r.method == "POST" else None)
+        posts.clear()
         with page.expect_response(lambda r: "/v1/group/embeddings" in r.url) as answer:
             page.set_input_files("#group-files", phone_photos)
         assert answer.value.ok
