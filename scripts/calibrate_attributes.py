@@ -42,6 +42,8 @@ from kao.evaluation.utkface import UtkFace, load_faces, read_features
 
 AGES = (3, 5, 8, 10, 12, 15)
 """Estimated ages (years) under which the children's table counts a face."""
+OLD_AGES = (60, 65, 70, 75)
+"""Estimated ages (years) from which the elders' table counts a face."""
 LEVELS = (0.5, 0.8, 0.85, 0.9, 0.95)
 """Confidence levels of the children's table."""
 
@@ -86,25 +88,33 @@ def out_of_fold(reading: age_gender.Reading, faces: list[UtkFace]) -> tuple[np.n
     return age_out, logit_out
 
 
-def children_table(ages: np.ndarray, p_male: np.ndarray, male: np.ndarray) -> dict[str, Any]:
-    """For faces estimated under each of `AGES` years: how many, and the share given and the
-    accuracy of the genders given at each of `LEVELS` of calibrated confidence."""
+def levels_row(chosen: np.ndarray, p_male: np.ndarray, male: np.ndarray) -> dict[str, Any]:
+    """For the faces `chosen` (N,) bool: how many, and the share given and the accuracy of the
+    genders given at each of `LEVELS` of calibrated confidence."""
     confidence = np.maximum(p_male, 1 - p_male)
     right = (p_male >= 0.5) == male
-    table: dict[str, Any] = {}
-    for age in AGES:
-        young = ages < age
-        rows = {}
-        for level in LEVELS:
-            given = young & (confidence >= level)
-            rows[str(level)] = {
-                "given": round(float(given.sum() / max(young.sum(), 1)), 3),
-                "accuracy": round(float(right[given].mean()), 4) if given.any() else None,
-            }
-        table[f"under_{age}"] = {"n": int(young.sum()), "levels": rows}
+    rows = {}
+    for level in LEVELS:
+        given = chosen & (confidence >= level)
+        rows[str(level)] = {
+            "given": round(float(given.sum() / max(chosen.sum(), 1)), 3),
+            "accuracy": round(float(right[given].mean()), 4) if given.any() else None,
+        }
+    return {"n": int(chosen.sum()), "levels": rows}
+
+
+def children_table(ages: np.ndarray, p_male: np.ndarray, male: np.ndarray) -> dict[str, Any]:
+    """`levels_row` of the faces estimated under each of `AGES` years, and the accuracy of the
+    genders of the others."""
+    table = {f"under_{age}": levels_row(ages < age, p_male, male) for age in AGES}
     older = ages >= max(AGES)
-    table[f"from_{max(AGES)}_accuracy"] = round(float(right[older].mean()), 4)
+    table[f"from_{max(AGES)}_accuracy"] = round(float(((p_male >= 0.5) == male)[older].mean()), 4)
     return table
+
+
+def elders_table(ages: np.ndarray, p_male: np.ndarray, male: np.ndarray) -> dict[str, Any]:
+    """`levels_row` of the faces estimated at each of `OLD_AGES` years or more."""
+    return {f"from_{age}": levels_row(ages >= age, p_male, male) for age in OLD_AGES}
 
 
 def gender(args: argparse.Namespace) -> dict[str, Any]:
@@ -131,6 +141,7 @@ def gender(args: argparse.Namespace) -> dict[str, Any]:
         "before": binary_reliability(p_raw, male),
         "after": binary_reliability(p_cal, male),
         "children": children_table(ages, p_cal, male),
+        "elders": elders_table(ages, p_cal, male),
     }
 
 
