@@ -202,3 +202,22 @@ def test_jsonl_records_are_the_commands_json(
     results = tmp_path / "count.jsonl"
     assert main(["count", group, "--method", "detection", "--results", str(results)]) == 0
     assert list(read_records(results)) == [printed]
+
+
+def test_parquet_and_jsonl_hold_the_same_records(tmp_path: Path) -> None:
+    """`kao count` (no face list: its fields in JSON text) with a bad file, in both formats."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    group = shared_file(GROUP)
+    (folder / "a_group.jpg").write_bytes(group.read_bytes())
+    (folder / "b_broken.jpg").write_bytes(b"not an image")
+    (folder / "c_portrait.jpg").write_bytes(lfw_photos(1)[0].read_bytes())
+    records = {}
+    for suffix in ("jsonl", "parquet"):
+        results = tmp_path / f"count.{suffix}"
+        args = ["count", str(folder), "--method", "detection", "--results", str(results)]
+        assert main(args) == 1
+        records[suffix] = list(read_records(results))
+    assert records["parquet"] == records["jsonl"]
+    assert [r.get("count") for r in records["jsonl"]] == [5, None, 1]
+    assert "error" in records["jsonl"][1]
