@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from kao.cli import main
+from kao.errors import KaoError
 from kao.extras import MissingExtraError
 from kao.jobs import LocalEngine, Task, collect, open_results, read_records, run
 from tests.conftest import LFW, WIDER, shared_file
@@ -167,6 +168,12 @@ def test_two_workers_give_the_plain_loop_records(tmp_path: Path) -> None:
     assert [{k: v for k, v in r.items() if k != "annotated"} for r in pooled] == expected
     assert sum(len(r["faces"]) for r in expected) > len(photos)  # group photos among them
     assert all(Path(r["annotated"]).is_file() for r in pooled)
+
+
+def test_a_task_that_cannot_load_in_the_pool_says_why() -> None:
+    photos = [str(p) for p in lfw_photos(2)]
+    with pytest.raises(KaoError, match="unknown recognition model 'nobody'"):
+        run(photos, Task("embed", {"model": "nobody"}), print, runner=LocalEngine(2))
 
 
 def test_inputs_globs_and_list_files(tmp_path: Path) -> None:

@@ -80,16 +80,24 @@ def engine(name: str = "local", *, workers: int = 1) -> Engine:
 
 _processor: Processor | None = None
 """The task loaded in this worker process (set by `_start`)."""
+_failure: str | None = None
+"""Why the task could not be loaded in this worker (set by `_start`)."""
 
 
 def _start(task: Loadable, threads: str) -> None:
-    """Worker initializer: load the task once."""
-    global _processor
+    """Worker initializer: load the task once; a KaoError is kept and raised by each `_work`
+    (a failing initializer would only break the pool, without the reason)."""
+    global _processor, _failure
     os.environ.setdefault("KAO_THREADS", threads)
-    _processor = task.load()
+    try:
+        _processor = task.load()
+    except KaoError as error:
+        _failure = str(error)
 
 
 def _work(item: Item) -> dict[str, Any]:
     """One item's record, in a worker."""
+    if _failure is not None:
+        raise KaoError(_failure)
     assert _processor is not None, "worker not started"
     return process_item(item, _processor)
