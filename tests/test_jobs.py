@@ -20,6 +20,7 @@ from kao.cli import main
 from kao.errors import KaoError
 from kao.extras import MissingExtraError
 from kao.jobs import LocalEngine, Task, collect, open_results, read_records, run
+from kao.jobs.results import UNFINISHED
 from tests.conftest import LFW, WIDER, shared_file
 
 GROUP = "data/widerface_val_subset/images/0_Parade_Parade_0_194.jpg"  # 5 faces
@@ -118,7 +119,7 @@ def test_parquet_resume_after_a_worker_is_killed(tmp_path: Path) -> None:
     assert 8 <= len(done) < len(photos)
     (results / ".part-99999.parquet.unfinished").write_bytes(b"PAR1 half a part")
     assert main(args) == 0
-    assert not list(results.glob(".*"))
+    assert not list(results.glob(f".*{UNFINISHED}"))
     records = list(read_records(results))
     assert sorted(r["image"] for r in records) == sorted(str(p) for p in photos)
     assert pq.read_table(results).num_rows == len(photos)  # the folder reads as one table
@@ -187,6 +188,17 @@ def test_inputs_globs_and_list_files(tmp_path: Path) -> None:
     assert [job.path.resolve() for job in jobs[:2]] == photos[:2]
     assert [job.path for job in jobs[2:]] == sorted(photos[2].parent.glob("*.jpg"))
     assert [error.reason for error in errors] == ["no file matches this pattern"]
+
+
+@pytest.mark.parametrize("suffix", ["jsonl", "parquet"])
+def test_two_jobs_never_write_the_same_results(tmp_path: Path, suffix: str) -> None:
+    first = open_results(tmp_path / f"results.{suffix}")
+    try:
+        with pytest.raises(KaoError, match="is being written by another job"):
+            open_results(tmp_path / f"results.{suffix}")
+    finally:
+        first.close()
+    open_results(tmp_path / f"results.{suffix}").close()  # free once the first is closed
 
 
 def test_results_name_their_format_and_extra(

@@ -15,16 +15,19 @@ of the record's other keys)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from kao.errors import KaoError
 from kao.extras import require
 
+LOCK = ".lock"
+"""The file of a Parquet results folder that the job writing it holds locked."""
 ROWS_PER_PART = 1000
 SECONDS_PER_PART = 30.0
 PART_PREFIX = "part-"
@@ -83,23 +86,22 @@ class JsonLinesResults:
 
     def __init__(self, path: Path) -> None:
         self.done: set[str] = set()
-        good = 0
-        if path.exists():
-            with path.open("rb") as lines:
-                for line in lines:
-                    try:
-                        record = json.loads(line)
-                    except ValueError:
-                        break
-                    if not line.endswith(b"\n"):
-                        break
-                    self.done.add(record["image"])
-                    good += len(line)
-            if good < path.stat().st_size:
-                os.truncate(path, good)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         self._file = path.open("a", encoding="utf-8")
+        _lock(self._file, path)
+        good = 0
+        with path.open("rb") as lines:
+            for line in lines:
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    break
+                if not line.endswith(b"\n"):
+                    break
+                self.done.add(record["image"])
+                good += len(line)
+        if good < path.stat().st_size:
+            os.truncate(path, good)  # appending carries on from the new end
 
     def write(self, record: dict[str, Any]) -> None:
         """Append `record` as one line, flushed."""
@@ -120,6 +122,8 @@ class ParquetResults:
         if path.exists() and not path.is_dir():
             raise KaoError(f"{path} is a file; Parquet results are a folder of parts")
         path.mkdir(parents=True, exist_ok=True)
+        self._lock = (path / LOCK).open("a")
+        _lock(self._lock, path)
         for unfinished in path.glob(f".*{UNFINISHED}"):
             unfinished.unlink()
         parts = _parts(path)
@@ -143,6 +147,7 @@ class ParquetResults:
     def close(self) -> None:
         """Write the buffered rows as a last part."""
         self._flush()
+        self._lock.close()
 
     def _flush(self) -> None:
         import pyarrow as pa
@@ -156,6 +161,23 @@ class ParquetResults:
             self._number += 1
             self._rows = []
         self._since = time.monotonic()
+
+
+def _lock(file: IO[Any], path: Path) -> None:
+    """Hold `file` (of the results `path`) locked until it is closed, so that two jobs never
+    write the same results at once (KaoError if another job holds it; no lock where the
+    platform has no `fcntl`, e.g. Windows). The lock dies with the process, even when it is
+    killed: moving on to a rerun needs no cleaning up."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    try:
+        fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        with contextlib.suppress(OSError):
+            file.close()
+        raise KaoError(f"{path} is being written by another job; wait for it to end") from None
 
 
 def schema(dimension: int | None) -> Any:
