@@ -278,13 +278,6 @@ def _positive(text: str) -> int:
     return value
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
 def run_detect(args: argparse.Namespace) -> int:
     """Time kao (all cores and one thread) and face_recognition's HOG side by side."""
     from kao.evaluation.bench_speed import bench_detect
