@@ -1,25 +1,26 @@
 """Train the mask classifier (kao/attributes/weights/mask_classifier.onnx) on a folder with
-`with_mask/` and `without_mask/` images and on unmasked faces (UTKFace, LFW, WIDER FACE) as
+`with_mask/` and `without_mask/` images and on unmasked faces (UTKFace, WIDER FACE) as
 extra negatives, on the CPU in about half an hour (needs kao and its `train` extra).
 
     python scripts/train_mask.py --data ../shared/data/mask \
-        --utkface ../shared/data/utkface_train --lfw ../shared/data/lfw/lfw-deepfunneled \
-        --wider .data/wider_full/WIDER_val \
+        --utkface ../shared/data/utkface_train --wider .data/wider_full/WIDER_val \
         --wider-exclude ../shared/data/widerface_val_subset/subset_list.txt \
         --cache /tmp/kao_mask_cache
 
 The files are split with a fixed seed, per class, 80 / 20; the 20 % held out are never trained
-on and are recorded in kao/attributes/weights/mask_split.json for `kao eval mask`. Each image is
+on and are recorded in kao/attributes/weights/mask_split.json for `kao eval mask`. Nor is any
+image whose near-duplicate group (`kao.evaluation.mask.near_duplicate_groups`) holds a held-out
+image, so that no copy of a held-out photo is trained on. Each image is
 read as on a photo (`kao.evaluation.mask.face_crop`: kao's detector, the largest face's attribute
 crop; the whole image when no face is found). A seeded sample of `UTKFACE` UTKFace faces is read
-the same way, and the first image of `LFW` seeded LFW people not held out
-(`kao.evaluation.mask.lfw_held_out`, recorded in the split file) by its central face (skipped
-when none is found), and up to `WIDER` faces of a seeded sample of WIDER FACE validation images
-outside the evaluation subset (`--wider-exclude`; `kao.evaluation.mask.wider_training_sample`,
-whose images the bare-face call rate of `kao eval mask` never counts): the detector's faces that
-match (IoU > 0.5) a valid ground-truth face of at least `WIDER_TRAIN_SIDE` pixels that WIDER
-labels unoccluded, so
-unmasked (`wider_face_val.mat`'s occlusion labels); all are negatives. Each crop is used in
+the same way, and up to `WIDER` faces of a seeded sample of WIDER FACE validation images
+outside the evaluation subset (`--wider-exclude`) and outside the events whose bare-face call
+rate `kao eval mask` measures (`kao.evaluation.mask.wider_training_sample`): the detector's
+faces that match (IoU > 0.5) a bare ground-truth face of at least `WIDER_TRAIN_SIDE` pixels
+(`kao.evaluation.mask.wider_candidates`: unoccluded by `wider_face_val.mat`'s labels, or
+occluded in an event where nobody wears a mask, so covered by a hand, a microphone or a camera
+rather than masked; those first); all are negatives. LFW is not used: it stays a recognition
+benchmark. Each crop is used in
 four views (`VIEWS`): as it is, mirrored, and both of those shrunk to a seeded random side of
 `SMALL` pixels and enlarged back, as the small and blurred faces of a crowd photo look. (Trained
 on the mask set, UTKFace and LFW alone, the classifier called a third of the WIDER subset's
@@ -75,8 +76,6 @@ MASK_WEIGHT = 2.0
 """Weight of the masked class against the unmasked one (whose examples are far more varied)."""
 UTKFACE = 4000
 """UTKFace faces sampled as negatives."""
-LFW = 1500
-"""LFW training people whose first image is a negative."""
 WIDER, WIDER_PER_IMAGE = 3000, 4
 """WIDER faces used at most, faces per image at most (from the images of
 `mask_eval.wider_training_sample`)."""
@@ -277,18 +276,8 @@ def utkface_crops(root: Path) -> list[np.ndarray]:
     return [face_crop(detector, load_image(p))[0] for p in progress(sample, len(sample))]
 
 
-def lfw_crops(root: Path) -> list[np.ndarray]:
-    """The central-face crops of the first image of `LFW` `SEED`ed training people of `root`."""
-    people = mask_eval.lfw_people(root, held_out=False, seed=SEED)
-    order = np.random.default_rng(SEED).permutation(len(people))[:LFW]
-    detector = analysis_detector()
-    sample = [people[i] for i in sorted(order)]
-    found = [mask_eval.central_crop(detector, load_image(p)) for p in progress(sample, len(sample))]
-    return [crop for crop in found if crop is not None]
-
-
 def wider_crops(root: Path, exclude: set[str]) -> list[np.ndarray]:
-    """The crops of unoccluded WIDER FACE faces (see the module's docstring) of
+    """The crops of bare WIDER FACE faces (see the module's docstring), covered ones first, of
     `mask_eval.wider_training_sample` under `root`, none from the images in `exclude`."""
     sample = mask_eval.wider_training_sample(root, exclude)
     detector = analysis_detector()
@@ -299,7 +288,8 @@ def wider_crops(root: Path, exclude: set[str]) -> list[np.ndarray]:
         if not faces:
             continue
         overlap = iou_matrix(truth, np.stack([face.box for face in faces]))
-        matched = [faces[j] for j in np.unique(overlap.argmax(axis=1)[overlap.max(axis=1) > 0.5])]
+        best = overlap.argmax(axis=1)[overlap.max(axis=1) > 0.5]
+        matched = [faces[j] for j in dict.fromkeys(best.tolist())]
         crops += [attribute_crop(rgb, face) for face in matched[:WIDER_PER_IMAGE]]
         if len(crops) >= WIDER:
             break
@@ -310,7 +300,6 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="folder of the mask images")
     parser.add_argument("--utkface", type=Path, required=True, help="UTKFace training folder")
-    parser.add_argument("--lfw", type=Path, required=True, help="lfw-deepfunneled folder")
     parser.add_argument("--wider", type=Path, required=True, help="WIDER FACE WIDER_val folder")
     parser.add_argument(
         "--wider-exclude", type=Path, required=True, help="list of WIDER images never trained on"
@@ -324,11 +313,13 @@ def main() -> int:
     images = mask_eval.load_dataset(args.data)
     exclude = {line.strip() for line in args.wider_exclude.read_text().splitlines()} - {""}
     held_out = set(mask_eval.split(images, SEED, HELD_OUT))
-    train_images = [im for im in images if im.name not in held_out]
+    names = [im.name for im in images]
+    groups = mask_eval.near_duplicate_groups(*mask_eval.file_hashes([im.path for im in images]))
+    copies = ~mask_eval.unseen(names, groups, set(names) - held_out)
+    train_images = [im for im, copy in zip(images, copies, strict=True) if not copy]
     sources = {
         "mask": cached_views(args.cache, "mask", lambda: mask_crops(train_images)),
         "utkface": cached_views(args.cache, "utkface", lambda: utkface_crops(args.utkface)),
-        "lfw": cached_views(args.cache, "lfw", lambda: lfw_crops(args.lfw)),
         "wider": cached_views(args.cache, "wider", lambda: wider_crops(args.wider, exclude)),
     }
     x = np.vstack([features for features, _ in sources.values()])
@@ -345,7 +336,6 @@ def main() -> int:
     _, group = np.unique(groups, return_inverse=True)
     aside = np.random.default_rng(SEED).random(group.max() + 1) < VALIDATION
     model, history = train(x, crops, y, aside[group])
-    lfw_held = [p.parent.name for p in mask_eval.lfw_people(args.lfw, held_out=True, seed=SEED)]
     summary = {
         "seed": SEED,
         "arguments": {k: str(v) for k, v in vars(args).items()},
@@ -353,9 +343,9 @@ def main() -> int:
         "machine": machine(),
         "train_images": len(train_images),
         "held_out_images": len(held_out),
+        "copies_of_held_out_not_trained": int(copies.sum()) - len(held_out),
         "negatives": {name: len(f) // VIEWS for name, (f, _) in sources.items() if name != "mask"},
         "samples": {"trained": int((~aside[group]).sum()), "validation": int(aside[group].sum())},
-        "lfw_held_out_people": len(lfw_held),
         "last_epoch": history[-1],
         "wall_time_s": round(time.time() - started, 1),
         "epochs": history,
@@ -369,7 +359,6 @@ def main() -> int:
         "seed": SEED,
         "held_out_share": HELD_OUT,
         "held_out": sorted(held_out),
-        "lfw": {"seed": SEED, "held_out_share": mask_eval.LFW_HELD_OUT, "held_out": lfw_held},
     }
     mask_eval.SPLIT.write_text(json.dumps(recorded, indent=0) + "\n")
     args.log.parent.mkdir(parents=True, exist_ok=True)

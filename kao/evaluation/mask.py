@@ -36,7 +36,6 @@ from kao.attributes.mask import MaskClassifier, calibrated
 from kao.detection import FaceDetector, analysis_detector
 from kao.errors import KaoError
 from kao.evaluation.calibration import binary_reliability
-from kao.face import Face
 from kao.image import load_image
 from kao.progress import progress
 
@@ -45,12 +44,10 @@ CLASSES = ("without_mask", "with_mask")
 SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 SPLIT = Path(__file__).resolve().parents[1] / "attributes" / "weights" / "mask_split.json"
 """The held-out files of the trained classifier, written by scripts/train_mask.py."""
-LFW_HELD_OUT = 0.2
-"""Share of LFW people (by `lfw_held_out`'s seeded hash) never trained on."""
 WIDER_TRAIN_SIDE, WIDER_TRAIN_IMAGES, WIDER_TRAIN_SEED = 24, 1500, 0
 """`scripts/train_mask.py` draws its WIDER negatives from `WIDER_TRAIN_IMAGES` images (seed
-`WIDER_TRAIN_SEED`) with a clear face of at least `WIDER_TRAIN_SIDE` px
-(`wider_training_sample`)."""
+`WIDER_TRAIN_SEED`) with a bare face of at least `WIDER_TRAIN_SIDE` px, none of
+`MEASURED_EVENTS` (`wider_training_sample`)."""
 BARE_EVENTS = (
     "1--Handshaking",
     "4--Dancing",
@@ -132,23 +129,28 @@ def split(images: Sequence[MaskImage], seed: int, held_out: float) -> list[str]:
 
 def wider_candidates(root: Path, exclude: set[str]) -> list[tuple[str, np.ndarray]]:
     """The WIDER FACE validation images under `root` (`images/<event>/<file>.jpg` and
-    `wider_face_val.mat`) outside `exclude` ("<event>/<file>.jpg" names) with at least one
-    ground-truth face labelled valid, unoccluded and of both sides >= `WIDER_TRAIN_SIDE` px: their
-    names and those faces' boxes (K, 4) x1 y1 x2 y2, in the .mat file's order."""
+    `wider_face_val.mat`) outside `exclude` ("<event>/<file>.jpg" names) and outside
+    `MEASURED_EVENTS` with at least one bare ground-truth face: labelled valid, both sides >=
+    `WIDER_TRAIN_SIDE` px, and unoccluded, or (in `TUNING_EVENTS`, where nobody wears a mask)
+    partly or heavily occluded: covered by a hand, a microphone, a camera or another head, not
+    masked. Their names and those faces' boxes (K, 4) x1 y1 x2 y2, the covered faces first."""
     import scipy.io
 
     labels = scipy.io.loadmat(root / "wider_face_val.mat")
     candidates = []
     for e, event in enumerate(labels["event_list"][:, 0]):
+        if event[0] in MEASURED_EVENTS:
+            continue
         for i, name in enumerate(labels["file_list"][e, 0][:, 0]):
             key = f"{event[0]}/{name[0]}.jpg"
             xywh = labels["face_bbx_list"][e, 0][i, 0].astype(np.float32).reshape(-1, 4)
-            clear = (labels["occlusion_label_list"][e, 0][i, 0].reshape(-1) == 0) & (
-                labels["invalid_label_list"][e, 0][i, 0].reshape(-1) == 0
-            )
-            clear &= xywh[:, 2:].min(axis=1) >= WIDER_TRAIN_SIDE
-            if key not in exclude and clear.any() and (root / "images" / key).is_file():
-                boxes = np.hstack([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]])[clear]
+            occluded = labels["occlusion_label_list"][e, 0][i, 0].reshape(-1) > 0
+            valid = labels["invalid_label_list"][e, 0][i, 0].reshape(-1) == 0
+            valid &= xywh[:, 2:].min(axis=1) >= WIDER_TRAIN_SIDE
+            covered = valid & occluded if event[0] in TUNING_EVENTS else np.zeros_like(valid)
+            bare = np.concatenate([np.flatnonzero(covered), np.flatnonzero(valid & ~occluded)])
+            if key not in exclude and len(bare) and (root / "images" / key).is_file():
+                boxes = np.hstack([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]])[bare]
                 candidates.append((key, boxes))
     return candidates
 
@@ -253,41 +255,6 @@ def read_split(path: Path = SPLIT) -> dict[str, Any]:
         return json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise KaoError(f"{path}: cannot read the mask split: {error}") from error
-
-
-def lfw_held_out(person: str, seed: int, share: float = LFW_HELD_OUT) -> bool:
-    """Whether LFW `person` (folder name) is held out: the first 8 bytes of
-    sha256(f"{seed}:{person}") read as a fraction of 2^64 fall below `share`."""
-    digest = hashlib.sha256(f"{seed}:{person}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < share
-
-
-def lfw_people(root: Path, held_out: bool, seed: int) -> list[Path]:
-    """The first image (by name) of every LFW person under `root` (<Name>/<Name>_NNNN.jpg) that
-    is (`held_out` True) or is not held out, sorted by person."""
-    people = sorted(p for p in root.iterdir() if p.is_dir())
-    firsts = [min(person.glob("*.jpg"), default=None) for person in people]
-    return [
-        first
-        for person, first in zip(people, firsts, strict=True)
-        if first is not None and lfw_held_out(person.name, seed) == held_out
-    ]
-
-
-def central_face(faces: Sequence[Face], width: int, height: int) -> Face | None:
-    """The face whose box centre is nearest the image centre (LFW's subject), or None."""
-    centre = np.array([width / 2, height / 2])
-    return min(
-        faces,
-        key=lambda f: float(np.linalg.norm((f.box[:2] + f.box[2:]) / 2 - centre)),
-        default=None,
-    )
-
-
-def central_crop(detector: FaceDetector, rgb: np.ndarray) -> np.ndarray | None:
-    """The attribute crop of the central face of `rgb`, or None when no face is found."""
-    face = central_face(detector.detect(rgb), rgb.shape[1], rgb.shape[0])
-    return None if face is None else attribute_crop(rgb, face)
 
 
 def face_crop(detector: FaceDetector, rgb: np.ndarray) -> tuple[np.ndarray, bool]:
