@@ -185,7 +185,7 @@ def test_inputs_globs_and_list_files(tmp_path: Path) -> None:
     listed.write_text(f"# my photos\n{photos[0]}\n\n{relative}\n", encoding="utf-8")
     pattern = str(photos[2].parent / "*.jpg")
     jobs, errors = collect([str(listed), pattern, str(tmp_path / "none-*.jpg")])
-    assert [job.path.resolve() for job in jobs[:2]] == photos[:2]
+    assert [job.path.resolve() for job in jobs[:2]] == [p.resolve() for p in photos[:2]]
     assert [job.path for job in jobs[2:]] == sorted(photos[2].parent.glob("*.jpg"))
     assert [error.reason for error in errors] == ["no file matches this pattern"]
 
