@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kao.attributes.age_gender import ELDER_AGE, ELDER_LEVEL
 from kao.cli import main
 from kao.detection import detect as kao_detect
 from kao.errors import KaoError
@@ -172,7 +173,7 @@ def test_gender_probabilities_are_the_calibrated_head(model) -> None:
 def test_a_young_childs_gender_is_withheld_unless_sure(model) -> None:
     """A UTKFace baby the model is not sure of: gender None and the reason, in the result and
     in `annotate`'s face; the same baby's age is still read."""
-    from kao.attributes.age_gender import CHILD_AGE, CHILD_LEVEL, child_abstains
+    from kao.attributes.age_gender import CHILD_AGE, CHILD_LEVEL, gender_withheld
 
     rgb = load_image(shared_file(UNSURE_CHILD))
     (face,) = kao_detect(rgb)[:1]
@@ -184,9 +185,24 @@ def test_a_young_childs_gender_is_withheld_unless_sure(model) -> None:
     assert annotated.gender is None and annotated.age == pytest.approx(result.age)
     record = annotated.to_dict()
     assert record["gender"] is None and "not read unless" in record["missing"]["gender"]
-    assert child_abstains(4.0, 0.6) and child_abstains(4.0, 0.4)
-    assert not child_abstains(4.0, CHILD_LEVEL) and not child_abstains(4.0, 1 - CHILD_LEVEL)
-    assert not child_abstains(CHILD_AGE, 0.6)
+    assert gender_withheld(4.0, 0.6) and gender_withheld(4.0, 0.4)
+    assert not gender_withheld(4.0, CHILD_LEVEL) and not gender_withheld(4.0, 1 - CHILD_LEVEL)
+    assert not gender_withheld(CHILD_AGE, 0.6)
+
+
+def test_an_elders_gender_is_withheld_unless_fairly_sure() -> None:
+    """From ELDER_AGE estimated years gender needs ELDER_LEVEL; the reason says so."""
+    from kao.attributes.age_gender import age_gender_result, gender_withheld
+
+    assert gender_withheld(ELDER_AGE, 0.7) and gender_withheld(80.0, 0.3)
+    assert not gender_withheld(ELDER_AGE, ELDER_LEVEL) and not gender_withheld(60.0, 0.6)
+    result = age_gender_result(78.0, 0.7)
+    assert result.gender is None
+    assert (
+        result.missing["gender"]
+        == "elder (estimated 78 years): gender not read unless at least 0.8 sure"
+    )
+    assert age_gender_result(78.0, 0.85).gender is not None
 
 
 def test_utkface_race_labels() -> None:
@@ -237,8 +253,9 @@ def test_eval_json_reports_calibration_children_and_subgroups(tmp_path: Path, ca
             "confident_accuracy",
             "accuracy",
         }
-    assert report["children"]["true_children"] == 2
+    assert report["children"]["true_faces"] == 2
     assert report["children"]["withheld"] >= 1
+    assert report["elders"]["from_years"] == ELDER_AGE and report["elders"]["true_faces"] >= 0
     assert sum(row["n"] for row in report["subgroups"]["race"].values()) == 5
     assert report["subgroups"]["age_band"]["0-9"]["n"] == 2
     assert main(["eval", "age-gender", "--data", str(tmp_path), "--sizes", "--every", "0"]) == 1

@@ -16,7 +16,7 @@ The head's gender log-odds are calibrated (`GENDER_CALIBRATION`: a scale and a b
 evaluation set), so that a face called "male 0.9" is male about 9 times in 10. A young child's
 gender is not given unless the model is sure: under `CHILD_AGE` estimated years, gender is None
 (with its reason in `AgeGenderResult.missing`) unless its calibrated probability reaches
-`CHILD_LEVEL`."""
+`CHILD_LEVEL`; from `ELDER_AGE` estimated years, unless it reaches `ELDER_LEVEL`."""
 
 from __future__ import annotations
 
@@ -56,6 +56,12 @@ CHILD_LEVEL = 0.9
 """The calibrated probability a child's gender must reach to be given: the lowest level of
 0.5, 0.8, 0.85, 0.9, 0.95 at which the children's genders given were right at least 9 times in
 10 on the out-of-fold readings (0.911, a quarter of them given; 0.86 at 0.85)."""
+ELDER_AGE, ELDER_LEVEL = 75.0, 0.8
+"""From ELDER_AGE estimated years, gender is given only from ELDER_LEVEL calibrated probability:
+on the same out-of-fold readings the genders of faces estimated 75 or older were right 0.882 of
+the time (those from 70: 0.901), and at 0.8 confidence 0.944 of the time, 85% of them given: the
+lowest level of the children's at which they are right at least 9 times in 10
+(scripts/calibrate_attributes.py, its elders' table)."""
 
 
 @dataclass(frozen=True)
@@ -95,21 +101,26 @@ def calibrated(
     return 1.0 / (1.0 + np.exp(-(a * np.log(p / (1 - p)) + b)))
 
 
-def child_abstains(age: ArrayLike, p_male: ArrayLike) -> np.ndarray:
+def gender_withheld(age: ArrayLike, p_male: ArrayLike) -> np.ndarray:
     """Whether the gender of a face of estimated `age` (years), `p_male` sure to be male, is
-    withheld: age under `CHILD_AGE` and neither side at least `CHILD_LEVEL` sure (elementwise
-    for arrays of faces; a bool array of their shape)."""
-    p = np.asarray(p_male)
-    return (np.asarray(age) < CHILD_AGE) & (np.maximum(p, 1.0 - p) < CHILD_LEVEL)
+    withheld: age under `CHILD_AGE` and neither side at least `CHILD_LEVEL` sure, or age at
+    least `ELDER_AGE` and neither side at least `ELDER_LEVEL` sure (elementwise for arrays of
+    faces; a bool array of their shape)."""
+    p, years = np.asarray(p_male), np.asarray(age)
+    sure = np.maximum(p, 1.0 - p)
+    return ((years < CHILD_AGE) & (sure < CHILD_LEVEL)) | (
+        (years >= ELDER_AGE) & (sure < ELDER_LEVEL)
+    )
 
 
 def age_gender_result(age: float, p_male: float) -> AgeGenderResult:
     """The result for a face of estimated `age` (years) and calibrated probability of male
-    `p_male`, its gender withheld for a child the model is not sure of (`child_abstains`)."""
-    if bool(child_abstains(age, p_male)):
+    `p_male`, its gender withheld for a child or an elder the model is not sure of
+    (`gender_withheld`)."""
+    if bool(gender_withheld(age, p_male)):
+        who, level = ("child", CHILD_LEVEL) if age < CHILD_AGE else ("elder", ELDER_LEVEL)
         reason = (
-            f"child (estimated {age:.0f} years): gender not read unless at least "
-            f"{CHILD_LEVEL:g} sure"
+            f"{who} (estimated {age:.0f} years): gender not read unless at least {level:g} sure"
         )
         return AgeGenderResult(age, None, {"gender": reason})
     return AgeGenderResult(age, gender_label(p_male))

@@ -8,7 +8,7 @@ as `kao.attributes` crops it; the whole image when no face is found) or as a rea
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,12 @@ import numpy as np
 from kao.attributes.age_gender import (
     CHILD_AGE,
     CHILD_LEVEL,
+    ELDER_AGE,
+    ELDER_LEVEL,
     AgeGender,
     Reading,
     calibrated,
-    child_abstains,
+    gender_withheld,
 )
 from kao.attributes.dlib_features import attribute_crop
 from kao.detection import analysis_detector
@@ -202,6 +204,33 @@ def cached_features(
     return reading, found
 
 
+def _withheld_band(
+    faces: Sequence[UtkFace],
+    estimated: np.ndarray,
+    abstained: np.ndarray,
+    p_male: np.ndarray,
+    truly: Callable[[int], bool],
+) -> dict[str, Any]:
+    """The genders withheld among the faces `estimated` (N,) bool in an age band (by kao's
+    age), and, for the faces truly in it (`truly` of the labelled age), the share withheld and
+    the gender accuracy of all of them and of those given."""
+    band = np.array([truly(face.age) for face in faces])
+    withheld = abstained & estimated
+    right = (np.asarray(p_male) >= 0.5) == np.array([face.gender == "male" for face in faces])
+
+    def share(values: np.ndarray) -> float | None:
+        return round(float(values.mean()), 4) if values.size else None
+
+    return {
+        "withheld": int(withheld.sum()),
+        "withheld_share": round(float(withheld.mean()), 4),
+        "true_faces": int(band.sum()),
+        "true_withheld_share": share(withheld[band]),
+        "true_accuracy_all": share(right[band]),
+        "true_accuracy_given": share(right[band & ~withheld]),
+    }
+
+
 def evaluate(root: Path, *, cropped: bool = False, cache: Path | None = None) -> dict[str, Any]:
     """Age MAE and gender accuracy on the UTKFace faces under `root`, read as photos (or as
     ready crops with `cropped`): the package's networks alone and with kao's head (one view and
@@ -215,8 +244,7 @@ def evaluate(root: Path, *, cropped: bool = False, cache: Path | None = None) ->
     ages, raw = AgeGender(calibrate=False).estimate(reading.first_view())
     p_male = calibrated(raw)
     male = np.array([face.gender == "male" for face in faces])
-    abstained = child_abstains(ages, p_male)
-    children = np.array([face.age < CHILD_AGE for face in faces])
+    abstained = gender_withheld(ages, p_male)
     given = ~abstained
     report: dict[str, Any] = {
         "faces": len(faces),
@@ -234,22 +262,12 @@ def evaluate(root: Path, *, cropped: bool = False, cache: Path | None = None) ->
         "children": {
             "under_years": CHILD_AGE,
             "level": CHILD_LEVEL,
-            "withheld": int(abstained.sum()),
-            "withheld_share": round(float(abstained.mean()), 4),
-            "true_children": int(children.sum()),
-            "true_children_withheld_share": round(float(abstained[children].mean()), 4)
-            if children.any()
-            else None,
-            "true_children_accuracy_all": round(
-                float(((p_male >= 0.5) == male)[children].mean()), 4
-            )
-            if children.any()
-            else None,
-            "true_children_accuracy_given": round(
-                float(((p_male >= 0.5) == male)[children & given].mean()), 4
-            )
-            if (children & given).any()
-            else None,
+            **_withheld_band(faces, ages < CHILD_AGE, abstained, p_male, lambda a: a < CHILD_AGE),
+        },
+        "elders": {
+            "from_years": ELDER_AGE,
+            "level": ELDER_LEVEL,
+            **_withheld_band(faces, ages >= ELDER_AGE, abstained, p_male, lambda a: a >= 70),
         },
         "subgroups": subgroups(faces, ages, p_male, abstained),
     }
