@@ -19,7 +19,7 @@ from kao.server.app import create_app
 from kao.server.settings import Settings
 from tests.conftest import LFW, shared_file
 from tests.serving import local_client
-from tests.test_web import browser, open_page, server  # noqa: F401 (fixtures)
+from tests.test_web import browser, open_page, playwright, server  # noqa: F401 (fixtures)
 
 PHOTOS = (
     "data/widerface_val_subset/images/0_Parade_Parade_0_194.jpg",  # 5 faces

@@ -65,7 +65,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def playwright() -> Iterator[Any]:
+    """Playwright, its assertions waiting up to `WAIT_MS`; skipped (failed under CI) without it
+    or without Chromium."""
     try:
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
@@ -73,14 +75,32 @@ def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         _missing(f"{CHROMIUM} (Debian's chromium) is not installed")
     expect.set_options(timeout=WAIT_MS)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            # Offline: no proxy, and every host name but 127.0.0.1 fails to resolve.
-            args=["--no-proxy-server", "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"],
-        )
+    with sync_playwright() as started:
+        yield started
+
+
+@contextmanager
+def launch(playwright: Any, *args: str) -> Iterator[Any]:
+    """Debian's Chromium, headless and offline (no proxy; every host name but 127.0.0.1 fails
+    to resolve), with the extra command-line `args`."""
+    chromium = playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=[
+            "--no-proxy-server",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            *args,
+        ],
+    )
+    try:
         yield chromium
+    finally:
         chromium.close()
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Any) -> Iterator[Any]:
+    with launch(playwright) as chromium:
+        yield chromium
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from kao.evaluation.loadtest import Server
 from kao.evaluation.synthetic_video import FPS, HEIGHT, WIDTH
 from kao.video import AnnotatedVideo
 from tests.test_live import enrol, scene_frames
-from tests.test_web import CHROMIUM, WAIT_MS, _missing, screenshot
+from tests.test_web import WAIT_MS, launch, playwright, screenshot  # noqa: F401 (fixture)
 
 OVERLAYS = ("mesh", "points", "axes", "gaze", "iris", "texture")
 DRAWN = "document.querySelector('#live-canvas').dataset.drawn"
@@ -46,39 +46,15 @@ def camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_y4m(frames + frames[::-1], tmp_path_factory.mktemp("camera") / "pair.y4m")
 
 
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError:
-        _missing("Playwright for Python is not installed")
-    if not CHROMIUM.exists():
-        _missing(f"{CHROMIUM} (Debian's chromium) is not installed")
-    expect.set_options(timeout=WAIT_MS)
-    with sync_playwright() as started:
-        yield started
-
-
 @contextmanager
-def chromium(playwright: Any, *args: str) -> Iterator[Any]:
+def chromium(playwright: Any, *args: str) -> Iterator[Any]:  # noqa: F811
     """Chromium, offline but for 127.0.0.1, with a fake camera and the extra `args`."""
-    browser = playwright.chromium.launch(
-        executable_path=str(CHROMIUM),
-        args=[
-            "--no-proxy-server",
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-            "--use-fake-device-for-media-stream",
-            *args,
-        ],
-    )
-    try:
+    with launch(playwright, "--use-fake-device-for-media-stream", *args) as browser:
         yield browser
-    finally:
-        browser.close()
 
 
 @pytest.fixture(scope="module")
-def browser(playwright: Any, camera: Path) -> Iterator[Any]:
+def browser(playwright: Any, camera: Path) -> Iterator[Any]:  # noqa: F811
     """Chromium whose camera plays `camera`, allowed without asking."""
     allowed = "--use-fake-ui-for-media-stream"
     with chromium(playwright, allowed, f"--use-file-for-fake-video-capture={camera}") as chosen:
@@ -161,7 +137,9 @@ def test_tracked_faces_names_and_overlays(
 
 
 def test_a_refused_camera_is_explained_and_a_video_file_plays_instead(
-    playwright: Any, camera: Path, tmp_path: Path
+    playwright: Any,  # noqa: F811
+    camera: Path,
+    tmp_path: Path,
 ) -> None:
     from playwright.sync_api import expect
 
