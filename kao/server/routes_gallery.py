@@ -22,23 +22,12 @@ from kao.server.routes_images import (
     threshold_query,
 )
 from kao.server.service import Checked
-from kao.server.uploads import json_body, openapi_body, read_images, read_text
+from kao.server.uploads import json_body, openapi_body, openapi_json_body, read_images, read_text
 
 router = APIRouter(prefix="/collections")
-NAME_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "properties": {"name": {"type": "string"}},
-                    "required": ["name"],
-                }
-            }
-        },
-    }
-}
+NAME_BODY = openapi_json_body(
+    {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+)
 """The OpenAPI body of the requests that send {"name": ...} (create a collection, rename)."""
 BOX_QUERY = Query(
     None,

@@ -25,7 +25,7 @@ from kao.recognition.verify import decision_threshold
 from kao.server.auth import service
 from kao.server.errors import ApiError, from_kao_error
 from kao.server.service import Service, check_cancelled
-from kao.server.uploads import Upload, json_body, openapi_body, read_images
+from kao.server.uploads import Upload, json_body, openapi_body, openapi_json_body, read_images
 
 router = APIRouter()
 
@@ -282,47 +282,40 @@ distances: 100 MB at this size, and took 17 s on 2 busy cores). The upload limit
 too: a face of /v1/embed is about 11.5 KB of JSON with EdgeFace (512-d), 3 KB with dlib."""
 MAX_NAME = 1_000
 """Longest image name (characters) /v1/group/embeddings accepts."""
-GROUP_EMBEDDINGS_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
+GROUP_EMBEDDINGS_BODY = openapi_json_body(
+    {
+        "type": "object",
+        "required": ["faces", "images"],
+        "properties": {
+            "model": {"type": "string", "description": "the faces' model"},
+            "threshold": {"type": "number"},
+            "far": {"type": "number"},
+            "images": {"type": "integer", "description": "photos tried"},
+            "faces": {
+                "type": "array",
+                "items": {
                     "type": "object",
-                    "required": ["faces", "images"],
+                    "required": ["image", "box", "embedding"],
                     "properties": {
-                        "model": {"type": "string", "description": "the faces' model"},
-                        "threshold": {"type": "number"},
-                        "far": {"type": "number"},
-                        "images": {"type": "integer", "description": "photos tried"},
-                        "faces": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "required": ["image", "box", "embedding"],
-                                "properties": {
-                                    "image": {"type": "string"},
-                                    "box": {"type": "array", "items": {"type": "number"}},
-                                    "embedding": {"type": "array", "items": {"type": "number"}},
-                                },
-                            },
-                        },
-                        "errors": {
-                            "type": "array",
-                            "items": {
-                                "type": "object",
-                                "properties": {
-                                    "image": {"type": "string"},
-                                    "error": {"type": "string"},
-                                },
-                            },
-                        },
+                        "image": {"type": "string"},
+                        "box": {"type": "array", "items": {"type": "number"}},
+                        "embedding": {"type": "array", "items": {"type": "number"}},
                     },
-                }
-            }
+                },
+            },
+            "errors": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "image": {"type": "string"},
+                        "error": {"type": "string"},
+                    },
+                },
+            },
         },
     }
-}
+)
 """The OpenAPI body of /v1/group/embeddings."""
 
 

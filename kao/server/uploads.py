@@ -155,6 +155,11 @@ async def read_text(request: Request, field: str) -> str:
     return value
 
 
+def openapi_json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI description of a required JSON request body of `schema`."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 def openapi_body(images: Mapping[str, bool], text: Mapping[str, str] | None = None) -> dict:
     """The OpenAPI description of a request body with the image fields `images` (name ->
     whether it is a list) and the text fields `text` (name -> description), both forms."""
