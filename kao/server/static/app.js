@@ -947,7 +947,8 @@ function setUpGroup() {
     const { signal } = controller;
     latest = controller;
     const rows = photoRows(files);
-    const mark = (i, state, text) => markRow(rows[i], state, text);
+    let stopped = false; // once stopped, photos still being prepared leave their line as it is
+    const mark = (i, state, text) => stopped || markRow(rows[i], state, text);
     progress.value = 0;
     $("group-working").hidden = false;
     const photos = plural(files.length, "photo");
@@ -976,7 +977,10 @@ function setUpGroup() {
         finished = true;
         showGroups(report, files, embedded.map((photo) => photo.ready), mark);
       } finally {
-        if (!finished) rows.forEach((row) => markRow(row, "stopped", "not grouped"));
+        if (!finished) {
+          stopped = true;
+          rows.forEach((row) => markRow(row, "stopped", "not grouped"));
+        }
         if (signal.aborted && latest === controller) {
           input.value = ""; // so that choosing the same photos again groups them
           input.dispatchEvent(new Event("change"));
