@@ -126,7 +126,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Accuracy, per-class recall and confusion matrix (rows: true class) of the "
         "emotion models on a FER2013 .npz (images, labels, classes), e.g. public_test.npz.",
     )
-    emotion.add_argument("--data", type=Path, required=True, help="FER2013 .npz file")
+    emotion.add_argument("--data", type=Path, help="FER2013 .npz file")
     emotion.add_argument("--json", action="store_true", help="print JSON")
     emotion.add_argument(
         "--model",
@@ -145,6 +145,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="instead: accuracy against measured sharpness and exposure (faces blurred, "
         "darkened and brightened)",
+    )
+    emotion.add_argument(
+        "--smiles",
+        type=Path,
+        metavar="WIDER_VAL",
+        help="instead: smiles in photos, the labelled faces of the full WIDER FACE validation "
+        "folder WIDER_VAL (images/; kao/evaluation/wider_smiles.json) called 'happy' or not",
     )
     emotion.set_defaults(run=run_emotion)
 
@@ -445,6 +452,14 @@ def run_emotion(args: argparse.Namespace) -> int:
     """Emotion accuracy on FER2013: kao's network and/or the mini-Xception baseline."""
     from kao.evaluation import fer2013
 
+    if args.smiles:
+        from kao.evaluation import smiles
+
+        report = smiles.run(args.smiles, args.model)
+        _print(report, args.json, "Smiles in WIDER FACE photos")
+        return 0
+    if args.data is None:
+        raise KaoError("kao eval emotion needs --data (a FER2013 .npz) or --smiles")
     if (args.sizes or args.quality) and args.model == "all":
         raise KaoError("--sizes and --quality measure one model: choose it with --model")
     if args.sizes:

@@ -141,11 +141,12 @@ def run(path: Path, model: str = "kao") -> dict[str, Any]:
 
 
 def shrunk_faces(images: np.ndarray, side: int) -> np.ndarray:
-    """FER2013 faces (N, 48, 48) uint8 as `kao.analyze` would see them in a photo where the
-    face's box is `side` pixels: a 48 x 48 image is 0.9 (`kao.attributes.emotion.CROP_SCALE`) of
-    the box kao's detector finds on it (about 53 px), so it is shrunk (area averaging) to
-    round(0.9 `side`) pixels, then enlarged (bilinear) to the 96 x 96 crop the emotion model
-    cuts from a photo -> (N, 96, 96) uint8. ValueError if `side` would enlarge the faces."""
+    """FER2013 faces (N, 48, 48) uint8 (or kao's own emotion crops, (N, 96, 96)) as
+    `kao.analyze` would see them in a photo where the face's box is `side` pixels: a 48 x 48
+    image is 0.9 (`kao.attributes.emotion.CROP_SCALE`) of the box kao's detector finds on it
+    (about 53 px), as kao's crop is of its box, so it is shrunk (area averaging) to round(0.9
+    `side`) pixels, then enlarged (bilinear) to the 96 x 96 crop the emotion model cuts from a
+    photo -> (N, 96, 96) uint8. ValueError if `side` would enlarge the faces."""
     from kao.attributes.emotion import CROP_SCALE, CROP_SIZE
 
     small = round(CROP_SCALE * side)
