@@ -14,7 +14,9 @@ The network is a compact ResNet-style CNN: a 3 x 3 stem at 48 x 48, a strided 3 
 shortcut) at 24, 12 and 6 pixels separated by 2 x 2 max pooling, global average pooling,
 dropout and one linear layer. Training: AdamW with a one-cycle learning rate, label smoothing,
 random flips, rotations, scaling and shifts of each batch, small brightness/contrast changes
-and random erasing. The checkpoint with the best validation accuracy (flip-averaged) is kept.
+and random erasing; with `--photo P`, a share P of the images is first made to look cut from an
+ordinary photo (`photo_degrade`: a turned head, low resolution or blur, uneven light, noise).
+The checkpoint with the best validation accuracy (flip-averaged) is kept.
 
 kao ships two such networks (`--seed 2013` and `--seed 2014`, the same `--split-seed`) merged by
 scripts/ensemble_emotion.py.
@@ -122,6 +124,67 @@ def augment(x: torch.Tensor, g: torch.Generator, args: argparse.Namespace) -> to
     return x
 
 
+def photo_degrade(
+    x: torch.Tensor, g: torch.Generator, share: float, mean: float, std: float
+) -> torch.Tensor:
+    """A random `share` of a batch (N, 1, 48, 48) of normalised images made to look like faces
+    cut from ordinary photos, each change drawn independently per image: a turned head (the
+    face squeezed sideways by up to 20% about a point off its centre, rotated up to 20 degrees),
+    low resolution (shrunk to 24-40 px, as faces of 27-44 px are, and enlarged back) or blur
+    (Gaussian, sigma 0.4-1.0 px), light (gamma 0.6-1.6 and a linear shading of up to +-40%
+    across the face from a random side) and sensor noise (sigma up to 6 grey levels)."""
+    n = x.shape[0]
+    chosen = torch.rand(n, generator=g) < share
+
+    def uniform(low: float, high: float) -> torch.Tensor:
+        return torch.rand(n, generator=g) * (high - low) + low
+
+    def some(p: float) -> torch.Tensor:
+        return chosen & (torch.rand(n, generator=g) < p)
+
+    # Pose: a squeeze about a vertical line off the centre, and a rotation.
+    squeeze = torch.where(some(0.5), uniform(0.8, 1.0), torch.ones(n))
+    pivot = uniform(-0.3, 0.3)
+    angle = torch.where(some(0.3), uniform(-20, 20), torch.zeros(n)) * math.pi / 180
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    theta = torch.stack(
+        [
+            torch.stack([cos / squeeze, -sin, pivot * (1 - 1 / squeeze)], 1),
+            torch.stack([sin / squeeze, cos, torch.zeros(n)], 1),
+        ],
+        1,
+    )
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    # Resolution: one size per batch for the images drawn.
+    small = some(0.3)
+    side = int(torch.randint(24, 41, (1,), generator=g))
+    low = F.interpolate(x, size=(side, side), mode="area")
+    low = F.interpolate(low, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
+    x = torch.where(small.view(n, 1, 1, 1), low, x)
+    # Blur: a separable Gaussian per image (sigma 0 leaves the image as it is).
+    sigma = torch.where(some(0.3) & ~small, uniform(0.4, 1.0), torch.full((n,), 1e-3))
+    taps = torch.arange(-3, 4, dtype=torch.float32)
+    kernel = torch.exp(-(taps[None] ** 2) / (2 * sigma[:, None] ** 2))
+    kernel = kernel / kernel.sum(1, keepdim=True)
+    padded = F.pad(x.transpose(0, 1), (3, 3, 3, 3), mode="replicate")
+    x = F.conv2d(padded, kernel.view(n, 1, 1, 7), groups=n)
+    x = F.conv2d(x, kernel.view(n, 1, 7, 1), groups=n).transpose(0, 1)
+    # Light, in grey levels 0-255.
+    grey = (x * std + mean).clamp(0, 255) / 255
+    gamma = torch.where(some(0.5), torch.exp(uniform(math.log(0.6), math.log(1.6))), torch.ones(n))
+    grey = grey ** gamma.view(n, 1, 1, 1)
+    direction = uniform(0, 2 * math.pi)
+    coords = torch.linspace(-1, 1, SIZE)
+    across, down = torch.cos(direction).view(n, 1, 1), torch.sin(direction).view(n, 1, 1)
+    ramp = across * coords.view(1, 1, SIZE) + down * coords.view(1, SIZE, 1)
+    strength = torch.where(some(0.4), uniform(-0.4, 0.4), torch.zeros(n)).view(n, 1, 1)
+    grey = grey * (1 + strength * ramp)[:, None]
+    noise = torch.where(some(0.3), uniform(0, 6), torch.zeros(n)).view(n, 1, 1, 1)
+    grey = grey * 255 + noise * torch.randn(x.shape, generator=g)
+    return (grey.clamp(0, 255) - mean) / std
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
     """Loss and accuracy (plain and flip-averaged) on (x, y)."""
@@ -201,6 +264,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--shift", type=float, default=0.1, help="max shift, half-widths")
     parser.add_argument("--jitter", type=float, default=0.2, help="brightness/contrast change")
     parser.add_argument("--erase", type=float, default=0.25, help="random-erasing probability")
+    parser.add_argument(
+        "--photo", type=float, default=0.0, help="share of images degraded like real photos"
+    )
     parser.add_argument("--val-fraction", type=float, default=0.1)
     parser.add_argument(
         "--seed", type=int, default=2013, help="initial weights, batches, augmentation"
@@ -263,7 +329,10 @@ def main() -> None:
         total, correct, seen = 0.0, 0, 0
         for step in range(steps_per_epoch):
             idx = order[step * args.batch : (step + 1) * args.batch]
-            x = augment(x_train[idx].cpu(), g, args)
+            x = x_train[idx].cpu()
+            if args.photo > 0:
+                x = photo_degrade(x, g, args.photo, mean, std)
+            x = augment(x, g, args)
             x = x.to(device).contiguous(memory_format=torch.channels_last)
             y = y_train[idx]
             logits = model(x)
