@@ -1,5 +1,6 @@
-"""Engines: what runs a task over a stream of images. One interface (`Engine.map`), one
-implementation so far: `LocalEngine`, a pool of processes on this machine."""
+"""Engines: what runs a task over a stream of images. One interface (`Engine.map`), two
+implementations: `LocalEngine`, a pool of processes on this machine, and
+`kao.jobs.ray_engine.RayEngine`, Ray actors on this machine or a cluster."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any, Protocol
 from kao.errors import KaoError
 from kao.jobs.tasks import Item, Loadable, Processor, process_item
 
-ENGINES = ("local",)
+ENGINES = ("local", "ray")
 """The names `--engine` accepts."""
 
 
@@ -69,12 +70,20 @@ class LocalEngine:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
-def engine(name: str = "local", *, workers: int = 1) -> Engine:
-    """The engine called `name` (one of `ENGINES`) with `workers` processes."""
-    if name != "local":
+def engine(name: str = "local", *, workers: int = 1, address: str | None = None) -> Engine:
+    """The engine called `name` (one of `ENGINES`) with `workers` processes (local) or actors
+    (ray); `address`: the Ray cluster to join (ray only; default `RAY_ADDRESS`, else a Ray
+    started for the job)."""
+    if name not in ENGINES:
         raise KaoError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
     if workers < 1:
         raise KaoError(f"--workers must be at least 1, got {workers}")
+    if name == "ray":
+        from kao.jobs.ray_engine import RayEngine
+
+        return RayEngine(workers, address)
+    if address is not None:
+        raise KaoError("--address is the Ray cluster of --engine ray")
     return LocalEngine(workers)
 
 
