@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -130,7 +131,14 @@ def add_batch_options(parser: argparse.ArgumentParser) -> None:
         "--engine",
         choices=ENGINES,
         default="local",
-        help="what runs the images: local (default), a process pool on this machine",
+        help="what runs the images: local (default), a process pool on this machine; ray, "
+        "--workers Ray actors of one CPU each, on the cluster of --address (needs kao[ray])",
+    )
+    parser.add_argument(
+        "--address",
+        metavar="ADDR",
+        help="--engine ray: the Ray cluster to join, e.g. 10.0.0.5:6379 (default: $RAY_ADDRESS, "
+        "else Ray starts here for the job)",
     )
     parser.add_argument(
         "--workers",
@@ -140,6 +148,43 @@ def add_batch_options(parser: argparse.ArgumentParser) -> None:
         help="processes of the local engine, each loading the models once (default 1: this "
         "process)",
     )
+    add_device_option(parser)
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> None:
+    """``--device auto|cpu|cuda``: where ONNX Runtime runs the models (see
+    `kao.models.runtime`). Parsing it sets `KAO_DEVICE`, so that it reaches every model this
+    process loads and the worker processes it starts; `cuda` without onnxruntime's CUDA
+    provider is refused at once (exit 2, naming the kao[gpu] extra)."""
+    from kao.models.runtime import DEVICES
+
+    parser.add_argument(
+        "--device",
+        choices=DEVICES,
+        action=_DeviceAction,
+        help="where the models run: auto (CUDA when onnxruntime-gpu and a GPU are there, else "
+        "the CPU), cpu or cuda (needs kao[gpu]) (default: $KAO_DEVICE, else auto)",
+    )
+
+
+class _DeviceAction(argparse.Action):
+    """Checks `--device` and sets `KAO_DEVICE` to it (see `add_device_option`)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        from kao.models.runtime import resolve_device
+
+        try:
+            resolve_device(values)
+        except KaoError as error:
+            raise argparse.ArgumentError(self, str(error)) from None
+        os.environ["KAO_DEVICE"] = values
+        setattr(namespace, self.dest, values)
 
 
 def run_batch(
@@ -163,7 +208,7 @@ def run_batch(
     from kao.jobs import Given, engine, run, run_to_results
 
     loadable = task if isinstance(task, Task) else Given(task)
-    runner = engine(args.engine, workers=args.workers) if args else None
+    runner = engine(args.engine, workers=args.workers, address=args.address) if args else None
     results = args.results if args else None
     if results is not None:
         if output != "text":

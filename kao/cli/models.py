@@ -110,15 +110,18 @@ def _print_table(models: list[ModelStatus]) -> None:
 def run_list(args: argparse.Namespace) -> int:
     """Print every registered model with the state of each of its files, then the recognition
     models `--model` chooses from; always exits 0."""
+    from kao.models.runtime import device_report
     from kao.recognition.embedder import model_table
 
     models = [status(spec) for spec in registry.REGISTRY.values()]
     recognition = model_table()
+    runtime = device_report()
     if args.json:
         document = {
             "search_dirs": [str(path) for path in search_dirs()],
             "models": [_model_json(model) for model in models],
             "recognition": recognition,
+            "runtime": runtime,
         }
         print(json.dumps(document, indent=2))
         return 0
@@ -130,6 +133,11 @@ def run_list(args: argparse.Namespace) -> int:
             f"  {entry['name']:<15} {entry['dimension']}-d, threshold {entry['threshold']}"
             f"{default}; {entry['weights']}"
         )
+    device = runtime["device"] or f"none: {runtime['problem']}"
+    print(
+        f"\ndevice (--device, KAO_DEVICE {runtime['asked'] or '?'}): {device}; onnxruntime "
+        f"{runtime['onnxruntime']} offers {', '.join(runtime['providers'])}"
+    )
     return 0
 
 

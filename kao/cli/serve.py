@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from kao.cli.batch import add_device_option
 from kao.errors import KaoError
 from kao.gallery.urls import redact_url
 from kao.server.keys import KeyStore
@@ -42,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=f"face database: SQLite file or postgresql://... (default $KAO_DB, else {DEFAULT_DB})",
     )
     serve.add_argument("--workers", type=int, default=1, metavar="N", help="processes (default 1)")
+    add_device_option(serve)
     serve.add_argument(
         "--threads",
         type=int,
