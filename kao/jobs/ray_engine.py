@@ -92,7 +92,10 @@ class RayEngine:
         address = self.address or os.environ.get(ADDRESS_VARIABLE)
         quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
         if address:
-            ray.init(address=address, **quiet)
+            try:
+                ray.init(address=address, **quiet)
+            except ConnectionError as error:
+                raise KaoError(f"cannot join the Ray cluster at {address}: {error}") from None
         else:
             cpus = max(os.cpu_count() or 1, int(self.workers * self.cpus + 0.999))
             ray.init(address="local", num_cpus=cpus, include_dashboard=False, **quiet)
