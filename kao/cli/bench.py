@@ -186,14 +186,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.set_defaults(run=run_serve)
     batch = targets.add_parser(
         "batch",
-        help="batch jobs: images/s and memory of the plain loop and the local process pool",
+        help="batch jobs: images/s and memory of the plain loop, the local process pool and Ray",
         description="Images/second (whole command, model loading included) and resident memory "
         "of `kao TASK LIST --results FILE` over the same photos: the plain loop, then "
-        "--engine local --workers N, in one run; says whether both wrote the same records.",
+        "--engine local --workers N, then --engine ray --workers N (a Ray started on this "
+        "machine; when kao[ray] is installed), in one run; says whether all wrote the same "
+        "records.",
     )
     batch.add_argument("--data", type=Path, default=DEFAULT_FACES, help="folder of photos")
     batch.add_argument("--images", type=_positive, default=1000, help="photos to process")
-    batch.add_argument("--workers", type=_positive, default=2, help="workers of the pool")
+    batch.add_argument(
+        "--workers", type=_positive, default=2, help="workers of the pool, actors of Ray"
+    )
     batch.add_argument(
         "--task",
         choices=("detect", "analyze", "embed", "count"),
@@ -441,7 +445,8 @@ def run_live(args: argparse.Namespace) -> int:
 
 
 def run_batch(args: argparse.Namespace) -> int:
-    """Time the plain loop and the local pool on the same photos; print images/s and memory."""
+    """Time the plain loop, the local pool and Ray on the same photos; print images/s and
+    memory."""
     from kao.evaluation.bench_batch import bench_batch
 
     report = bench_batch(
@@ -467,4 +472,11 @@ def run_batch(args: argparse.Namespace) -> int:
         f"speed-up {report['speedup']}x ({report['steady_speedup']}x from the first record); "
         f"records {same}"
     )
+    if "ray_vs_local" in report:
+        print(
+            f"Ray against the pool {report['ray_vs_local']}x "
+            f"({report['steady_ray_vs_local']}x from the first record)"
+        )
+    else:
+        print(f"Ray {report['ray']}")
     return 0

@@ -1,6 +1,6 @@
 """Batch jobs' speed and memory (`kao bench batch`): the plain loop against the local engine's
-process pool on the same photos, each a real `kao TASK LIST --results FILE` run in its own
-process; returns the JSON-ready report."""
+process pool and the Ray engine's actors on the same photos, each a real `kao TASK LIST
+--results FILE` run in its own process; returns the JSON-ready report."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 
 from kao.evaluation.bench_speed import machine, photos_in
 from kao.evaluation.loadtest import tree_rss_mib
+from kao.extras import installed
 from kao.jobs import read_records
 
 SAMPLE_SECONDS = 0.5
@@ -27,11 +28,15 @@ def bench_batch(
 ) -> dict[str, Any]:
     """Images/second and memory of `kao TASK` over the first `images` photos of `data` (a
     list file of their paths): the plain loop (one process, ONNX Runtime on every core), then
-    `--engine local --workers N` (one ONNX thread a worker), both writing JSON Lines results.
+    `--engine local --workers N` (one ONNX thread a worker), then, when Ray is installed,
+    `--engine ray --workers N` (N actors of one CPU on a Ray started here for the run), all
+    writing JSON Lines results.
     The time is the whole command's wall clock (start-up and model loading included); memory
     is the resident set of the command and its workers, sampled every `SAMPLE_SECONDS`: peak,
     and the median over the second and the last quarter of the run (the first holds start-up;
-    flat memory: the two alike). `identical`: both runs wrote the same records."""
+    flat memory: the two alike; Ray's shared object store counts in each of its processes).
+    `identical`: every run wrote the same records. `speedup`: the pool's images/s over the
+    plain loop's; `ray_vs_local`: Ray's over the pool's (`steady_`: from the first record)."""
     photos = photos_in(data, images)
     report: dict[str, Any] = {
         "task": task,
@@ -45,26 +50,42 @@ def bench_batch(
         listing = Path(folder) / "photos.txt"
         listing.write_text("".join(f"{path.resolve()}\n" for path in photos), encoding="utf-8")
         outputs = {}
-        for name, count in (("plain", 1), (f"local_{workers}", workers)):
+        engines = [("plain", "local", 1), (f"local_{workers}", "local", workers)]
+        if installed("ray"):
+            engines.append((f"ray_{workers}", "ray", workers))
+        else:
+            report["ray"] = "not installed: pip install 'kao[ray]'"
+        for name, engine, count in engines:
             outputs[name] = Path(folder) / f"{name}.jsonl"
-            command = [sys.executable, "-m", "kao", task, str(listing)]
+            command = [sys.executable, "-m", "kao", task, str(listing), "--engine", engine]
             command += ["--results", str(outputs[name]), "--workers", str(count)]
             report["runs"][name] = _timed(command, outputs[name], len(photos))
-        plain, pooled = (list(read_records(path)) for path in outputs.values())
-    report["identical"] = plain == pooled
+        records = [list(read_records(path)) for path in outputs.values()]
+    report["identical"] = all(other == records[0] for other in records[1:])
     report["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
-    first, second = (run["images_per_s"] for run in report["runs"].values())
-    report["speedup"] = round(second / first, 2)
-    steady = [run["steady_images_per_s"] for run in report["runs"].values()]
-    report["steady_speedup"] = round(steady[1] / steady[0], 2) if all(steady) else None
+    runs = list(report["runs"].values())
+    for key, (base, other) in (("speedup", (0, 1)), ("ray_vs_local", (1, 2))):
+        if other < len(runs):
+            report[key] = _ratio(runs[other]["images_per_s"], runs[base]["images_per_s"])
+            steady = (runs[other]["steady_images_per_s"], runs[base]["steady_images_per_s"])
+            report[f"steady_{key}"] = _ratio(*steady)
     return report
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """numerator / denominator to 2 decimals, None when either is missing."""
+    return round(numerator / denominator, 2) if numerator and denominator else None
 
 
 def _timed(command: list[str], results: Path, images: int) -> dict[str, Any]:
     """Run `command` (which writes the records of `images` photos to `results`, JSON Lines):
     its wall clock, memory, and images/s from its first record on (`steady_images_per_s`:
     start-up and model loading left out)."""
-    environment = {key: value for key, value in os.environ.items() if key != "KAO_THREADS"}
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"KAO_THREADS", "RAY_ADDRESS"}  # Ray: a Ray started for the run
+    }
     start = time.perf_counter()
     process = subprocess.Popen(
         command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
