@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 
 from kao.crowd.counting import METHODS, CrowdCounter, Estimates
+from kao.crowd.datasets import fold, load_scenes, shanghaitech_points
+from kao.crowd.trained import TrainedCounter, shipped
 from kao.errors import KaoError
 from kao.image import load_image
 from kao.progress import progress
@@ -31,17 +33,6 @@ class CrowdImage:
     path: Path
     name: str
     count: int
-
-
-def _shanghaitech_count(mat: Path) -> int:
-    """The number of annotated heads in a ShanghaiTech `GT_IMG_n.mat`."""
-    import scipy.io
-
-    try:
-        info = scipy.io.loadmat(mat)["image_info"][0, 0]
-        return int(np.asarray(info["location"][0, 0]).reshape(-1, 2).shape[0])
-    except (OSError, ValueError, KeyError, IndexError) as error:
-        raise KaoError(f"{mat}: not a ShanghaiTech ground-truth file: {error}") from error
 
 
 def load_dataset(root: Path) -> list[CrowdImage]:
@@ -70,7 +61,7 @@ def load_dataset(root: Path) -> list[CrowdImage]:
             path = mat.parent.parent / "images" / f"{mat.stem[3:]}.jpg"
             if path.is_file():
                 name = str(path.relative_to(root))
-                images.append(CrowdImage(path, name, _shanghaitech_count(mat)))
+                images.append(CrowdImage(path, name, len(shanghaitech_points(mat))))
     if not images:
         raise KaoError(
             f"{root}: no annotated images (expected gt.json and images/, ShanghaiTech "
@@ -80,9 +71,9 @@ def load_dataset(root: Path) -> list[CrowdImage]:
 
 
 def scores(truth: Sequence[int], counts: Sequence[float]) -> dict[str, float]:
-    """Mean absolute error (people), mean relative error (|error| / true count, images with a
-    true count of 0 left out), mean signed error (bias) and Pearson correlation of `counts`
-    against `truth`."""
+    """Mean absolute error (people), root mean squared error (people), mean relative error
+    (|error| / true count, images with a true count of 0 left out), mean signed error (bias)
+    and Pearson correlation of `counts` against `truth`."""
     t = np.asarray(truth, np.float64)
     c = np.asarray(counts, np.float64)
     error = c - t
@@ -92,6 +83,7 @@ def scores(truth: Sequence[int], counts: Sequence[float]) -> dict[str, float]:
     )
     return {
         "mae": round(float(np.abs(error).mean()), 2),
+        "rmse": round(float(np.sqrt((error**2).mean())), 2),
         "mean_relative_error": round(float((np.abs(error[positive]) / t[positive]).mean()), 4),
         "bias": round(float(error.mean()), 2),
         "correlation": round(correlation, 4),
@@ -126,4 +118,47 @@ def evaluate(root: Path, counter: CrowdCounter | None = None) -> dict[str, Any]:
             for im, e in zip(images, estimates, strict=True)
         ],
     }
+    return report
+
+
+TRAINED = "trained"
+"""The name of kao's trained counter among the methods of `cross_validate`."""
+
+
+def cross_validate(root: Path, counter: CrowdCounter | None = None) -> dict[str, Any]:
+    """For every training set kao ships a trained counter for (`kao.crowd.trained.shipped`) and
+    that `root` holds (the layout of `kao.crowd.datasets`, e.g. `.data/crowd_train`): the
+    errors on the fold the network never saw (its metadata names it) of the trained counter and,
+    on the same images, of every MCNN method (`METHODS`). Training-split images only: the test
+    splits are not read. KaoError when `root` holds none of those sets."""
+    counter = counter or CrowdCounter()
+    report: dict[str, Any] = {}
+    for dataset in shipped():
+        network = TrainedCounter(dataset, threads=counter.threads)
+        info = network.info
+        try:
+            scenes = load_scenes(dataset, root)
+        except KaoError:
+            continue
+        _, held = fold(len(scenes), info.folds, info.fold)
+        images = [scenes[i] for i in held]
+        counts: dict[str, list[float]] = {TRAINED: []} | {method: [] for method in METHODS}
+        for scene in progress(images, len(images)):
+            rgb = load_image(scene.path)
+            counts[TRAINED].append(network.count(rgb))
+            estimates = counter.estimates(rgb)
+            for method in METHODS:
+                counts[method].append(estimates.count(method))
+        truth = [scene.count for scene in images]
+        report[dataset] = {
+            "images": len(images),
+            "people": int(sum(truth)),
+            "count_range": [min(truth), max(truth)],
+            "held_out": f"fold {info.fold} of {info.folds} (contiguous blocks)",
+            "methods": {method: scores(truth, c) for method, c in counts.items()},
+        }
+    if not report:
+        raise KaoError(
+            f"{root}: holds none of the training sets kao ships a counter for: {shipped()}"
+        )
     return report
