@@ -32,15 +32,16 @@ from kao.jobs.tasks import Item, Loadable, Processor, process_item
 
 ADDRESS_VARIABLE = "RAY_ADDRESS"
 """The environment variable naming the cluster to join when `--address` is not given."""
-PASSED = ("KAO_THREADS", "KAO_DEVICE")
-"""The driver's environment variables that its actors get (unless their node sets them)."""
+PASSED = ("KAO_THREADS", "KAO_DEVICE", "KAO_MODELS", "KAO_OFFLINE")
+"""The driver's environment variables that its actors get (unless their node's `ray start`
+had them): threads, device, where the model files are."""
 
 
 @dataclass(frozen=True)
 class RayEngine:
     """`workers` Ray actors of `cpus` CPUs each (ONNX Runtime on that many threads, unless
-    `KAO_THREADS` is set; see `PASSED`), on the cluster at `address` (else `RAY_ADDRESS`, else a Ray
-    started here for this job and stopped after it); at most `ahead` images per actor in
+    `KAO_THREADS` is set; see `PASSED`), on the cluster at `address` (else `RAY_ADDRESS`, else
+    a Ray started here for this job and stopped after it); at most `ahead` images per actor in
     flight, so memory stays flat however many images."""
 
     workers: int = 1
@@ -88,7 +89,8 @@ class RayEngine:
 
     def _connect(self, ray: Any) -> None:
         """Join the cluster at `address` or `RAY_ADDRESS`, or start Ray here with enough CPUs
-        for the actors; KaoError when the cluster has fewer CPUs than the actors need."""
+        for the actors; KaoError when Ray cannot be joined or started, or has fewer CPUs than
+        the actors need."""
         address = self.address or os.environ.get(ADDRESS_VARIABLE)
         quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
         if address:
@@ -98,7 +100,10 @@ class RayEngine:
                 raise KaoError(f"cannot join the Ray cluster at {address}: {error}") from None
         else:
             cpus = max(os.cpu_count() or 1, int(self.workers * self.cpus + 0.999))
-            ray.init(address="local", num_cpus=cpus, include_dashboard=False, **quiet)
+            try:
+                ray.init(address="local", num_cpus=cpus, include_dashboard=False, **quiet)
+            except Exception as error:  # Ray raises a bare Exception when its processes fail
+                raise KaoError(f"Ray did not start on this machine: {error}") from None
         available = ray.cluster_resources().get("CPU", 0)
         if self.workers * self.cpus > available:
             ray.shutdown()
