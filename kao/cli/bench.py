@@ -460,6 +460,9 @@ def run_batch(args: argparse.Namespace) -> int:
         f"before, {report['load_average_after'][0]} after):"
     )
     for name, run in report["runs"].items():
+        if "error" in run:
+            print(f"  {name:<9} {run['error']}")
+            continue
         memory = run["rss_mib"]
         print(
             f"  {name:<9} {run['images_per_s']:6.2f} images/s ({run['seconds']} s; "
@@ -472,11 +475,11 @@ def run_batch(args: argparse.Namespace) -> int:
         f"speed-up {report['speedup']}x ({report['steady_speedup']}x from the first record); "
         f"records {same}"
     )
-    if "ray_vs_local" in report:
+    if report.get("ray_vs_local"):
         print(
             f"Ray against the pool {report['ray_vs_local']}x "
             f"({report['steady_ray_vs_local']}x from the first record)"
         )
-    else:
+    elif "ray" in report:
         print(f"Ray {report['ray']}")
     return 0

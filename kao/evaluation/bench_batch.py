@@ -36,7 +36,9 @@ def bench_batch(
     and the median over the second and the last quarter of the run (the first holds start-up;
     flat memory: the two alike; Ray's shared object store counts in each of its processes).
     `identical`: every run wrote the same records. `speedup`: the pool's images/s over the
-    plain loop's; `ray_vs_local`: Ray's over the pool's (`steady_`: from the first record)."""
+    plain loop's; `ray_vs_local`: Ray's over the pool's (`steady_`: from the first record). A
+    run that fails is reported as `{"error"}` (its command, exit code and stderr's end), and
+    the others are still done."""
     photos = photos_in(data, images)
     report: dict[str, Any] = {
         "task": task,
@@ -59,15 +61,20 @@ def bench_batch(
             outputs[name] = Path(folder) / f"{name}.jsonl"
             command = [sys.executable, "-m", "kao", task, str(listing), "--engine", engine]
             command += ["--results", str(outputs[name]), "--workers", str(count)]
-            report["runs"][name] = _timed(command, outputs[name], len(photos))
+            try:
+                report["runs"][name] = _timed(command, outputs[name], len(photos))
+            except RuntimeError as error:  # reported, and the other runs still done
+                report["runs"][name] = {"error": str(error)}
+                del outputs[name]
         records = [list(read_records(path)) for path in outputs.values()]
     report["identical"] = all(other == records[0] for other in records[1:])
     report["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
-    runs = list(report["runs"].values())
-    for key, (base, other) in (("speedup", (0, 1)), ("ray_vs_local", (1, 2))):
-        if other < len(runs):
-            report[key] = _ratio(runs[other]["images_per_s"], runs[base]["images_per_s"])
-            steady = (runs[other]["steady_images_per_s"], runs[base]["steady_images_per_s"])
+    names = [name for name, _, _ in engines]
+    for key, (base, other) in (("speedup", names[:2]), ("ray_vs_local", names[1:3])):
+        if other in report["runs"]:
+            first, second = report["runs"][base], report["runs"][other]
+            report[key] = _ratio(second.get("images_per_s"), first.get("images_per_s"))
+            steady = (second.get("steady_images_per_s"), first.get("steady_images_per_s"))
             report[f"steady_{key}"] = _ratio(*steady)
     return report
 
@@ -107,7 +114,7 @@ def _timed(command: list[str], results: Path, images: int) -> dict[str, Any]:
     finished.set()
     sampler.join()
     if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}): {errors[-2000:]}")
+        raise RuntimeError(f"{' '.join(command)} failed ({process.returncode}): {errors[-600:]}")
     quarter = max(1, len(memory) // 4)
     end = start + seconds
     steady = (images - first[0][1]) / (end - first[0][0]) if first else None
