@@ -12,6 +12,7 @@ from typing import Any
 from kao.cli.batch import add_model_option, add_threshold_options
 from kao.cli.text import counted
 from kao.errors import ImageError, KaoError
+from kao.gallery.bulk import BulkEnrolment, enroll_results
 from kao.gallery.database import FaceDatabase, PoorFaceError
 from kao.image import describe, find_images
 from kao.recognition import FaceEmbedder
@@ -36,17 +37,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "enroll",
         help="add a person's photos to a collection",
         description="Enrol the largest face of each photo as PERSON (several photos per "
-        "person make recognition more reliable). All photos or none are stored.",
+        "person make recognition more reliable). All photos or none are stored. With "
+        "--from-results, enrol the faces that `kao embed --results` recorded instead: each "
+        "photo as the person its folder names (one sub-folder per person), photos with exactly "
+        "one face only (unless --largest-face), in transactions of 1,000 faces; a rerun skips "
+        "the photos already enrolled.",
     )
     _db_options(enroll)
-    enroll.add_argument("--person", required=True, metavar="ID", help="the person's name or id")
+    enroll.add_argument("--person", metavar="ID", help="the person's name or id")
+    enroll.add_argument(
+        "--from-results",
+        type=Path,
+        metavar="RESULTS",
+        help="enrol the faces of this results file of `kao embed --results` (.jsonl or "
+        ".parquet); its model must be the collection's",
+    )
+    enroll.add_argument(
+        "--largest-face",
+        action="store_true",
+        help="with --from-results: enrol the largest face of photos with several faces (by "
+        "default they are skipped)",
+    )
     add_model_option(enroll, collection=True)
     enroll.add_argument(
         "--force",
         action="store_true",
         help="enrol faces too small, blurred, dark or turned to enrol by default",
     )
-    enroll.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
+    enroll.add_argument("images", nargs="*", metavar="IMAGE_OR_DIR")
     enroll.set_defaults(run=run_enroll)
 
     identify = subparsers.add_parser(
@@ -119,7 +137,11 @@ def _emit(args: argparse.Namespace, document: Any, text: str) -> None:
 
 
 def run_enroll(args: argparse.Namespace) -> int:
-    """Enrol the photos as one person; all or nothing."""
+    """Enrol the photos as one person, all or nothing; or the faces of --from-results."""
+    if args.from_results is not None:
+        return _enroll_results(args)
+    if not args.person or not args.images:
+        raise KaoError("kao enroll needs --person ID and photos (or --from-results RESULTS)")
     paths = find_images(args.images)
     with _database(args) as db:
         try:
@@ -135,6 +157,40 @@ def run_enroll(args: argparse.Namespace) -> int:
         document,
         f"enrolled {counted(len(ids), 'photo')} of {args.person} in {args.collection} "
         f"({counted(faces, 'face')} in all)",
+    )
+    return 0
+
+
+def _enroll_results(args: argparse.Namespace) -> int:
+    """`kao enroll --from-results`: see `kao.gallery.bulk`; exit 0 even when photos were
+    skipped (they are counted by reason)."""
+    if args.person or args.images or args.model:
+        raise KaoError(
+            "--from-results takes the persons from the photos' folders and the model from the "
+            "results: give no --person, --model or photos with it"
+        )
+    if args.force:
+        raise KaoError("--force: the quality check needs the photos; --from-results has none")
+
+    def progress(done: BulkEnrolment) -> None:
+        if not args.json:
+            print(f"  {done.added} faces written", file=sys.stderr, flush=True)
+
+    with FaceDatabase(_url(args)) as db:
+        done = enroll_results(
+            db.gallery,
+            args.collection,
+            args.from_results,
+            largest=args.largest_face,
+            on_batch=progress,
+        )
+    skipped = ", ".join(f"{count} {reason}" for reason, count in done.skipped.items() if count)
+    _emit(
+        args,
+        {"collection": args.collection, **done.to_dict()},
+        f"enrolled {counted(done.added, 'face')} of {counted(len(done.persons), 'person')} in "
+        f"{args.collection} ({counted(done.batches, 'transaction')}); skipped "
+        f"{counted(sum(done.skipped.values()), 'photo')}{': ' + skipped if skipped else ''}",
     )
     return 0
 
