@@ -32,9 +32,9 @@ import onnxruntime as ort
 from onnx import TensorProto, compose, helper, numpy_helper
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from torch_layers import save_model
-from train_emotion import split
 
 from kao.attributes.emotion import softmax
+from kao.evaluation.fer2013 import validation_split
 
 SHARED_KEYS = ("classes", "pixel_mean", "pixel_std", "reference_indices")
 """Metadata the members must agree on."""
@@ -139,7 +139,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     data = np.load(args.data)
-    train_idx, val_idx = split(data["labels"].astype(np.int64), args.val_fraction, args.split_seed)
+    train_idx, val_idx = validation_split(
+        data["labels"].astype(np.int64), args.val_fraction, args.split_seed
+    )
     members = [onnx.load(str(path)) for path in args.members]
     metas = [metadata(m) for m in members]
     for path, meta in zip(args.members[1:], metas[1:], strict=True):
