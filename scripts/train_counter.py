@@ -18,13 +18,18 @@ Supervision", ICCV 2019): each annotated head n gets the posterior p(n | cell m)
 likelihood (sigma `--sigma` px) over the output cells, plus a background class whose squared
 distance is (background * crop side)^2 / (squared distance to the nearest head), as in the
 authors' code; the loss is sum_n |1 - sum_m p(n | m) D_m| + |sum_m p(bg | m) D_m| per crop.
-No ground-truth density map is made. Network: a compact VGG-style CNN trained from scratch
-(no ImageNet weights: none can be obtained here under a licence kao may use): 3 x 3
-conv + batch norm + ReLU, two at each of 4 resolutions separated by 2 x 2 max pooling (output
-stride 8), then a 1 x 1 conv and |x| (the authors' output) as the density. Training: Adam with a
-cosine learning rate, random crops (`--crop` px of the image resized by `--scale`) and flips,
-a fixed `--seed`; a checkpoint after every epoch (`--resume` continues from it: same results as
-an uninterrupted run). `--minutes` stops after the epoch that passes the time budget.
+No ground-truth density map is made. `--loss mse` instead: the summed squared error against a
+Gaussian density map (sigma `--sigma` px; the classic baseline).
+
+Network: a compact VGG-style CNN trained from scratch (no ImageNet weights: none can be
+obtained here under a licence kao may use): 3 x 3 conv + batch norm + ReLU, two at each of 4
+resolutions separated by 2 x 2 max pooling (output stride 8), then a 1 x 1 conv and |x| (the
+Bayesian-loss authors' output) as the density. Training: Adam, the learning rate constant for
+one epoch then cosine to 0, random crops (`--crop` px of the image resized by `--scale`) and
+flips, a fixed `--seed`; a checkpoint after every epoch (`--resume` continues from it: same
+results as an uninterrupted run). With `--minutes`, the number of epochs is fixed after the
+first one from its duration so that the run fits the budget (the log records it; `--epochs`
+with that number repeats the run).
 
 Export: batch norm folded into the convolutions, written with onnx.helper (see
 kao.crowd.trained for the format); the metadata holds the settings, the training summary and
@@ -78,16 +83,37 @@ class DensityNet(nn.Module):
         return torch.abs(self.head(self.layers(x)))
 
 
+def cell_centres(h: int, w: int) -> torch.Tensor:
+    """(h * w, 2) centres (x, y) in pixels of the output cells, row by row."""
+    ys = (torch.arange(h, dtype=torch.float32) + 0.5) * STRIDE
+    xs = (torch.arange(w, dtype=torch.float32) + 0.5) * STRIDE
+    cy, cx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([cx.reshape(-1), cy.reshape(-1)], 1)
+
+
+def density_mse(density: torch.Tensor, points: list[torch.Tensor], sigma: float) -> torch.Tensor:
+    """Mean over the batch of the summed squared error against the Gaussian density target:
+    each head spreads one person over the cells with a Gaussian of `sigma` px (normalised over
+    the crop's cells)."""
+    n = density.shape[0]
+    cells = cell_centres(*density.shape[2:])
+    total = density.new_zeros(())
+    for flat, p in zip(density.reshape(n, -1), points, strict=True):
+        target = torch.zeros_like(flat)
+        if len(p):
+            d2 = ((p[:, None, :] - cells[None]) ** 2).sum(-1)
+            target = torch.softmax(-d2 / (2 * sigma**2), 1).sum(0)
+        total = total + ((flat - target) ** 2).sum()
+    return total / n
+
+
 def bayesian_loss(
     density: torch.Tensor, points: list[torch.Tensor], crop: int, sigma: float, background: float
 ) -> torch.Tensor:
     """Mean over the batch of the Bayesian loss: `density` (N, 1, h, w), `points[i]` (P_i, 2)
     head positions (x, y) in crop pixels; cell centres at ((j + 0.5) * 8, (i + 0.5) * 8)."""
-    n, _, h, w = density.shape
-    ys = (torch.arange(h, dtype=torch.float32) + 0.5) * STRIDE
-    xs = (torch.arange(w, dtype=torch.float32) + 0.5) * STRIDE
-    cy, cx = torch.meshgrid(ys, xs, indexing="ij")
-    cells = torch.stack([cx.reshape(-1), cy.reshape(-1)], 1)  # (h * w, 2)
+    n = density.shape[0]
+    cells = cell_centres(*density.shape[2:])
     total = density.new_zeros(())
     for flat, p in zip(density.reshape(n, -1), points, strict=True):
         if len(p) == 0:
@@ -215,14 +241,17 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--fold", type=int, default=0, help="the held-out block, 0..folds-1")
     parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--minutes", type=float, default=0, help="stop after this (0: never)")
+    parser.add_argument(
+        "--minutes", type=float, default=0, help="fit the epochs to this budget (0: --epochs)"
+    )
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--crop", type=int, default=128, help="crop side, px (multiple of 8)")
     parser.add_argument("--scale", type=float, default=0.5, help="image resize before cropping")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--weight-decay", type=float, default=1e-4)
     parser.add_argument("--width", type=int, default=16, help="first stage's channels")
-    parser.add_argument("--sigma", type=float, default=8.0, help="likelihood sigma, px")
+    parser.add_argument("--loss", choices=("bayes", "mse"), default="bayes")
+    parser.add_argument("--sigma", type=float, default=8.0, help="Gaussian sigma, px")
     parser.add_argument("--background", type=float, default=1.0, help="background ratio")
     parser.add_argument("--limit", type=int, default=0, help="scenes per set (0: all); smoke")
     parser.add_argument("--seed", type=int, default=2019)
@@ -258,7 +287,7 @@ def main() -> None:
     model = DensityNet(args.width)
     optimiser = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     steps = math.ceil(len(train.images) / args.batch)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, args.epochs * steps)
+    epochs = args.epochs
     rng = np.random.default_rng(args.seed)
     history: list[dict[str, float]] = []
     spent = 0.0
@@ -266,7 +295,7 @@ def main() -> None:
         state = torch.load(checkpoint_path, weights_only=False)
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
-        schedule.load_state_dict(state["schedule"])
+        epochs = state["epochs"]
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         history, spent = state["history"], state["spent_s"]
@@ -278,7 +307,9 @@ def main() -> None:
         flush=True,
     )
     started = time.time() - spent
-    for epoch in range(len(history) + 1, args.epochs + 1):
+    epoch = len(history)
+    while epoch < epochs:
+        epoch += 1
         model.train()
         order = rng.permutation(len(train.images))
         total = 0.0
@@ -288,25 +319,33 @@ def main() -> None:
             ]
             x = torch.from_numpy(np.stack([c[0] for c in crops]))
             points = [torch.from_numpy(c[1]) for c in crops]
-            loss = bayesian_loss(model(x), points, args.crop, args.sigma, args.background)
+            done = max(0, (epoch - 2) * steps + step) / ((epochs - 1) * steps)
+            for group in optimiser.param_groups:  # constant in epoch 1, then cosine to 0
+                group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * done))
+            if args.loss == "bayes":
+                loss = bayesian_loss(model(x), points, args.crop, args.sigma, args.background)
+            else:
+                loss = density_mse(model(x), points, args.sigma)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            schedule.step()
             total += float(loss.detach()) * len(crops)
         record = {
             "epoch": epoch,
             "train_loss": round(total / len(train.images), 4),
             **held_out_errors(model, held),
-            "lr": schedule.get_last_lr()[0],
+            "lr": optimiser.param_groups[0]["lr"],
             "elapsed_s": round(time.time() - started, 1),
         }
         history.append(record)
         print(json.dumps(record), flush=True)
+        if args.minutes and epoch == 1:
+            epochs = max(2, int(args.minutes * 60 / record["elapsed_s"]))
+            print(f"{epochs} epochs fit in {args.minutes} minutes", flush=True)
         state = {
             "model": model.state_dict(),
             "optimiser": optimiser.state_dict(),
-            "schedule": schedule.state_dict(),
+            "epochs": epochs,
             "rng": rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
             "history": history,
@@ -314,9 +353,6 @@ def main() -> None:
         }
         checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(state, checkpoint_path)
-        if args.minutes and time.time() - started > args.minutes * 60:
-            print(f"stopping after epoch {epoch}: {args.minutes} minutes spent", flush=True)
-            break
 
     model.eval()
     with torch.no_grad():
@@ -326,11 +362,16 @@ def main() -> None:
         "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "git_commit": git_commit(),
         "machine": machine(),
-        "method": "Bayesian loss (Ma et al., ICCV 2019), compact VGG-style network from scratch",
+        "method": {
+            "bayes": "Bayesian loss (Ma et al., ICCV 2019)",
+            "mse": "squared error against a Gaussian density map",
+        }[args.loss]
+        + ", compact VGG-style network trained from scratch",
         "train_images": len(train.images),
         "held_out_images": len(held.images),
         "held_out": [s.name for s in held_scenes],
         "parameters": sum(p.numel() for p in model.parameters()),
+        "epochs_run": epochs,
         "last_epoch": history[-1],
         "wall_time_s": round(time.time() - started, 1),
         "epochs": history,

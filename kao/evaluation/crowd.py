@@ -123,14 +123,17 @@ def evaluate(root: Path, counter: CrowdCounter | None = None) -> dict[str, Any]:
 
 TRAINED = "trained"
 """The name of kao's trained counter among the methods of `cross_validate`."""
+TRAIN_MEAN = "train-mean"
+"""The baseline of `cross_validate` that says the mean count of the training folds for every
+image: a counter that has learned anything about the images beats it."""
 
 
 def cross_validate(root: Path, counter: CrowdCounter | None = None) -> dict[str, Any]:
     """For every training set kao ships a trained counter for (`kao.crowd.trained.shipped`) and
     that `root` holds (the layout of `kao.crowd.datasets`, e.g. `.data/crowd_train`): the
     errors on the fold the network never saw (its metadata names it) of the trained counter and,
-    on the same images, of every MCNN method (`METHODS`). Training-split images only: the test
-    splits are not read. KaoError when `root` holds none of those sets."""
+    on the same images, of every MCNN method (`METHODS`) and of `TRAIN_MEAN`. Training-split
+    images only: the test splits are not read. KaoError when `root` holds none of those sets."""
     counter = counter or CrowdCounter()
     report: dict[str, Any] = {}
     for dataset in shipped():
@@ -140,9 +143,10 @@ def cross_validate(root: Path, counter: CrowdCounter | None = None) -> dict[str,
             scenes = load_scenes(dataset, root)
         except KaoError:
             continue
-        _, held = fold(len(scenes), info.folds, info.fold)
+        train, held = fold(len(scenes), info.folds, info.fold)
         images = [scenes[i] for i in held]
         counts: dict[str, list[float]] = {TRAINED: []} | {method: [] for method in METHODS}
+        counts[TRAIN_MEAN] = [float(np.mean([scenes[i].count for i in train]))] * len(images)
         for scene in progress(images, len(images)):
             rgb = load_image(scene.path)
             counts[TRAINED].append(network.count(rgb))
