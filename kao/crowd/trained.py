@@ -28,7 +28,7 @@ from kao.errors import KaoError, ModelError
 from kao.models.runtime import onnx_session
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-WEIGHTS: dict[str, str] = {"mall": "counter_mall.onnx", "shanghaitech_B": "counter_B.onnx"}
+WEIGHTS: dict[str, str] = {"mall": "counter_mall.onnx"}
 """Training set -> the file of the network trained on it."""
 INPUT_NAME = "rgb"
 OUTPUT_NAME = "density"
@@ -88,9 +88,8 @@ def prepare(rgb: np.ndarray, scale: float, stride: int, mean: tuple[float, ...])
 
 def weights_path(dataset: str) -> Path:
     """The shipped network trained on `dataset`; KaoError when kao ships none."""
-    if dataset not in WEIGHTS or not (WEIGHTS_DIR / WEIGHTS[dataset]).is_file():
-        shipped = [name for name, file in WEIGHTS.items() if (WEIGHTS_DIR / file).is_file()]
-        raise KaoError(f"no trained counter for {dataset!r}; kao ships: {', '.join(shipped)}")
+    if dataset not in shipped():
+        raise KaoError(f"no trained counter for {dataset!r}; kao ships: {', '.join(shipped())}")
     return WEIGHTS_DIR / WEIGHTS[dataset]
 
 
