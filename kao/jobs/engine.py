@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from kao.errors import KaoError
-from kao.jobs.tasks import Item, Loadable, Processor, process_item
+from kao.jobs.tasks import Item, Loadable, LoadedTask, process_item
 
 ENGINES = ("local", "ray")
 """The names `--engine` accepts."""
@@ -87,26 +87,18 @@ def engine(name: str = "local", *, workers: int = 1, address: str | None = None)
     return LocalEngine(workers)
 
 
-_processor: Processor | None = None
+_loaded: LoadedTask | None = None
 """The task loaded in this worker process (set by `_start`)."""
-_failure: str | None = None
-"""Why the task could not be loaded in this worker (set by `_start`)."""
 
 
 def _start(task: Loadable, threads: str) -> None:
-    """Worker initializer: load the task once; a KaoError is kept and raised by each `_work`
-    (a failing initializer would only break the pool, without the reason)."""
-    global _processor, _failure
+    """Worker initializer: load the task once (`LoadedTask`)."""
+    global _loaded
     os.environ.setdefault("KAO_THREADS", threads)
-    try:
-        _processor = task.load()
-    except KaoError as error:
-        _failure = str(error)
+    _loaded = LoadedTask(task)
 
 
 def _work(item: Item) -> dict[str, Any]:
     """One item's record, in a worker."""
-    if _failure is not None:
-        raise KaoError(_failure)
-    assert _processor is not None, "worker not started"
-    return process_item(item, _processor)
+    assert _loaded is not None, "worker not started"
+    return _loaded.process(item)

@@ -28,7 +28,7 @@ from typing import Any
 
 from kao.errors import KaoError
 from kao.extras import require
-from kao.jobs.tasks import Item, Loadable, Processor, process_item
+from kao.jobs.tasks import Item, Loadable, LoadedTask
 
 ADDRESS_VARIABLE = "RAY_ADDRESS"
 """The environment variable naming the cluster to join when `--address` is not given."""
@@ -113,25 +113,11 @@ class RayEngine:
             )
 
 
-class KaoWorker:
-    """A Ray actor (see `RayEngine`): loads the task once with the environment variables of
-    `settings` (those the node does not set) and processes images. A task that cannot load (a
-    KaoError) is reported by each call instead: a failing constructor would be restarted
-    forever."""
+class KaoWorker(LoadedTask):
+    """A Ray actor (see `RayEngine`): the task loaded once (`LoadedTask`) with the environment
+    variables of `settings` that the node does not set."""
 
     def __init__(self, task: Loadable, settings: dict[str, str]) -> None:
         for name, value in settings.items():
             os.environ.setdefault(name, value)
-        self.processor: Processor | None = None
-        self.failure: str | None = None
-        try:
-            self.processor = task.load()
-        except KaoError as error:
-            self.failure = str(error)
-
-    def process(self, item: Item) -> dict[str, Any]:
-        """The record of `item` (see `process_item`)."""
-        if self.failure is not None:
-            raise KaoError(self.failure)
-        assert self.processor is not None, "worker not started"
-        return process_item(item, self.processor)
+        super().__init__(task)

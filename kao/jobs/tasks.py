@@ -90,6 +90,29 @@ def process_item(item: Item, process: Processor) -> dict[str, Any]:
     return record
 
 
+class LoadedTask:
+    """A task loaded once in a worker process (a pool worker or a Ray actor): `process` gives
+    each item's record. A task that cannot load (a KaoError: an unknown model, missing weights)
+    is kept and raised by each `process`, with its own message, instead of breaking the worker
+    (a failing initializer breaks a pool without the reason; a failing Ray actor is restarted
+    forever)."""
+
+    def __init__(self, task: Loadable) -> None:
+        self.processor: Processor | None = None
+        self.failure: str | None = None
+        try:
+            self.processor = task.load()
+        except KaoError as error:
+            self.failure = str(error)
+
+    def process(self, item: Item) -> dict[str, Any]:
+        """The record of `item` (see `process_item`)."""
+        if self.failure is not None:
+            raise KaoError(self.failure)
+        assert self.processor is not None
+        return process_item(item, self.processor)
+
+
 def detect(
     *,
     min_score: float = 0.6,
