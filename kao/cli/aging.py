@@ -11,6 +11,7 @@ from PIL import Image
 
 from kao.aging import age_grid, estimated_age, load_prototypes, meshed_face
 from kao.aging.grid import TILE
+from kao.cli.batch import add_device_option
 from kao.detection import analysis_detector
 from kao.errors import KaoError
 from kao.face import Face
@@ -51,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--tile", type=int, default=TILE, help=f"tile side in px ({TILE})")
     parser.add_argument("--json", action="store_true", help="print JSON")
+    add_device_option(parser)
     parser.set_defaults(run=run)
 
 

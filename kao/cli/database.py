@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kao.cli.batch import add_model_option, add_threshold_options
+from kao.cli.batch import add_device_option, add_model_option, add_threshold_options
 from kao.cli.text import counted
 from kao.errors import ImageError, KaoError
 from kao.gallery.bulk import BulkEnrolment, enroll_results
@@ -65,6 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="enrol faces too small, blurred, dark or turned to enrol by default",
     )
     enroll.add_argument("images", nargs="*", metavar="IMAGE_OR_DIR")
+    add_device_option(enroll)
     enroll.set_defaults(run=run_enroll)
 
     identify = subparsers.add_parser(
@@ -79,6 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     identify.add_argument("--top", type=int, default=3, metavar="K", help="matches per face")
     add_model_option(identify, collection=True)
     add_threshold_options(identify)
+    add_device_option(identify)
     identify.set_defaults(run=run_identify)
 
     db = subparsers.add_parser("db", help="list, rename, delete, export, import and re-embed")
@@ -118,6 +120,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="delete the faces whose photo cannot be read (default: change nothing)",
     )
+    add_device_option(reembed)
     reembed.set_defaults(run=run_reembed)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from kao.cli.batch import add_model_option, add_threshold_options, collect
+from kao.cli.batch import add_device_option, add_model_option, add_threshold_options, collect
 from kao.cli.text import counted
 from kao.errors import KaoError
 from kao.progress import progress
@@ -53,6 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_option(parser)
     cuts = ", ".join(f"{model} {cut}" for model, cut in GROUP_THRESHOLDS.items())
     add_threshold_options(parser, default=f"the model's own cut: {cuts}")
+    add_device_option(parser)
     parser.set_defaults(run=run)
 
 

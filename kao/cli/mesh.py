@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from kao.cli.batch import add_device_option
 from kao.cli.text import counted
 from kao.detection import FaceDetector
 from kao.errors import KaoError
@@ -40,6 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--cropped", action="store_true", help="IMAGE is already one face crop (no detection)"
     )
+    add_device_option(parser)
     parser.set_defaults(run=run)
 
 

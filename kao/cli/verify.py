@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from kao.cli.batch import add_model_option, add_threshold_options
+from kao.cli.batch import add_device_option, add_model_option, add_threshold_options
 from kao.face import face_index
 from kao.image import describe
 from kao.recognition import FaceEmbedder, verify
@@ -38,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_model_option(parser)
     add_threshold_options(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
+    add_device_option(parser)
     parser.set_defaults(run=run)
 
 

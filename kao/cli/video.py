@@ -12,7 +12,7 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kao.cli.batch import add_detector_option, add_model_option, check_min_score
+from kao.cli.batch import add_detector_option, add_device_option, add_model_option, check_min_score
 from kao.cli.bench import _positive
 from kao.cli.drawing import add_draw_option
 from kao.cli.text import counted
@@ -113,6 +113,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     from kao.render import VIDEO_DRAWING
 
     add_draw_option(parser, VIDEO_DRAWING)
+    add_device_option(parser)
     parser.set_defaults(run=run)
 
 
