@@ -103,7 +103,7 @@ def load_image(
     grey, palette and bilevel images.
     """
     source = describe(image)
-    limit = _pixel_limit(source, max_pixels)
+    limit = pixel_limit(source, max_pixels)
     if isinstance(image, (str, os.PathLike)):
         with _open_regular(image, source) as file:
             if os.fstat(file.fileno()).st_size == 0:
@@ -219,7 +219,10 @@ def _os_reason(exc: OSError) -> str:
     return _OS_REASONS.get(exc.errno or 0, f"cannot read: {exc.strerror or exc}")
 
 
-def _pixel_limit(source: str, max_pixels: int | None) -> int:
+def pixel_limit(source: str, max_pixels: int | None = None) -> int:
+    """The largest image `load_image` decodes, in pixels (width * height): `max_pixels`, else
+    the ``KAO_MAX_PIXELS`` environment variable, else :data:`DEFAULT_MAX_PIXELS`; ImageError
+    naming `source` when the variable is not an integer or the limit is not positive."""
     if max_pixels is None:
         text = os.environ.get("KAO_MAX_PIXELS", "").strip()
         if not text:

@@ -15,7 +15,8 @@ import numpy as np
 from PIL import Image
 
 from kao.errors import ImageError, KaoError
-from kao.image import describe, load_image
+from kao.image import describe
+from kao.jobs.inputs import Source, label, load
 
 Processor = Callable[[np.ndarray], tuple[dict[str, Any], Callable[[], np.ndarray]]]
 """Reads one RGB image (H x W x 3 uint8) -> (its JSON fields, a function drawing its annotated
@@ -32,9 +33,10 @@ class Loadable(Protocol):
 
 @dataclass(frozen=True)
 class Item:
-    """One image to process: its path, and where its annotated copy goes (None: no copy)."""
+    """One image to process: its path or URL (a str, read where the item is processed: see
+    `kao.jobs.inputs.load`), and where its annotated copy goes (None: no copy)."""
 
-    path: Path
+    path: Source
     annotated: Path | None = None
 
 
@@ -74,14 +76,16 @@ class Given:
 
 def process_item(item: Item, process: Processor) -> dict[str, Any]:
     """The record of one image: `{"image", "width", "height", ...fields}` (plus "annotated",
-    the copy written at `item.annotated`), or `{"image", "error"}` when it failed."""
+    the copy written at `item.annotated`), or `{"image", "error"}` when it failed. "image" is
+    the path, or the URL as given (without secrets: see `kao.jobs.inputs.label`)."""
+    image = label(item.path)
     try:
-        rgb = load_image(item.path)
+        rgb = load(item.path)
         fields, draw = process(rgb)
     except KaoError as error:
         reason = error.reason if isinstance(error, ImageError) else str(error)
-        return {"image": describe(item.path), "error": reason}
-    record = {"image": describe(item.path), "width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
+        return {"image": image, "error": reason}
+    record = {"image": image, "width": int(rgb.shape[1]), "height": int(rgb.shape[0])}
     record.update(fields)
     if item.annotated is not None:
         item.annotated.parent.mkdir(parents=True, exist_ok=True)
