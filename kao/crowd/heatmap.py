@@ -1,12 +1,17 @@
-"""Drawing a count: the density map as a heat map over the image (or the detected faces), and
-the count with the method that found it."""
+"""Drawing a count: the density map as a heat map over the image (or the detected faces), a
+region of interest and head points when there are, and the count with its range and the method
+that found it. Density maps of any resolution (MCNN's 1/4 of the image, the trained counters'
+1/16) are resized to the image."""
 
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
 
 from kao.crowd.counting import CrowdCount
+from kao.crowd.output import CountOutput
 from kao.render import draw_banner, draw_faces
 
 TOP_PERCENTILE = 99.0
@@ -21,6 +26,12 @@ OPACITY = 0.65
 CONTOURS = (0.25, 0.5, 0.75)
 """Levels outlined by a white contour line."""
 CONTOUR_COLOUR = (255, 255, 255)
+DIM = 0.45
+"""Brightness kept outside a region of interest."""
+ROI_COLOUR = (255, 230, 0)
+"""RGB of a region's outline."""
+POINT_COLOUR = (255, 40, 200)
+"""RGB of a head point (a dot in a black ring)."""
 
 
 def density_levels(density: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -52,13 +63,34 @@ def heat_map(rgb: np.ndarray, density: np.ndarray) -> np.ndarray:
     return canvas
 
 
-def draw_count(rgb: np.ndarray, result: CrowdCount) -> np.ndarray:
-    """A copy of `rgb` (H x W x 3 uint8 RGB) with `result` drawn: the heat map of its density map
-    (or the boxes of the detected faces) and a caption "N people (method)" at the top left."""
+def draw_count(rgb: np.ndarray, count: CrowdCount | CountOutput) -> np.ndarray:
+    """A copy of `rgb` (H x W x 3 uint8 RGB) with `count` drawn: the heat map of its density map
+    (or the boxes of the detected faces), with a region: the outside dimmed to `DIM` and the
+    polygon outlined; the head points as rings; and a caption "N people (low-high, method)" at
+    the top left (the region's count when there is one)."""
+    output = count if isinstance(count, CountOutput) else CountOutput(count, count)
+    result, shown = output.whole, output.shown
     if result.density is None:
-        canvas = draw_faces(rgb, result.faces, {"box"})
+        canvas = draw_faces(rgb, shown.faces, {"box"})
     else:
         canvas = heat_map(rgb, result.density)
-    count = round(result.count)
-    draw_banner(canvas, f"{count} {'person' if count == 1 else 'people'} ({result.method})")
+    height, width = canvas.shape[:2]
+    line = max(1, round(max(height, width) / 500))
+    if output.polygon is not None:
+        outside = ~output.polygon.mask(height, width)
+        canvas[outside] = np.round(canvas[outside] * DIM).astype(np.uint8)
+        vertices = np.round(output.polygon.points).astype(np.int32)
+        cv2.polylines(canvas, [vertices], True, ROI_COLOUR, line + 1, cv2.LINE_AA)
+    if output.points is not None:
+        radius = max(2, round(max(height, width) / 250))
+        for x, y in np.round(output.points).astype(int):
+            cv2.circle(canvas, (int(x), int(y)), radius + line, (0, 0, 0), -1, cv2.LINE_AA)
+            cv2.circle(canvas, (int(x), int(y)), radius, POINT_COLOUR, -1, cv2.LINE_AA)
+    people = round(shown.count)
+    where = " in the region" if output.polygon is not None else ""
+    low, high = math.floor(shown.low), math.ceil(shown.high)
+    draw_banner(
+        canvas,
+        f"{people} {'person' if people == 1 else 'people'}{where} ({low}-{high}, {shown.method})",
+    )
     return canvas
