@@ -42,6 +42,9 @@ from kao.gallery.records import (
 
 SCHEMA_VERSION = 1
 
+NAMES_PER_QUERY = 500
+"""Person names looked up per query (SQLite allows 999 parameters before 3.32)."""
+
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS kao_meta (
         key TEXT PRIMARY KEY,
@@ -296,14 +299,15 @@ class Gallery(ABC):
         """Insert faces given as (where, person, face, created); `where` names each item in error
         messages. Persons are created as needed; dimensions are checked per model. With `pin`
         (the action: "enrol", "import"), the collection keeps to one model: a face of another
-        model than its faces' (or than the first new one's) is a ConflictError."""
+        model than its faces' (or than the first new one's) is a ConflictError. Everything is
+        checked before anything is written; the rows are then written with `_insert_returning`
+        (a few round trips for a whole batch on PostgreSQL)."""
         dims: dict[str, int] = {}
-        persons: dict[str, int] = {}
-        ids: list[int] = []
         pinned: set[str] = set()
+        rows: list[tuple[str, str, NewFace, datetime]] = []
         for where, person, face, created in items:
             if pin and face.model not in pinned:
-                other = self._other_model(cur, collection, face.model)  # sees this batch's rows
+                other = next(iter(pinned), None) or self._other_model(cur, collection, face.model)
                 if other is not None:
                     raise model_conflict(cname, other, face.model, pin, where)
                 pinned.add(face.model)
@@ -320,34 +324,56 @@ class Gallery(ABC):
                     f"{where}: collection {cname!r} holds {known}-dimensional embeddings of model "
                     f"{face.model!r}; this one has {face.dim} dimensions"
                 )
-            person_id = persons.get(person) or self._find_person(cur, collection, person)
-            if person_id is None:
-                row = self._run(
-                    cur,
-                    "INSERT INTO kao_persons (collection_id, name) VALUES (?, ?) RETURNING id",
-                    (collection, person),
-                ).fetchone()
-                person_id = int(row[0])
-            persons[person] = person_id
-            box = face.box if face.box is not None else (None, None, None, None)
-            row = self._run(
-                cur,
-                "INSERT INTO kao_faces (collection_id, person_id, model, dim, source, box_x1, "
-                "box_y1, box_x2, box_y2, embedding, created) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            rows.append((where, person, face, created))
+        persons = self._persons(cur, collection, {person for _, person, _, _ in rows})
+        return self._insert_returning(
+            cur,
+            "INSERT INTO kao_faces (collection_id, person_id, model, dim, source, box_x1, "
+            "box_y1, box_x2, box_y2, embedding, created) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            [
                 (
                     collection,
-                    person_id,
+                    persons[person],
                     face.model,
                     face.dim,
                     face.source,
-                    *box,
+                    *(face.box if face.box is not None else (None, None, None, None)),
                     embedding_bytes(face.embedding),
                     self._time_to_db(created),
-                ),
-            ).fetchone()
-            ids.append(int(row[0]))
+                )
+                for _, person, face, created in rows
+            ],
+        )
+
+    def _persons(self, cur: Cursor, collection: int, names: set[str]) -> dict[str, int]:
+        """The ids of the persons `names` of `collection`, created when new."""
+        ordered = sorted(names)
+        ids: dict[str, int] = {}
+        for start in range(0, len(ordered), NAMES_PER_QUERY):
+            chunk = ordered[start : start + NAMES_PER_QUERY]
+            found = self._run(
+                cur,
+                f"SELECT name, id FROM kao_persons WHERE collection_id = ? AND name IN "
+                f"({', '.join('?' * len(chunk))})",
+                (collection, *chunk),
+            ).fetchall()
+            ids.update((str(name), int(id_)) for name, id_ in found)
+        new = [name for name in ordered if name not in ids]
+        created = self._insert_returning(
+            cur,
+            "INSERT INTO kao_persons (collection_id, name) VALUES (?, ?) RETURNING id",
+            [(collection, name) for name in new],
+        )
+        ids.update(zip(new, created, strict=True))
         return ids
+
+    def _insert_returning(
+        self, cur: Cursor, query: str, rows: Sequence[Sequence[Any]]
+    ) -> list[int]:
+        """Run `query`, an INSERT ... RETURNING id, once per row of `rows`; the new ids in order.
+        Backends whose driver can send the rows together override it."""
+        return [int(self._run(cur, query, row).fetchone()[0]) for row in rows]
 
     def _record(self, row: Sequence[Any]) -> FaceRecord:
         face_id, person, model, source, x1, y1, x2, y2, blob, created = row
