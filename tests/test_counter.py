@@ -12,7 +12,8 @@ import pytest
 import scipy.io
 
 from kao.cli import main
-from kao.crowd import datasets, trained
+from kao.crowd import counting, datasets, trained
+from kao.crowd.counting import CHOICES
 from kao.crowd.trained import TrainedCounter
 from kao.errors import KaoError
 from kao.evaluation import crowd
@@ -161,17 +162,16 @@ def test_trained_counter_counts_mall_frames(tmp_path: Path) -> None:
 
 
 def test_eval_count_cross_validates_with_mcnn_beside(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = _mall_root(tmp_path)
-    assert main(["eval", "count", "--train-data", str(root), "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    cache = tmp_path / "cache.json"
+    report = crowd.cross_validate(root, cache=cache)
     info = TrainedCounter("mall").info
-    _, held = datasets.fold(20, info.folds, info.fold)
-    entry = report["mall"]
-    assert entry["images"] == len(held)
-    assert set(entry["methods"]) == {crowd.TRAINED, crowd.TRAIN_MEAN, *crowd.METHODS}
-    train, _ = datasets.fold(20, info.folds, info.fold)
+    train, held = datasets.fold(20, info.folds, info.fold)
+    entry = report["sets"]["mall"]
+    assert entry["images"] == len(held) and entry["scene"] == "surveillance from above"
+    assert set(entry["methods"]) == {crowd.TRAIN_MEAN, *crowd.METHODS}
     counts = json.loads(shared_file(f"{MALL_TRAIN}/gt.json").read_text())
     mean = np.mean([list(counts.values())[i] for i in train])  # gt.json is in frame order
     assert entry["methods"][crowd.TRAIN_MEAN]["bias"] == pytest.approx(
@@ -179,5 +179,89 @@ def test_eval_count_cross_validates_with_mcnn_beside(
     )
     for row in entry["methods"].values():
         assert row["rmse"] >= row["mae"] >= 0
+    assert sum(entry["auto_chose"].values()) == len(held)
+    assert entry["report_half"]["images"] == len(held) - len(held) // 2
+    assert 0 <= entry["report_half"]["coverage"] <= 1
+    rows = report["per_image"]
+    assert [r["tune"] for r in rows] == [i < len(held) // 2 for i in range(len(held))]
+    mall = TrainedCounter("mall").count(load_image(root / "mall" / "frames" / rows[0]["image"]))
+    assert rows[0]["trained-mall"] == pytest.approx(mall, abs=0.05)
+    # the cached counts come back unchanged, and the command prints the same report
+    kept = cache.read_text()
+    assert crowd.cross_validate(root, cache=cache)["per_image"] == rows
+    assert cache.read_text() == kept
+    monkeypatch.setenv("KAO_EVAL_CACHE", str(tmp_path / "eval"))
+    assert main(["eval", "count", "--train-data", str(root), "--json", "--per-image"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["per_image"] == rows and printed["sets"] == report["sets"]
     with pytest.raises(KaoError, match="holds none"):
         crowd.cross_validate(tmp_path / "empty")
+
+
+def _row(dataset: str, truth: int, counts: dict[str, float], faces: int = 0) -> crowd.Row:
+    full = {method: 1.0 for method in CHOICES} | counts
+    return crowd.Row(dataset, "x", truth, crowd.Measured(full, faces, 60.0 if faces else 0), True)
+
+
+def test_fit_rule_picks_what_each_scene_type_counts_best() -> None:
+    """Dense crowds that MCNN-A counts, street scenes that MCNN-B counts (A over-counts them
+    at about 200), group photos whose faces are all found: the fitted rule sends each set to
+    its own best method."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for _ in range(10):
+        n = int(rng.integers(600, 2000))
+        rows.append(_row("A", n, {"density-A": n * 1.05, "density-B": n / 3}, faces=40))
+        n = int(rng.integers(50, 150))
+        rows.append(_row("B", n, {"density-A": 180.0, "density-B": n * 0.95}))
+        n = int(rng.integers(3, 12))
+        rows.append(_row("G", n, {"density-A": 60.0, "density-B": 30.0, "detection": n}, n))
+    rule = crowd.fit_rule(rows)
+    assert rule.sparse == "density-B" and 180 < rule.dense_count < 600
+    assert rule.max_faces >= 12 and rule.min_face <= 60
+    assert [r.estimate(rule)[0] for r in rows[:3]] == ["density-A", "density-B", "detection"]
+
+
+def test_fit_ranges_are_the_residual_deciles_and_cover_four_in_five() -> None:
+    rng = np.random.default_rng(1)
+    rows = [
+        _row("B", int(t), {"density-B": float(t) * rng.uniform(0.7, 1.3)})
+        for t in rng.integers(20, 200, 400)
+    ]
+    rule = counting.Rule(max_faces=0, dense_count=1e9, sparse="density-B")
+    ranges = crowd.fit_ranges(rows, rule)
+    low, high = ranges["density-B"]
+    assert -0.3 < low < -0.1 < 0.1 < high < 0.4
+    share = np.mean([crowd.covered(r, rule, ranges) for r in rows])
+    assert 0.78 <= share <= 0.86  # 80% plus the outward rounding to whole people
+    assert ranges["detection"][0] > np.log(21 / 2)  # never chosen: all rows, where it says 1
+    # fewer than MIN_RESIDUALS chosen rows: every row's residual is used
+    few = crowd.fit_ranges(rows[: crowd.MIN_RESIDUALS - 1], rule)
+    assert set(few) == set(CHOICES)
+
+
+def test_group_photos_are_every_nth_wider_image_of_the_group_events(tmp_path: Path) -> None:
+    from PIL import Image
+
+    events = ["0--Parade", "12--Group", "20--Family_Group"]
+    table = {
+        "event_list": np.empty((3, 1), dtype=object),
+        "file_list": np.empty((3, 1), dtype=object),
+        "face_bbx_list": np.empty((3, 1), dtype=object),
+    }
+    for e, event in enumerate(events):
+        table["event_list"][e, 0] = np.array([event])
+        names, boxes = np.empty((5, 1), dtype=object), np.empty((5, 1), dtype=object)
+        for i in range(5):
+            names[i, 0] = np.array([f"{e}_{i}"])
+            boxes[i, 0] = np.ones((i + 1, 4))
+            (tmp_path / "images" / event).mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (16, 16)).save(tmp_path / "images" / event / f"{e}_{i}.jpg")
+        table["file_list"][e, 0], table["face_bbx_list"][e, 0] = names, boxes
+    scipy.io.savemat(tmp_path / "wider_face_val.mat", table)
+    images = crowd.load_groups(tmp_path)
+    every = [(f"{e}_{i}.jpg", i + 1) for e in (1, 2) for i in range(5)][:: crowd.GROUP_STEP]
+    assert [(im.path.name, im.count) for im in images] == every
+    assert all(im.name.split("/")[0] in crowd.GROUP_EVENTS for im in images)
+    with pytest.raises(KaoError, match="not a WIDER FACE"):
+        crowd.load_groups(tmp_path / "images")

@@ -14,7 +14,7 @@ from PIL import Image
 
 from kao.cli import main
 from kao.crowd import CrowdCounter, Estimates, mcnn
-from kao.crowd.counting import CROWD_COUNT, DENSE_COUNT, DETECTION_MIN_FACE
+from kao.crowd.counting import CHOICES, METHOD_CHOICES, RULE, TRAINED, interval
 from kao.crowd.heatmap import FLOOR, density_levels, heat_map
 from kao.errors import ImageError, KaoError, ModelError
 from kao.evaluation import crowd
@@ -123,27 +123,58 @@ def test_a_mall_frame_counts_tens_and_a_close_up_its_faces(counter: CrowdCounter
     assert close.method == "detection" and close.count == len(close.faces) == 3
 
 
-def _estimates(faces: int, height: float, a: float) -> Estimates:
-    """Estimates with `faces` detected faces `height` px tall and MCNN maps summing to `a` (A)
-    and 1.0 (B): the rule's inputs without running any network."""
+def _estimates(faces: int, height: float, a: float, trained: float = 7.0) -> Estimates:
+    """Estimates with `faces` detected faces `height` px tall, MCNN maps summing to `a` (A)
+    and 1.0 (B) and trained maps summing to `trained`: the rule's inputs without running any
+    network."""
     box = np.array([0, 0, height, height], np.float32)
     detected = [Face(box=box, score=0.9, keypoints=np.zeros((5, 2), np.float32))] * faces
-    maps = {"A": np.full((2, 2), a / 4, np.float32), "B": np.full((2, 2), 0.25, np.float32)}
+    maps = {"density-A": np.full((2, 2), a / 4, np.float32)}
+    maps["density-B"] = np.full((2, 2), 0.25, np.float32)
+    maps |= {method: np.full((1, 1), trained, np.float32) for method in TRAINED}
     return Estimates(CrowdCounter(), np.zeros((8, 8, 3), np.uint8), detected, maps)
 
 
 def test_the_rule() -> None:
-    large = 2 * DETECTION_MIN_FACE
+    large = 2 * RULE.min_face
+    sparse = _estimates(0, 0.0, 40.0).count(RULE.sparse)
     assert _estimates(5, large, 40.0).choice() == "detection"
     assert _estimates(5, large, 40.0).choice("density") == "density-B"
-    assert _estimates(5, DETECTION_MIN_FACE / 2, 40.0).choice() == "density-B"
-    assert _estimates(500, large, DENSE_COUNT + 10).choice() == "density-A"
-    assert _estimates(5, large, CROWD_COUNT + 10).choice() == "density-A"
-    assert _estimates(5, large, DENSE_COUNT + 10).choice() == "detection"
+    assert _estimates(5, RULE.min_face / 2, 40.0).choice() == RULE.sparse
+    assert _estimates(5, RULE.min_face / 2, 40.0).count("auto") == sparse
+    assert _estimates(RULE.max_faces + 1, large, 40.0).choice() == RULE.sparse
+    assert _estimates(500, large, RULE.dense_count + 10).choice() == "density-A"
+    assert _estimates(5, large, RULE.crowd_count + 10).choice() == "density-A"
     assert _estimates(5, large, 40.0).choice("detection") == "detection"
     assert _estimates(5, large, 40.0).count("density-A") == pytest.approx(40.0)
+    for method in TRAINED:
+        assert _estimates(5, large, 40.0, 12.5).choice(method) == method
+        assert _estimates(5, large, 40.0, 12.5).count(method) == pytest.approx(12.5)
     with pytest.raises(KaoError, match="unknown counting method"):
-        _estimates(5, large, 40.0).choice("magic")  # type: ignore[arg-type]
+        _estimates(5, large, 40.0).choice("magic")
+    with pytest.raises(KaoError, match="not a density method"):
+        _estimates(5, large, 40.0).density("detection")
+
+
+def test_method_choices_are_the_rule_the_mcnn_rule_and_every_source() -> None:
+    assert ("auto", "density", *CHOICES) == METHOD_CHOICES
+    assert {"density-A", "density-B", "detection", "trained-mall"} <= set(CHOICES)
+    assert RULE.sparse in CHOICES and RULE.sparse != "detection"
+
+
+@pytest.mark.parametrize("method", CHOICES)
+def test_the_range_holds_the_estimate_and_grows_with_it(method: str) -> None:
+    previous = (0.0, 0.0)
+    for estimate in (0.0, 0.4, 3.0, 30.0, 300.0, 3000.0):
+        low, high = interval(method, estimate)
+        assert 0.0 <= low <= estimate <= high
+        assert low >= previous[0] and high >= previous[1] and high > low
+        previous = (low, high)
+    assert interval(method, 10.0, {method: (-0.5, 0.5)}) == pytest.approx(
+        (11 * np.exp(-0.5) - 1, 11 * np.exp(0.5) - 1)
+    )
+    with pytest.raises(KaoError, match="unknown counting method"):
+        interval("magic", 10.0)
 
 
 def test_too_small_an_image_is_an_image_error(counter: CrowdCounter) -> None:
@@ -165,8 +196,19 @@ def test_kao_count_json_heat_map_and_a_corrupt_image(
     records = json.loads(capsys.readouterr().out)
     assert records[0]["image"] == str(corrupt) and "error" in records[0]
     record = records[1]
-    assert set(record) == {"image", "width", "height", "count", "estimate", "method", "annotated"}
+    assert set(record) == {
+        "image",
+        "width",
+        "height",
+        "count",
+        "estimate",
+        "range",
+        "method",
+        "annotated",
+    }
     assert record["method"] == "density-B" and record["count"] == round(record["estimate"])
+    low, high = record["range"]
+    assert low <= record["estimate"] <= high and low < high
     with Image.open(record["annotated"]) as drawn:
         assert drawn.size == (640, 480)
         pixels = np.asarray(drawn.convert("RGB"), np.int16)

@@ -230,9 +230,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Mean absolute and relative error, bias and correlation of each counting "
         "method against the annotated counts of DATA: a folder with gt.json and images/, "
         "ShanghaiTech images/ beside ground-truth/GT_IMG_*.mat, or WIDER FACE (count = "
-        "annotated faces). With --train-data instead: kao's trained counters on the training "
-        "fold they never saw (cross-validation), mean absolute and root mean squared error, "
-        "MCNN on the same images.",
+        "annotated faces). With --train-data instead: every method (MCNN, kao's trained "
+        "counters, detection, auto) on the training fold the trained counters never saw, per "
+        "data set and scene type (and on WIDER FACE group photos with --groups): mean absolute "
+        "and root mean squared error, and the rule and 80%% ranges scored on half of those "
+        "images, next to a rule and ranges fitted on the other half.",
     )
     count_data = count.add_mutually_exclusive_group(required=True)
     count_data.add_argument("--data", type=Path, help="folder of annotated images")
@@ -241,6 +243,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=Path,
         metavar="DIR",
         help="root of the crowd training splits (part_A/train_data, part_B/train_data, mall/)",
+    )
+    count.add_argument(
+        "--groups",
+        type=Path,
+        metavar="DIR",
+        help="with --train-data: a WIDER FACE val folder whose group photos are measured too",
+    )
+    count.add_argument(
+        "--cache",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --train-data: keep every image's counts in the evaluation cache and reuse "
+        "them (per file and model; default on)",
     )
     count.add_argument("--json", action="store_true", help="print JSON")
     count.add_argument("--per-image", action="store_true", help="also list every image's counts")
@@ -540,7 +555,11 @@ def run_count(args: argparse.Namespace) -> int:
     from kao.evaluation import crowd
 
     if args.train_data:
-        return _print_cross_validation(crowd.cross_validate(args.train_data), args.json)
+        cache = eval_cache_dir() / "count-train.json" if args.cache else None
+        report = crowd.cross_validate(args.train_data, args.groups, cache=cache)
+        if not args.per_image:
+            del report["per_image"]
+        return _print_cross_validation(report, args.json)
     report = crowd.evaluate(args.data)
     if not args.per_image:
         del report["per_image"]
@@ -561,19 +580,34 @@ def run_count(args: argparse.Namespace) -> int:
 
 
 def _print_cross_validation(report: dict[str, Any], as_json: bool) -> int:
-    """Per training set: each counting method's errors on the held-out fold."""
+    """Per data set: each counting method's errors on the held-out images, the rule's errors
+    and range coverage on the second half of them, and the rule fitted on the first halves."""
     if as_json:
         print(json.dumps(report, indent=2))
         return 0
-    for dataset, entry in report.items():
+    for dataset, entry in report["sets"].items():
         print(
-            f"{dataset}: {entry['images']} images ({entry['people']} people), {entry['held_out']}"
+            f"{dataset} ({entry['scene']}): {entry['images']} images ({entry['people']} people), "
+            f"held out: {entry['held_out']}"
         )
         for method, row in entry["methods"].items():
             print(
-                f"  {method:<10} MAE {row['mae']:8.2f}  RMSE {row['rmse']:8.2f}"
+                f"  {method:<12} MAE {row['mae']:8.2f}  RMSE {row['rmse']:8.2f}"
                 f"  bias {row['bias']:+8.2f}  r {row['correlation']:.3f}"
             )
+        print(f"  auto chose: {entry['auto_chose']}")
+        half, fitted = entry["report_half"], report["fitted"]["report_half"][dataset]
+        print(
+            f"  second half ({half['images']} images): auto MAE {half['mae']:.2f}  RMSE "
+            f"{half['rmse']:.2f}  range coverage {half['coverage']:.0%}; fitted rule MAE "
+            f"{fitted['mae']:.2f}  RMSE {fitted['rmse']:.2f}  coverage {fitted['coverage']:.0%}"
+        )
+    print(f"rule: {report['rule']}")
+    print(f"fitted on the first halves ({report['fitted']['tune_images']} images):")
+    print(f"  rule {report['fitted']['rule']}")
+    print(f"  ranges {report['fitted']['ranges']}")
+    for row in report.get("per_image", []):
+        print(f"  {row}")
     return 0
 
 

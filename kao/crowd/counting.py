@@ -1,49 +1,133 @@
-"""People counting: MCNN density maps (part A for dense crowds, part B for sparse scenes), face
-detection, and the rule that picks one of them.
+"""People counting: MCNN density maps (part A for dense crowds, part B for sparse scenes), kao's
+own trained counters (`kao.crowd.trained`), face detection, the rule that picks one of them per
+image, and the uncertainty range of the count.
 
-The rule, tuned on train scenes (ShanghaiTech A and B train, Mall train, crowd_sample's
-train_data: the lowest mean relative error averaged over the four sets; see docs/BENCHMARKS.md):
+The rule (`Rule`, thresholds in `RULE`) was chosen on held-out images of four scene types and
+scored on others (see `kao.evaluation.crowd.cross_validate` and docs/BENCHMARKS.md):
 
-1. MCNN part A first: above `CROWD_COUNT` people the scene is a dense crowd, and A counts it
-   (no close-up of the train scenes gets more than about 260 from A);
-2. else detection: when it finds at most `DETECTION_MAX_FACES` faces whose median height is at
-   least `DETECTION_MIN_FACE` px, the people are few and near enough for their faces to be
-   seen, and the count is the number of faces (MCNN, trained on crowds seen from afar, counts
-   such close-ups several times over);
-3. else MCNN part A when it counts more than `DENSE_COUNT`, MCNN part B (sparse street scenes)
-   when it counts `DENSE_COUNT` or fewer.
+1. detection when MCNN part A counts at most `Rule.crowd_count` people and the detector finds
+   at most `Rule.max_faces` faces whose median height is at least `Rule.min_face` px: the people
+   are few and near enough for their faces to be seen (group photos), and the count is the
+   number of faces (density networks, trained on crowds seen from afar, count such close-ups
+   several times over);
+2. else MCNN part A when it counts more than `Rule.dense_count` (a dense crowd);
+3. else `Rule.sparse`, the counter that did best on the street and surveillance scenes.
 
-`--method density` applies steps 1 and 3 (A above `DENSE_COUNT`, else B); `--method detection`
-counts the faces.
+`--method density` is MCNN alone (A above `Rule.dense_count`, else B); `--method detection`
+counts the faces; any of `CHOICES` can be asked for by name.
+
+Every count comes with a range (`interval`): the estimate scaled by the 10th and 90th
+percentiles of (true + 1) / (estimate + 1) measured for the method on held-out images
+(`RANGES`), an 80% range whose coverage was measured on other images.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
 from kao.crowd.mcnn import STRIDE, McnnNetwork, Part
+from kao.crowd.trained import TrainedCounter, shipped
 from kao.detection import FaceDetector
 from kao.errors import ImageError, KaoError
 from kao.face import Face
 from kao.image import ImageInput, describe, load_image
 
-Method = Literal["auto", "density", "detection"]
-"""What the caller asks for: the rule, the density rule alone, or detection alone."""
-CHOICES = ("density-A", "density-B", "detection")
-"""What a count can come from."""
+TRAINED_NAMES: dict[str, str] = {
+    "mall": "trained-mall",
+    "shanghaitech_A": "trained-A",
+    "shanghaitech_B": "trained-B",
+}
+"""Training set of a trained counter -> its method name."""
+TRAINED: dict[str, str] = {TRAINED_NAMES[name]: name for name in shipped()}
+"""Method name -> training set, for every trained counter kao ships."""
+DENSITY = ("density-A", "density-B")
+"""The MCNN methods (part A, part B)."""
+CHOICES = (*DENSITY, "detection", *TRAINED)
+"""What a count can come from (`CrowdCount.method`)."""
+METHOD_CHOICES = ("auto", "density", *CHOICES)
+"""Every method a caller may ask for (`kao count --method`): the rule, MCNN's A/B rule, or one
+of `CHOICES` by name."""
 METHODS = (*CHOICES, "auto")
 """Every way `Estimates.count` can count (evaluated by `kao eval count`)."""
-DETECTION_MAX_FACES = 30
-"""Most faces for which detection is trusted over the density maps."""
-DETECTION_MIN_FACE = 20.0
-"""Smallest median face height (px) for which detection is trusted."""
-CROWD_COUNT = 500.0
-"""MCNN-A counts above this are a dense crowd whatever the detector finds."""
-DENSE_COUNT = 250.0
-"""MCNN-A counts above this are kept (a dense crowd); at most this, MCNN-B counts."""
+Method = str
+"""One of `METHOD_CHOICES`."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The thresholds of the rule (see the module's docstring): `max_faces` (most faces for
+    which detection is trusted), `min_face` (smallest median face height, px), `crowd_count`
+    (MCNN-A counts above this are a crowd whatever the detector finds), `dense_count` (MCNN-A
+    counts above this are kept) and `sparse` (the method of the other scenes)."""
+
+    max_faces: int = 30
+    min_face: float = 20.0
+    crowd_count: float = 500.0
+    dense_count: float = 250.0
+    sparse: str = "density-B"
+
+
+RULE = Rule()
+"""The rule `kao count` applies."""
+RANGES: dict[str, tuple[float, float]] = {}
+"""Method -> 10th and 90th percentiles of log((true + 1) / (estimate + 1)) on held-out images."""
+DEFAULT_RANGE = (math.log(0.5), math.log(2.0))
+"""The range factor of a method with no measured residuals: half to twice the estimate."""
+
+
+def interval(
+    method: str, estimate: float, ranges: dict[str, tuple[float, float]] | None = None
+) -> tuple[float, float]:
+    """The 80% range (low, high) of the true number of people when `method` (one of `CHOICES`)
+    estimates `estimate` (people, e.g. the count of a whole image or of a region of it):
+    low <= estimate <= high, low >= 0. `ranges` replaces `RANGES` (log factors per method)."""
+    if method not in CHOICES:
+        raise KaoError(f"unknown counting method {method!r}; choose one of {', '.join(CHOICES)}")
+    below, above = (RANGES if ranges is None else ranges).get(method, DEFAULT_RANGE)
+    base = max(estimate, 0.0) + 1.0
+    low = max(0.0, min(estimate, base * math.exp(below) - 1.0))
+    return low, max(estimate, base * math.exp(above) - 1.0)
+
+
+class Evidence(Protocol):
+    """What the rule looks at in one image."""
+
+    def count(self, method: str) -> float:
+        """People counted by one of `CHOICES`."""
+        ...
+
+    def face_count(self) -> int:
+        """Faces detected."""
+        ...
+
+    def median_face_height(self) -> float:
+        """Median height (px) of the detected faces, 0 when there is none."""
+        ...
+
+
+def choose(evidence: Evidence, method: Method = "auto", rule: Rule = RULE) -> str:
+    """Which of `CHOICES` `method` uses for the image `evidence` describes (see the module's
+    docstring); KaoError for an unknown method."""
+    if method in CHOICES:
+        return method
+    if method not in ("auto", "density"):
+        raise KaoError(
+            f"unknown counting method {method!r}; choose one of {', '.join(METHOD_CHOICES)}"
+        )
+    dense = evidence.count("density-A")
+    if method == "density":
+        return "density-A" if dense > rule.dense_count else "density-B"
+    if (
+        dense <= rule.crowd_count
+        and evidence.face_count() <= rule.max_faces
+        and evidence.median_face_height() >= rule.min_face
+    ):
+        return "detection"
+    return "density-A" if dense > rule.dense_count else rule.sparse
 
 
 @dataclass
@@ -51,7 +135,9 @@ class Estimates:
     """The counts of one image, each computed at first use and kept.
 
     `faces` are the detected faces (best first; `detected` is None until they are asked for);
-    `density(part)` the (H / 4, W / 4) float32 map of people per output pixel of MCNN `part`."""
+    `density(method)` the map of people per cell of a density method (`DENSITY` or `TRAINED`):
+    (H / 4, W / 4) float32 for MCNN, (H * scale / 8, W * scale / 8) rounded up for a trained
+    counter (`kao.crowd.trained`)."""
 
     counter: CrowdCounter
     rgb: np.ndarray
@@ -64,10 +150,19 @@ class Estimates:
             self.detected = self.counter.detector.detect(self.rgb)
         return self.detected
 
-    def density(self, part: Part) -> np.ndarray:
-        if part not in self._densities:
-            self._densities[part] = self.counter.network(part).density(self.rgb)
-        return self._densities[part]
+    def density(self, method: str) -> np.ndarray:
+        if method not in self._densities:
+            if method in DENSITY:
+                network = self.counter.network(method[-1])  # type: ignore[arg-type]
+                self._densities[method] = network.density(self.rgb)
+            elif method in TRAINED:
+                self._densities[method] = self.counter.trained(method).density(self.rgb)
+            else:
+                raise KaoError(f"{method!r} is not a density method")
+        return self._densities[method]
+
+    def face_count(self) -> int:
+        return len(self.faces)
 
     def median_face_height(self) -> float:
         """Median height (px) of the detected faces, 0 when there is none."""
@@ -75,19 +170,7 @@ class Estimates:
 
     def choice(self, method: Method = "auto") -> str:
         """Which of `CHOICES` `method` uses on this image (see the module's docstring)."""
-        if method == "detection":
-            return "detection"
-        if method not in ("auto", "density"):
-            raise KaoError(f"unknown counting method {method!r}; choose auto, density or detection")
-        dense = float(self.density("A").sum())
-        if (
-            method == "auto"
-            and dense <= CROWD_COUNT
-            and len(self.faces) <= DETECTION_MAX_FACES
-            and self.median_face_height() >= DETECTION_MIN_FACE
-        ):
-            return "detection"
-        return "density-A" if dense > DENSE_COUNT else "density-B"
+        return choose(self, method)
 
     def count(self, method: str) -> float:
         """People counted by one of `METHODS` ("auto": the rule's choice)."""
@@ -95,8 +178,8 @@ class Estimates:
             method = self.choice("auto")
         if method == "detection":
             return float(len(self.faces))
-        if method in ("density-A", "density-B"):
-            return float(self.density(method[-1]).sum())  # type: ignore[arg-type]
+        if method in CHOICES:
+            return float(self.density(method).sum())
         raise KaoError(f"unknown counting method {method!r}; choose one of {', '.join(METHODS)}")
 
 
@@ -104,21 +187,26 @@ class Estimates:
 class CrowdCount:
     """How many people one image holds and how that was found.
 
-    `method` is one of `CHOICES`; `density` the (H / 4, W / 4) float32 map that was summed
-    (None for detection); `faces` the detected faces when detection ran (else empty: the rule
-    may run detection and still choose a density map)."""
+    `method` is one of `CHOICES`; `density` the map that was summed (None for detection; its
+    resolution depends on the method, see `Estimates`); `faces` the detected faces when
+    detection ran (else empty: the rule may run detection and still choose a density map);
+    `low` and `high` the 80% range of the true count (`interval`)."""
 
     count: float
     method: str
     density: np.ndarray | None
     faces: list[Face]
+    low: float
+    high: float
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: `count` (whole people), `estimate` (unrounded, 0.1), `method`, and the
-        number of `faces` detected when detection ran."""
+        """JSON-ready: `count` (whole people), `estimate` (unrounded, 0.1), `range` ([low,
+        high] in whole people, rounded outwards), `method`, and the number of `faces` detected
+        when detection ran."""
         record: dict[str, Any] = {
             "count": round(self.count),
             "estimate": round(self.count, 1),
+            "range": [math.floor(self.low), math.ceil(self.high)],
             "method": self.method,
         }
         if self.method == "detection":
@@ -133,6 +221,7 @@ class CrowdCounter:
         self.threads = threads
         self._detector: FaceDetector | None = None
         self._networks: dict[str, McnnNetwork] = {}
+        self._trained: dict[str, TrainedCounter] = {}
 
     @property
     def detector(self) -> FaceDetector:
@@ -145,6 +234,12 @@ class CrowdCounter:
         if part not in self._networks:
             self._networks[part] = McnnNetwork(part, self.threads)
         return self._networks[part]
+
+    def trained(self, method: str) -> TrainedCounter:
+        """The trained counter of `method` (one of `TRAINED`), loaded at first use."""
+        if method not in self._trained:
+            self._trained[method] = TrainedCounter(TRAINED[method], threads=self.threads)
+        return self._trained[method]
 
     def estimates(self, image: ImageInput) -> Estimates:
         """The lazily computed counts of `image` (path, bytes, RGB array or PIL image); ImageError
@@ -159,15 +254,12 @@ class CrowdCounter:
         """People in `image` by `method` (see the module's docstring)."""
         estimates = self.estimates(image)
         chosen = estimates.choice(method)
-        density = None if chosen == "detection" else estimates.density(chosen[-1])  # type: ignore[arg-type]
-        return CrowdCount(estimates.count(chosen), chosen, density, estimates.detected or [])
+        density = None if chosen == "detection" else estimates.density(chosen)
+        people = estimates.count(chosen)
+        low, high = interval(chosen, people)
+        return CrowdCount(people, chosen, density, estimates.detected or [], low, high)
 
     @staticmethod
     def rule() -> dict[str, Any]:
-        """The rule's thresholds, JSON-ready."""
-        return {
-            "crowd_count": CROWD_COUNT,
-            "detection_max_faces": DETECTION_MAX_FACES,
-            "detection_min_face_px": DETECTION_MIN_FACE,
-            "dense_count": DENSE_COUNT,
-        }
+        """The rule's thresholds and the ranges' log factors, JSON-ready."""
+        return asdict(RULE) | {"ranges": {m: list(RANGES.get(m, DEFAULT_RANGE)) for m in CHOICES}}
