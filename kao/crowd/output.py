@@ -55,15 +55,16 @@ def count_output(
     width: int,
     height: int,
     *,
-    roi: Roi | str | None = None,
+    roi: Roi | Polygon | str | None = None,
     points: bool = False,
 ) -> CountOutput:
-    """`result`, the count of a `width` x `height` image, restricted to `roi` (a `Roi` or its
-    "x1,y1 x2,y2 ..." text; KaoError naming `--roi` when it does not fit the image), with head
-    points when `points`. The density map is taken to cover the image (`map_cell`)."""
+    """`result`, the count of a `width` x `height` image, restricted to `roi` (a `Roi`, its
+    "x1,y1 x2,y2 ..." text, or a `Polygon` already placed on images of this size; KaoError
+    naming `--roi` when it does not fit the image), with head points when `points`. The
+    density map is taken to cover the image (`map_cell`)."""
     if isinstance(roi, str):
         roi = Roi.parse(roi)
-    polygon = roi.polygon(width, height) if roi is not None else None
+    polygon = roi.polygon(width, height) if isinstance(roi, Roi) else roi
     density = result.density
     cell = map_cell(density.shape, width, height) if density is not None else (1.0, 1.0)
     found = None

@@ -13,7 +13,7 @@ share an edge split the image between them without counting any cell's share twi
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -89,6 +89,9 @@ class Polygon:
     """A simple polygon, `points` (N, 2) float64 (x, y) image pixels, N >= 3."""
 
     points: np.ndarray
+    _shares: dict[tuple[int, int, float, float], np.ndarray] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     @property
     def area(self) -> float:
@@ -116,7 +119,14 @@ class Polygon:
     def cell_shares(self, shape: tuple[int, int], cell: tuple[float, float]) -> np.ndarray:
         """(h, w) float32 share (0-1) of each cell of an (h, w) map inside the polygon, a cell
         (row i, column j) covering x in [j cx, (j + 1) cx) and y in [i cy, (i + 1) cy) image
-        pixels for `cell` = (cx, cy); measured on `SAMPLES` x `SAMPLES` points per cell."""
+        pixels for `cell` = (cx, cy); measured on `SAMPLES` x `SAMPLES` points per cell, and
+        kept for the next call with the same map size (the frames of a video)."""
+        key = (*shape, *cell)
+        if key not in self._shares:
+            self._shares[key] = self._measure(shape, cell)
+        return self._shares[key]
+
+    def _measure(self, shape: tuple[int, int], cell: tuple[float, float]) -> np.ndarray:
         rows, cols = shape
         cx, cy = cell
         shares = np.zeros(shape, np.float32)
