@@ -186,16 +186,22 @@ def embed(*, model: str | None = None) -> Processor:
     return process
 
 
-def count(*, method: str = "auto") -> Processor:
-    """`kao count`: the number of people (crowd density or faces); the copy is a heat map."""
+def count(*, method: str = "auto", roi: str | None = None, points: bool = False) -> Processor:
+    """`kao count`: the number of people (crowd density or faces), inside the polygon `roi`
+    ("x1,y1 x2,y2 ...", see `kao.crowd.roi`) when given, with head points when `points`; the
+    copy is a heat map."""
     from kao.crowd import CrowdCounter
     from kao.crowd.heatmap import draw_count
+    from kao.crowd.output import count_output
+    from kao.crowd.roi import Roi
 
     counter = CrowdCounter()
+    region = Roi.parse(roi) if roi is not None else None
 
     def process(rgb: np.ndarray) -> tuple[dict[str, Any], Callable[[], np.ndarray]]:
-        result = counter.count(rgb, method)
-        return result.to_dict(), lambda: draw_count(rgb, result)
+        height, width = rgb.shape[:2]
+        output = count_output(counter.count(rgb, method), width, height, roi=region, points=points)
+        return output.to_dict(), lambda: draw_count(rgb, output)
 
     return process
 
