@@ -20,8 +20,9 @@ from kao.gallery.bulk import ENROLLED, FAILED, NO_FACE, SEVERAL_FACES, enroll_re
 from kao.gallery.connect import open_gallery
 from kao.gallery.records import NewFace
 from kao.jobs import Task, run_to_results
+from kao.jobs.results import open_results
 from kao.recognition.cluster import GROUP_THRESHOLDS, FoundFace, cluster, group_faces
-from kao.recognition.embedded import load_embedded
+from kao.recognition.embedded import load_embedded, read_embedded
 from kao.recognition.graph_cluster import cluster_graph, group_results, neighbour_graph
 from tests.conftest import LFW
 
@@ -251,3 +252,39 @@ def test_results_without_embeddings_or_with_two_models(tmp_path: Path) -> None:
         load_embedded(mixed)
     with pytest.raises(KaoError, match="no such results file"):
         load_embedded(tmp_path / "missing.parquet")
+
+
+def _parquet(path: Path, records: list[dict[str, Any]], dimension: int | None) -> Path:
+    results = open_results(path, dimension=dimension)
+    for record in records:
+        results.write(record)
+    results.close()
+    return path
+
+
+def test_parquet_results_read_as_their_json_lines(tmp_path: Path) -> None:
+    """Parquet results (read column by column) give the photos, boxes and embeddings of the same
+    records in JSON Lines, failed photos and photos without a face included."""
+    rng = np.random.default_rng(7)
+    records = [
+        _record("p/a.jpg", _unit(rng, 2)),
+        {"image": "p/bad.jpg", "error": "cannot read"},
+        _record("p/none.jpg", _unit(rng, 0)),
+        _record("q/b.jpg", _unit(rng, 1)),
+    ]
+    from_jsonl = list(read_embedded(_write(tmp_path / "r.jsonl", records)))
+    from_parquet = list(read_embedded(_parquet(tmp_path / "r.parquet", records, 512)))
+    assert [(r.image, r.model, r.error) for r in from_parquet] == [
+        (r.image, r.model, r.error) for r in from_jsonl
+    ]
+    for parquet, jsonl in zip(from_parquet, from_jsonl, strict=True):
+        assert parquet.boxes.shape == jsonl.boxes.shape and parquet.boxes.dtype == np.float32
+        np.testing.assert_array_equal(parquet.boxes, jsonl.boxes)
+        assert parquet.embeddings.shape == jsonl.embeddings.shape
+        np.testing.assert_allclose(parquet.embeddings, jsonl.embeddings, atol=1e-7)
+    assert [len(r.boxes) for r in from_parquet] == [2, 0, 0, 1]
+    detected = [
+        {"image": "a.jpg", "width": 9, "height": 9, "faces": [{"box": [0, 0, 1, 1], "score": 1}]}
+    ]
+    with pytest.raises(KaoError, match=r"a\.jpg has no embeddings"):
+        load_embedded(_parquet(tmp_path / "d.parquet", detected, None))

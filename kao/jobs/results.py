@@ -73,12 +73,19 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
                 if line.endswith("\n"):
                     yield json.loads(line)
         return
+    for table in read_tables(path):
+        for row in table.to_pylist():
+            yield _record(row)
+
+
+def read_tables(path: Path, columns: list[str] | None = None) -> Iterator[Any]:
+    """The finished parts of the Parquet results at `path` as pyarrow Tables (of `columns`, or
+    all), in order: one part in memory at a time."""
     require("batch", "reading FILE.parquet", "pyarrow")
     import pyarrow.parquet as pq
 
     for part in _parts(path):
-        for row in pq.read_table(part).to_pylist():
-            yield _record(row)
+        yield pq.read_table(part, columns=columns)
 
 
 class JsonLinesResults:

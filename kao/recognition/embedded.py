@@ -4,9 +4,11 @@ photo, `load_embedded` holds them as arrays."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,36 +33,102 @@ def read_embedded(path: Path) -> Iterator[EmbeddedImage]:
     """Every record of the results file at `path`, in file order. KaoError when the file is
     missing, a photo's record has no embeddings (the file was not written by `kao embed`), or
     its records mix recognition models."""
-    from kao.jobs import read_records
-
     if not path.exists():
         raise KaoError(f"{path}: no such results file")
+    parquet = path.suffix.lower() == ".parquet"
     model: str | None = None
+    for record in _parquet_images(path) if parquet else _jsonl_images(path):
+        if record.error is not None:
+            yield record
+            continue
+        if record.model is None:
+            raise KaoError(
+                f"{path}: {record.image} has no embeddings; read the results of "
+                "`kao embed --results`"
+            )
+        if model is None:
+            model = record.model
+        elif record.model != model:
+            raise KaoError(
+                f"{path}: {record.image} was embedded with {record.model}, earlier photos with "
+                f"{model}; one results file, one model"
+            )
+        yield record
+
+
+def _failed(image: str, error: str) -> EmbeddedImage:
+    empty = np.zeros((0, 4), np.float32)
+    return EmbeddedImage(image, None, error, empty, empty.reshape(0, 0))
+
+
+def _jsonl_images(path: Path) -> Iterator[EmbeddedImage]:
+    """The records of JSON Lines results; `model` None for a photo without embeddings."""
+    from kao.jobs import read_records
+
     for record in read_records(path):
         image = str(record["image"])
         if "error" in record:
-            empty = np.zeros((0, 4), np.float32)
-            yield EmbeddedImage(image, None, str(record["error"]), empty, empty.reshape(0, 0))
+            yield _failed(image, str(record["error"]))
             continue
         faces = record.get("faces")
-        if record.get("model") is None or faces is None or any("embedding" not in f for f in faces):
-            raise KaoError(
-                f"{path}: {image} has no embeddings; read the results of `kao embed --results`"
-            )
-        if model is None:
-            model = record["model"]
-        elif record["model"] != model:
-            raise KaoError(
-                f"{path}: {image} was embedded with {record['model']}, earlier photos with "
-                f"{model}; one results file, one model"
-            )
+        if faces is None or any("embedding" not in f for f in faces):
+            yield EmbeddedImage(image, None, None, np.zeros((0, 4), np.float32), np.zeros((0, 0)))
+            continue
         boxes = np.array([f["box"] for f in faces], np.float32).reshape(-1, 4)
         vectors = (
             np.array([f["embedding"] for f in faces], np.float32)
             if faces
             else np.zeros((0, 0), np.float32)
         )
-        yield EmbeddedImage(image, model, None, boxes, vectors)
+        yield EmbeddedImage(image, record.get("model"), None, boxes, vectors)
+
+
+def _parquet_images(path: Path) -> Iterator[EmbeddedImage]:
+    """The records of Parquet results, a part's boxes and embeddings taken as whole columns (no
+    Python object per number); `model` None for a photo without embeddings."""
+    import pyarrow.compute as pc
+
+    from kao.jobs.results import read_tables
+
+    for table in read_tables(path, ["image", "error", "faces", "fields"]):
+        faces = table.column("faces").combine_chunks()
+        counts = pc.fill_null(pc.list_value_length(faces), 0).to_numpy(zero_copy_only=False)
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        listed = faces.is_valid().to_numpy(zero_copy_only=False)
+        flat = pc.list_flatten(faces)  # the faces of every photo, in order
+        has_embedding = "embedding" in {f.name for f in faces.type.value_type}
+        boxes = _matrix(pc.struct_field(flat, "box"), 4)
+        embeddings = None
+        if has_embedding:
+            column = pc.struct_field(flat, "embedding")
+            if column.null_count == 0:
+                embeddings = _matrix(column, column.type.list_size)
+        for i, (image, error, fields) in enumerate(
+            zip(
+                table.column("image").to_pylist(),
+                table.column("error").to_pylist(),
+                table.column("fields").to_pylist(),
+                strict=True,
+            )
+        ):
+            if error is not None:
+                yield _failed(image, error)
+                continue
+            start, end = int(starts[i]), int(starts[i + 1])
+            model = json.loads(fields).get("model")
+            if listed[i] and embeddings is not None and model is not None:
+                vectors = embeddings[start:end] if end > start else np.zeros((0, 0), np.float32)
+                yield EmbeddedImage(image, model, None, boxes[start:end], vectors)
+            else:
+                yield EmbeddedImage(image, None, None, boxes[start:end], np.zeros((0, 0)))
+
+
+def _matrix(column: Any, width: int) -> np.ndarray:
+    """A fixed-size-list column of pyarrow as an (N, width) float32 array."""
+    import pyarrow.compute as pc
+
+    values = pc.list_flatten(column).to_numpy(zero_copy_only=False)
+    return values.astype(np.float32, copy=False).reshape(-1, width)
 
 
 @dataclass(frozen=True)
