@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from pyarrow.fs import FileSystem
 
+import kao.jobs.inputs as inputs_module
 from kao.cli import main
 from kao.errors import ImageError
 from kao.jobs import LocalEngine, Task, collect, read_records, run, run_to_results
@@ -205,10 +206,16 @@ def test_resume_with_urls(photos: Path, tmp_path: Path, suffix: str) -> None:
     assert without_image([done[u] for u in urls]) == without_image(local)
 
 
-def test_two_workers_and_annotated_copies_from_urls(photos: Path, tmp_path: Path) -> None:
+def test_two_workers_and_annotated_copies_from_urls(
+    photos: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool's workers read the photos: this process (the driver) cannot, and the records
+    are still those of the plain loop."""
     inputs = [url(photos), f"{url(photos)}/*.jpg"]
     out = tmp_path / "out"
-    pooled = plain(inputs, runner=LocalEngine(2), out=out)
+    with monkeypatch.context() as patched:
+        patched.setattr(inputs_module, "read_url", lambda given: pytest.fail(f"read {given}"))
+        pooled = plain(inputs, runner=LocalEngine(2), out=out)
     assert [{k: v for k, v in r.items() if k != "annotated"} for r in pooled] == plain(inputs)
     names = sorted(p.name for p in photos.glob("*.jpg"))
     assert [Path(r["annotated"]).relative_to(out).as_posix() for r in pooled] == [
