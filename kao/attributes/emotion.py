@@ -38,6 +38,7 @@ from kao.attributes.base import CropModel
 from kao.errors import KaoError, ModelError
 from kao.evaluation.calibration import tempered
 from kao.face import EMOTIONS, Face
+from kao.models.precision import in_precision
 from kao.models.runtime import onnx_session
 
 WEIGHTS = Path(__file__).with_name("weights") / "emotion.onnx"
@@ -123,7 +124,8 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 class EmotionClassifier(CropModel[dict[str, float]]):
     """kao's emotion network: one `{emotion: probability}` dict per face (the 7 keys of
     `EMOTIONS`, summing to 1; calibrated by `temperature`, 1.0 for the network's own).
-    Safe to share between threads."""
+    Safe to share between threads. `precision`: "int8" (the shipped 8-bit network) or "fp32"
+    (its float version), chosen by the CPU or `KAO_PRECISION` (`kao.models.precision`)."""
 
     def __init__(
         self,
@@ -136,7 +138,8 @@ class EmotionClassifier(CropModel[dict[str, float]]):
         self.temperature = temperature
         if not weights.is_file():
             raise ModelError(f"{weights}: the emotion network is missing (reinstall kao)")
-        self._session = onnx_session(weights, threads)
+        loaded, self.precision = in_precision(weights, "emotion")
+        self._session = onnx_session(loaded, threads)
         meta = self._session.get_modelmeta().custom_metadata_map
         if tuple(json.loads(meta.get("classes", "[]"))) != FER_CLASSES:
             raise ModelError(

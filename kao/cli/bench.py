@@ -47,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="images of --data read and processed for the throughput test",
     )
     add_detector_option(detect)
+    _add_background_load(detect)
     detect.add_argument("--json", action="store_true", help="print JSON")
     detect.set_defaults(run=run_detect)
     embed = targets.add_parser(
@@ -67,6 +68,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=RECOGNITION_MODELS,
         help="recognition model to time (repeat for several; default: every one)",
     )
+    _add_background_load(embed)
     embed.add_argument("--json", action="store_true", help="print JSON")
     embed.set_defaults(run=run_embed)
     analyze = targets.add_parser(
@@ -81,6 +83,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     analyze.add_argument("--images", type=_positive, default=100, help="photos to process")
     analyze.add_argument("--json", action="store_true", help="print JSON")
     analyze.add_argument("--accurate", action="store_true", help="as `kao analyze --accurate`")
+    _add_background_load(analyze)
     analyze.set_defaults(run=run_analyze)
     search = targets.add_parser(
         "search",
@@ -208,6 +211,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     batch.set_defaults(run=run_batch)
 
 
+def _add_background_load(parser: argparse.ArgumentParser) -> None:
+    """`--background-load`: one core kept busy by another process while kao and its peer are
+    measured."""
+    parser.add_argument(
+        "--background-load",
+        action="store_true",
+        help="keep one core busy with a separate process during the measurement",
+    )
+
+
+def _print_conditions(report: dict[str, Any]) -> None:
+    """The CPU, the precision of 8-bit networks, the background load and load averages of a
+    `kao bench` report, as one line."""
+    cpu, load = report["machine"], report["background_load"]
+    busy = f"one core busy ({load['busy_cores']} cores used)" if load["processes"] else "none"
+    flags = ", ".join(cpu["cpu_flags"]) or "none known"
+    print(
+        f"CPU {cpu['cpu_model']} ({cpu['cpus']} CPUs; flags {flags}; 8-bit networks in "
+        f"{cpu['precision']}); background load: {busy}; load average "
+        f"{report['load_average_before'][0] if report['load_average_before'] else '?'} before, "
+        f"{report['load_average_after'][0] if report['load_average_after'] else '?'} after"
+    )
+
+
 def _folder(path: Path, option: str) -> Path:
     """`path` when it is a folder, else KaoError telling how to name one with `option`."""
     if not path.is_dir():
@@ -292,9 +319,16 @@ def run_detect(args: argparse.Namespace) -> int:
         repeat=args.repeat,
         folder_images=args.folder_images,
         detector=args.detector,
+        background_load=args.background_load,
     )
     if _emit(args, report):
         return 0
+    _print_conditions(report)
+    sessions = report["sessions"]
+    print(
+        f"kao's sessions: {sessions['threads']} thread(s) ({sessions['idle_cores']} of "
+        f"{sessions['usable_cores']} cores idle), spinning {sessions['spinning']}"
+    )
     print(f"median latency per 640x480 photo ({report['photos']} photos x {args.repeat}):")
     for name, value in report["median_ms_640x480"].items():
         print(f"  {name:<22} {value:8.2f} ms")
@@ -314,9 +348,15 @@ def run_embed(args: argparse.Namespace) -> int:
     """Detect and embed every face of each photo with each model and with face_recognition."""
     from kao.evaluation.bench_speed import bench_embed
 
-    report = bench_embed(_folder(args.data, "--data"), images=args.images, models=args.models)
+    report = bench_embed(
+        _folder(args.data, "--data"),
+        images=args.images,
+        models=args.models,
+        background_load=args.background_load,
+    )
     if _emit(args, report):
         return 0
+    _print_conditions(report)
     print(f"one core, {report['images']} photos of {args.data}, decoding and detection included:")
     rows = {**report["models"], "face_recognition": report["face_recognition"]}
     for name, r in rows.items():
@@ -331,9 +371,15 @@ def run_analyze(args: argparse.Namespace) -> int:
     """Time each analysis stage per face on one thread, and face_recognition's landmarks."""
     from kao.evaluation.bench_speed import bench_analyze
 
-    report = bench_analyze(_folder(args.data, "--data"), images=args.images, accurate=args.accurate)
+    report = bench_analyze(
+        _folder(args.data, "--data"),
+        images=args.images,
+        accurate=args.accurate,
+        background_load=args.background_load,
+    )
     if _emit(args, report):
         return 0
+    _print_conditions(report)
     print(f"median ms per face, one thread ({report['faces']} faces in {report['images']} photos):")
     for stage, value in report["median_ms_per_face"].items():
         print(f"  {stage:<12} {value:8.2f}")

@@ -3,7 +3,9 @@ embedding throughput, and the per-face analysis stage by stage (`kao bench detec
 `analyze`). Each function returns the JSON-ready report `kao bench ... --json` prints.
 
 The peer is face_recognition 1.3 (dlib's HOG detector, its 68 landmarks and encodings), timed
-on the same photos in the same process, so that the ratios hold on any machine."""
+on the same photos in the same process, so that the ratios hold on any machine. With
+`background_load`, a separate process keeps one core busy for the whole measurement
+(`kao.evaluation.background_load`), and the report says what it used."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import os
 import platform
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +23,63 @@ import numpy as np
 
 from kao.errors import KaoError
 from kao.evaluation import baselines
+from kao.evaluation.background_load import BackgroundLoad
 from kao.image import find_images, load_image
+from kao.models.precision import cpu_info, precision
 from kao.progress import progress
 
 BENCH_SIDE = (640, 480)
 """Width and height (px) the latency photos are resized to."""
 
 
+OLD_DEFAULT = {"KAO_THREADS": str(os.cpu_count() or 1), "KAO_SPINNING": "1"}
+"""The sessions' settings of kao 0.1.0 (before threads were chosen from the idle cores): every
+core, ONNX Runtime's spinning worker threads."""
+
+
 def machine() -> dict[str, Any]:
-    """The CPUs and processor a report was measured on."""
-    return {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()}
+    """The CPUs and processor a report was measured on: {"cpus", "processor", "cpu_model",
+    "cpu_flags" (those that pick ONNX Runtime's kernels), "precision" (what kao's 8-bit
+    networks run in here, `kao.models.precision`)}."""
+    cpu = cpu_info()
+    return {
+        "cpus": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_model": cpu["model"],
+        "cpu_flags": cpu["flags"],
+        "precision": precision(),
+    }
+
+
+def load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages, None where the OS has none."""
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
+@contextmanager
+def environment(settings: dict[str, str]) -> Iterator[None]:
+    """The body runs with `settings` in os.environ (models made in it take their sessions'
+    threads and spinning from there); the previous values are put back after."""
+    before = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def conditions(load: BackgroundLoad, before: list[float] | None) -> dict[str, Any]:
+    """What a report was measured under: {"background_load": `load.report()`,
+    "load_average_before", "load_average_after"}."""
+    return {
+        "background_load": load.report(),
+        "load_average_before": before,
+        "load_average_after": load_average(),
+    }
 
 
 def photos_in(folder: Path, count: int | None = None) -> list[Path]:
@@ -61,33 +111,48 @@ def interleaved(
 
 
 def bench_detect(
-    data: Path, *, photos: int = 20, repeat: int = 3, folder_images: int = 100, detector: str
+    data: Path,
+    *,
+    photos: int = 20,
+    repeat: int = 3,
+    folder_images: int = 100,
+    detector: str,
+    background_load: bool = False,
 ) -> dict[str, Any]:
-    """Median latency (ms) per 640 x 480 photo of kao (every core, one thread, with the
-    masked-face pass) and face_recognition's HOG, interleaved over the first `photos` photos of
-    `data` `repeat` times; then images/s over the first `folder_images` photos, decoding
-    included. `detector` names kao's detector network."""
+    """Median latency (ms) per 640 x 480 photo of kao (its default sessions; the old default,
+    every core with spinning threads; one thread; the default with the masked-face pass) and
+    face_recognition's HOG, interleaved over the first `photos` photos of `data` `repeat`
+    times; then images/s over the first `folder_images` photos, decoding included, for kao's
+    three settings and HOG. `detector` names kao's detector network. With `background_load`,
+    one core is kept busy from before the models load to the end."""
+    from kao.models.runtime import thread_report
+
     paths = photos_in(data)
     resized = [
         cv2.resize(load_image(p), BENCH_SIDE, interpolation=cv2.INTER_AREA) for p in paths[:photos]
     ]
-    detectors: dict[str, Callable[[np.ndarray], Any]] = {
-        "kao": baselines.kao_detector(model=detector),
-        "kao_1_thread": baselines.kao_detector(model=detector, threads=1),
-        "kao_masked_pass": baselines.kao_detector(model=detector, masked_faces=True),
-        "face_recognition_hog": baselines.face_recognition_hog(),
-    }
-    latency = {
-        name: statistics.median(times) * 1000
-        for name, times in interleaved(detectors, resized, repeat).items()
-    }
-    folder = paths[:folder_images]
-    throughput = {}
-    for name in ("kao", "face_recognition_hog"):
-        start = time.perf_counter()
-        for path in progress(folder, len(folder)):
-            detectors[name](load_image(path))
-        throughput[name] = len(folder) / (time.perf_counter() - start)
+    before = load_average()
+    with BackgroundLoad(background_load) as load:
+        threads = thread_report()  # what the default sessions are made with, load running
+        detectors: dict[str, Callable[[np.ndarray], Any]] = {
+            "kao": baselines.kao_detector(model=detector),
+        }
+        with environment(OLD_DEFAULT):
+            detectors["kao_old_default"] = baselines.kao_detector(model=detector)
+        detectors["kao_1_thread"] = baselines.kao_detector(model=detector, threads=1)
+        detectors["kao_masked_pass"] = baselines.kao_detector(model=detector, masked_faces=True)
+        detectors["face_recognition_hog"] = baselines.face_recognition_hog()
+        latency = {
+            name: statistics.median(times) * 1000
+            for name, times in interleaved(detectors, resized, repeat).items()
+        }
+        folder = paths[:folder_images]
+        throughput = {}
+        for name in ("kao", "kao_old_default", "kao_1_thread", "face_recognition_hog"):
+            start = time.perf_counter()
+            for path in progress(folder, len(folder)):
+                detectors[name](load_image(path))
+            throughput[name] = len(folder) / (time.perf_counter() - start)
     hog = latency["face_recognition_hog"]
     return {
         "photos": len(resized),
@@ -101,23 +166,38 @@ def bench_detect(
             "images": len(folder),
             "images_per_s": {k: round(v, 1) for k, v in throughput.items()},
         },
+        "sessions": threads,
         "machine": machine(),
         "model": detector,
+        **conditions(load, before),
     }
 
 
 def bench_embed(
-    data: Path, *, images: int = 100, models: Sequence[str] | None = None
+    data: Path,
+    *,
+    images: int = 100,
+    models: Sequence[str] | None = None,
+    background_load: bool = False,
 ) -> dict[str, Any]:
     """Finding and embedding every face of the first `images` photos of `data` on one core,
     with each recognition model of `models` (default: all) and with face_recognition (HOG +
     face_encodings). Per pipeline: faces/s and ms per face end to end (decoding, detection,
     alignment and network), and the median ms per face of the embedding alone (alignment and
     network; the faces found beforehand). kao's models share one detection per photo; the
-    pipelines take turns on each photo so that background load hits them alike.
+    pipelines take turns on each photo so that background load hits them alike. With
+    `background_load`, one core is kept busy from before the models load to the end.
 
     Sets KAO_THREADS=1 for the process: call it before any model is loaded (a fresh process)."""
     os.environ["KAO_THREADS"] = "1"
+    before = load_average()
+    with BackgroundLoad(background_load) as load:
+        report = _bench_embed(data, images, models)
+    return report | conditions(load, before)
+
+
+def _bench_embed(data: Path, images: int, models: Sequence[str] | None) -> dict[str, Any]:
+    """`bench_embed`'s measurement (see there), without the background load."""
     face_recognition = baselines.import_face_recognition()
 
     from kao.recognition.embedder import RECOGNITION_MODELS, FaceEmbedder, check_model
@@ -182,12 +262,23 @@ def bench_embed(
     }
 
 
-def bench_analyze(data: Path, *, images: int = 100, accurate: bool = False) -> dict[str, Any]:
+def bench_analyze(
+    data: Path, *, images: int = 100, accurate: bool = False, background_load: bool = False
+) -> dict[str, Any]:
     """Median ms per face of each `kao analyze` stage on one thread over the first `images`
     photos of `data`, beside face_recognition finding the 68 landmarks of the same photos.
+    With `background_load`, one core is kept busy from before the models load to the end.
 
     Sets KAO_THREADS=1 for the process: call it before any model is loaded (a fresh process)."""
     os.environ["KAO_THREADS"] = "1"
+    before = load_average()
+    with BackgroundLoad(background_load) as load:
+        report = _bench_analyze(data, images, accurate)
+    return report | conditions(load, before)
+
+
+def _bench_analyze(data: Path, images: int, accurate: bool) -> dict[str, Any]:
+    """`bench_analyze`'s measurement (see there), without the background load."""
     face_recognition = baselines.import_face_recognition()
 
     from kao.analysis import STAGES, FaceAnalyzer
@@ -226,4 +317,5 @@ def bench_analyze(data: Path, *, images: int = 100, accurate: bool = False) -> d
         "median_ms_per_face": {k: round(statistics.median(v), 2) for k, v in per_face.items()},
         "face_recognition_68_landmarks_ms_per_face": round(statistics.median(peer), 2),
         "data": str(data),
+        "machine": machine(),
     }
