@@ -292,3 +292,28 @@ def test_bad_inputs_give_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "--plot" in capsys.readouterr().err
     with pytest.raises(KaoError, match="no frame was counted"):
         plot_series([], tmp_path / "p.png")
+
+
+def test_the_http_api_counts_in_a_region(tmp_path: Path) -> None:
+    from kao.server.app import create_app
+    from kao.server.settings import Settings
+    from tests.serving import local_client
+
+    frame = shared_file(MALL_FRAME)
+    files = [("image", ("mall.jpg", frame.read_bytes(), "image/jpeg"))]
+    with local_client(create_app(Settings(db=str(tmp_path / "faces.db")))) as client:
+        query = {"method": "trained-mall", "roi": LEFT_HALF, "points": "true"}
+        answer = client.post("/v1/count", params=query, files=files)
+        assert answer.status_code == 200, answer.text
+        record = answer.json()
+        whole = client.post("/v1/count", params={"method": "trained-mall"}, files=files).json()
+        bad = client.post("/v1/count", params={"roi": "1,2 3,4"}, files=files)
+        off = client.post("/v1/count", params={"roi": "0,0 900,0 0,90"}, files=files)
+        unknown = client.post("/v1/count", params={"method": "magic"}, files=files)
+    assert record["image"] == "mall.jpg" and (record["width"], record["height"]) == (640, 480)
+    assert record["method"] == "trained-mall" and record["points"]
+    assert record["roi"]["image_count"] == whole["count"] > record["count"] > 0
+    assert "roi" not in whole and "points" not in whole
+    assert bad.status_code == 400 and "--roi" in bad.json()["error"]
+    assert off.status_code == 400 and "outside the 640 x 480" in off.json()["error"]
+    assert unknown.status_code == 400 and "method must be one of" in unknown.json()["error"]

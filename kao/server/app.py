@@ -1,13 +1,13 @@
 """`create_app`: the FastAPI app of `kao serve`.
 
-Routes: ``/v1/...`` the JSON API (`routes_images`, `routes_gallery`; API key checked when
-required), ``/v1/live`` the WebSocket of live video (`routes_live`, which checks keys, host
-and origin itself), ``/health`` (no key: are this process and its database up), ``/docs`` and
-``/openapi.json`` (a key is needed when keys are, unless `Settings.public_docs`; Swagger UI's
-files under ``/docs/assets``), and the web page: ``/`` and its files under ``/static``
-(`kao/server/static`: plain HTML, CSS and JavaScript that call the JSON API). Every request
-passes `Guard` (Host and cross-site checks), then CORS when `Settings.cors_origins` names
-origins, then `Limits` (body size, time)."""
+Routes: ``/v1/...`` the JSON API (`routes_images`, `routes_gallery`, `routes_count`; API key
+checked when required), ``/v1/live`` the WebSocket of live video (`routes_live`, which checks
+keys, host and origin itself), ``/health`` (no key: are this process and its database up),
+``/docs`` and ``/openapi.json`` (a key is needed when keys are, unless `Settings.public_docs`;
+Swagger UI's files under ``/docs/assets``), and the web page: ``/`` and its files under
+``/static`` (`kao/server/static`: plain HTML, CSS and JavaScript that call the JSON API). Every
+request passes `Guard` (Host and cross-site checks), then CORS when `Settings.cors_origins`
+names origins, then `Limits` (body size, time)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from fastapi.staticfiles import StaticFiles
 
 import kao
 from kao.errors import KaoError
-from kao.server import errors, routes_gallery, routes_images, routes_live
+from kao.server import errors, routes_count, routes_gallery, routes_images, routes_live
 from kao.server.auth import key_accepted, require_key, require_key_for_docs, service
 from kao.server.errors import without_names
 from kao.server.guard import Guard
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api = APIRouter(prefix="/v1", dependencies=[Depends(require_key)])
     api.include_router(routes_images.router)
     api.include_router(routes_gallery.router)
+    api.include_router(routes_count.router)
     app.include_router(api)
     app.include_router(routes_live.router, prefix="/v1")  # WebSocket: checks its own key
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
