@@ -292,6 +292,12 @@ def test_bad_inputs_give_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixt
     assert "--plot" in capsys.readouterr().err
     with pytest.raises(KaoError, match="no frame was counted"):
         plot_series([], tmp_path / "p.png")
+    assert main(["count", "--camera", "x"]) == 1
+    assert "--camera takes a camera number" in capsys.readouterr().err
+    assert main(["count", frame, "--camera", "0"]) == 1
+    assert "give no INPUT with it" in capsys.readouterr().err
+    assert main(["count", "--camera", "63", "--max-frames", "2"]) == 1  # no such camera here
+    assert "camera 63: cannot be opened as a video" in capsys.readouterr().err
 
 
 def test_the_http_api_counts_in_a_region(tmp_path: Path) -> None:
