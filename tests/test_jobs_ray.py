@@ -70,13 +70,17 @@ def cluster_processes(root: Path) -> set[int]:
     return ours - {os.getpid()}
 
 
+ACTOR = b"ray::MapWorker(MapBatches(KaoBatches))"
+"""How the Ray Data actor processes of kao's `map_batches` title themselves."""
+
+
 def kao_workers(root: Path) -> dict[int, int]:
-    """The `ray::KaoWorker` actor processes of the cluster under `root`: pid -> its raylet."""
+    """The actor processes (`ACTOR`) of the cluster under `root`: pid -> its raylet."""
     table = processes()
     return {
         pid: table[pid][0]
         for pid in cluster_processes(root)
-        if pid in table and table[pid][1].startswith(b"ray::KaoWorker")
+        if pid in table and table[pid][1].startswith(ACTOR)
     }
 
 
@@ -187,7 +191,7 @@ def test_a_cluster_job_gives_the_local_records(cluster: Cluster, tmp_path: Path)
 
 def test_a_worker_killed_mid_job_and_the_job_completes(cluster: Cluster, tmp_path: Path) -> None:
     """SIGKILL one of the two actor processes (one on each node) mid-job: Ray restarts it and
-    retries its calls; the job ends well with every photo once, the local engine's records."""
+    retries its blocks; the job ends well with every photo once, the local engine's records."""
     photos = lfw_photos(120)
     results = tmp_path / "ray.jsonl"
     job = kao(cluster, "detect", str(listing(tmp_path, photos)), "--results", str(results))
@@ -227,13 +231,20 @@ def test_a_killed_job_resumes(cluster: Cluster, tmp_path: Path) -> None:
 def test_cluster_errors_say_why(
     cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """More actors than the cluster's CPUs, and a task that cannot load on the actors: each a
+    """More actors than the cluster's CPUs, GPUs asked of a cluster without any (a fraction per
+    actor, or one each with --device cuda), and a task that cannot load on the actors: each a
     KaoError with its reason."""
     photos = [str(photo) for photo in lfw_photos(2)]
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
     monkeypatch.setenv("RAY_AUTH_TOKEN", cluster.environment["RAY_AUTH_TOKEN"])
     with pytest.raises(KaoError, match="--workers 3 needs 3 CPUs; the Ray cluster has 2"):
         run(photos, Task("detect"), print, runner=RayEngine(3, cluster.address))
+    with pytest.raises(KaoError, match="--workers 2 needs 1 GPUs; the Ray cluster has 0"):
+        run(photos, Task("detect"), print, runner=RayEngine(2, cluster.address, gpus=0.5))
+    monkeypatch.setenv("KAO_DEVICE", "cuda")  # --device cuda: one GPU per actor
+    with pytest.raises(KaoError, match="--workers 2 needs 2 GPUs; the Ray cluster has 0"):
+        run(photos, Task("detect"), print, runner=RayEngine(2, cluster.address))
+    monkeypatch.delenv("KAO_DEVICE")
     unknown = Task("embed", {"model": "nobody"})
     with pytest.raises(KaoError, match="unknown recognition model 'nobody'"):
         run(photos, unknown, print, runner=RayEngine(2, cluster.address))

@@ -1,6 +1,7 @@
 """Engines: what runs a task over a stream of images. One interface (`Engine.map`), two
 implementations: `LocalEngine`, a pool of processes on this machine, and
-`kao.jobs.ray_engine.RayEngine`, Ray actors on this machine or a cluster."""
+`kao.jobs.ray_engine.RayEngine`, Ray Data's `map_batches` on a pool of actors, on this machine
+or a cluster."""
 
 from __future__ import annotations
 
@@ -72,8 +73,8 @@ class LocalEngine:
 
 def engine(name: str = "local", *, workers: int = 1, address: str | None = None) -> Engine:
     """The engine called `name` (one of `ENGINES`) with `workers` processes (local) or actors
-    (ray); `address`: the Ray cluster to join (ray only; default `RAY_ADDRESS`, else a Ray
-    started for the job)."""
+    of one CPU (ray; one GPU each too when `KAO_DEVICE` is cuda); `address`: the Ray cluster
+    to join (ray only; default `RAY_ADDRESS`, else a Ray started for the job)."""
     if name not in ENGINES:
         raise KaoError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")
     if workers < 1:

@@ -1,30 +1,28 @@
-"""The Ray engine (`--engine ray`): a task run by Ray actors, on this machine or a cluster.
+"""The Ray engine (`--engine ray`): a task run by Ray Data on this machine or a cluster.
 
-Each actor loads the task once (its models) and processes one image per call; the driver keeps
-at most `ahead` calls per actor in flight and yields the records in input order, so the
-records are those of the plain loop and a results file resumes the same way. An actor whose
-process dies is restarted by Ray (its models loaded again) and its calls retried, so the job
-completes with every image done once in the results. Actor processes are titled
-`ray::KaoWorker` (`ps`).
+The images become a dataset of small blocks (`ray.data.from_items`, `batch_size` images a
+block) streamed through `map_batches` on a fixed pool of actors (`ActorPoolStrategy`): each
+actor loads the task once (its models, `KaoBatches`) and turns each block into its records.
+The driver reads the records back block by block as they are done (`iter_batches`), in input
+order (`preserve_order`), so the records are those of the plain loop and a results file
+resumes the same way. An actor whose process dies is restarted by Ray (its models loaded
+again) and its blocks retried, so the job completes with every image done once in the results.
+Actor processes are titled `ray::MapWorker(MapBatches(KaoBatches))` (`ps`).
 
-Plain actors rather than Ray Data's `map_batches`: the work is one call per image whose
-record must come back in input order, a bounded number of images in flight (Ray Data bounds
-its object store bytes, not images, and wants the inputs as a dataset built up front), and
-nothing more than the `ray` package (Ray Data adds pandas and its own executor).
-`ray.util.ActorPool` would do, but gives each actor one call at a time, idle for each round
-trip.
-
-Every node must have kao (same version) and its models (`kao models download`, or
-`KAO_MODELS` naming a shared folder) installed, and see the images under the same paths."""
+Every node must have kao (same version, with kao[ray]) and its models (`kao models download`,
+or `KAO_MODELS` naming a shared folder) installed, and see the images under the same paths."""
 
 from __future__ import annotations
 
 import logging
+import math
 import os
-from collections import deque
+import pickle
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from kao.errors import KaoError
 from kao.extras import require
@@ -35,62 +33,83 @@ ADDRESS_VARIABLE = "RAY_ADDRESS"
 PASSED = ("KAO_THREADS", "KAO_DEVICE", "KAO_MODELS", "KAO_OFFLINE")
 """The driver's environment variables that its actors get (unless their node's `ray start`
 had them): threads, device, where the model files are."""
+MAX_BLOCKS = 10_000
+"""At most this many blocks a job: past `MAX_BLOCKS * batch_size` images the blocks grow, so
+that a million-image job is not a million tasks (each block is one task and one object)."""
 
 
 @dataclass(frozen=True)
 class RayEngine:
-    """`workers` Ray actors of `cpus` CPUs each (ONNX Runtime on that many threads, unless
-    `KAO_THREADS` is set; see `PASSED`), on the cluster at `address` (else `RAY_ADDRESS`, else
-    a Ray started here for this job and stopped after it); at most `ahead` images per actor in
-    flight, so memory stays flat however many images."""
+    """`workers` Ray actors of `cpus` CPUs (ONNX Runtime on that many threads, unless
+    `KAO_THREADS` is set; see `PASSED`) and `gpus` GPUs each (None: 1 when `KAO_DEVICE` is
+    cuda, else 0; a fraction shares a GPU between actors), on the cluster at `address` (else
+    `RAY_ADDRESS`, else a Ray started here for this job and stopped after it). Images go to
+    the actors `batch_size` at a time (a block: the unit of streaming, ordering and retry)."""
 
     workers: int = 1
     address: str | None = None
-    ahead: int = 2
     cpus: float = 1.0
+    gpus: float | None = None
+    batch_size: int = 8
 
     def map(self, task: Loadable, items: Iterable[Item]) -> Iterator[dict[str, Any]]:
         """See `kao.jobs.Engine.map`."""
         require("ray", "--engine ray", "ray")
+        require("pandas", "--engine ray", "ray")  # Ray Data's dependency
         import ray
-        from ray.exceptions import RayError, RayTaskError
+        import ray.data
+        from ray.exceptions import RayError
 
+        rows = [{"item": pickle.dumps(item)} for item in items]
+        if not rows:
+            return
+        _quiet(logging.getLogger("ray.data"))
         self._connect(ray)
         try:
-            settings = {"KAO_THREADS": str(max(1, int(self.cpus)))}
-            settings.update({name: os.environ[name] for name in PASSED if name in os.environ})
-            remote = ray.remote(num_cpus=self.cpus, max_restarts=-1, max_task_retries=-1)
-            actors = [remote(KaoWorker).remote(task, settings) for _ in range(self.workers)]
-            busy = [0] * self.workers  # calls of each actor whose record is not yet yielded
-            pending: deque[tuple[Any, int]] = deque()  # (the call's result, its actor)
-
-            def oldest() -> dict[str, Any]:
-                result, actor = pending.popleft()
-                busy[actor] -= 1
-                try:
-                    return ray.get(result)
-                except RayTaskError as error:
-                    if isinstance(error.cause, KaoError):
-                        raise KaoError(str(error.cause)) from None
-                    raise
-                except RayError as error:
-                    raise KaoError(f"the Ray job failed ({error}); rerun to resume") from None
-
-            for item in items:
-                if len(pending) >= self.workers * self.ahead:
-                    yield oldest()
-                actor = busy.index(min(busy))
-                pending.append((actors[actor].process.remote(item), actor))
-                busy[actor] += 1
-            while pending:
-                yield oldest()
+            context = ray.data.DataContext.get_current()
+            context.execution_options.preserve_order = True
+            context.enable_progress_bars = False
+            context.print_on_execution_start = False
+            size = max(self.batch_size, math.ceil(len(rows) / MAX_BLOCKS))
+            records = ray.data.from_items(
+                rows, override_num_blocks=math.ceil(len(rows) / size)
+            ).map_batches(
+                KaoBatches,
+                fn_constructor_args=(task, self._settings()),
+                batch_size=size,
+                batch_format="numpy",
+                compute=ray.data.ActorPoolStrategy(size=self.workers),
+                num_cpus=self.cpus,
+                num_gpus=self._gpus(),
+            )
+            try:
+                for batch in records.iter_batches(batch_size=None, batch_format="numpy"):
+                    for record in batch["record"]:
+                        yield pickle.loads(record)
+            except RayError as error:
+                failure = _kao_error(error)
+                if failure is not None:
+                    raise KaoError(str(failure)) from None
+                raise KaoError(f"the Ray job failed ({error}); rerun to resume") from None
         finally:
             ray.shutdown()
 
+    def _settings(self) -> dict[str, str]:
+        """The environment variables of the actors (see `PASSED`)."""
+        settings = {"KAO_THREADS": str(max(1, int(self.cpus)))}
+        settings.update({name: os.environ[name] for name in PASSED if name in os.environ})
+        return settings
+
+    def _gpus(self) -> float:
+        """GPUs per actor: `gpus`, else 1 when `KAO_DEVICE` is cuda, else 0."""
+        if self.gpus is not None:
+            return self.gpus
+        return 1.0 if os.environ.get("KAO_DEVICE") == "cuda" else 0.0
+
     def _connect(self, ray: Any) -> None:
         """Join the cluster at `address` or `RAY_ADDRESS`, or start Ray here with enough CPUs
-        for the actors; KaoError when Ray cannot be joined or started, or has fewer CPUs than
-        the actors need."""
+        for the actors; KaoError when Ray cannot be joined or started, or has fewer CPUs or
+        GPUs than the actors need."""
         address = self.address or os.environ.get(ADDRESS_VARIABLE)
         quiet = {"logging_level": logging.WARNING, "log_to_driver": False}
         if address:
@@ -99,25 +118,52 @@ class RayEngine:
             except ConnectionError as error:
                 raise KaoError(f"cannot join the Ray cluster at {address}: {error}") from None
         else:
-            cpus = max(os.cpu_count() or 1, int(self.workers * self.cpus + 0.999))
+            cpus = max(os.cpu_count() or 1, math.ceil(self.workers * self.cpus))
             try:
                 ray.init(address="local", num_cpus=cpus, include_dashboard=False, **quiet)
             except Exception as error:  # Ray raises a bare Exception when its processes fail
                 raise KaoError(f"Ray did not start on this machine: {error}") from None
-        available = ray.cluster_resources().get("CPU", 0)
-        if self.workers * self.cpus > available:
-            ray.shutdown()
-            raise KaoError(
-                f"--workers {self.workers} needs {self.workers * self.cpus:g} CPUs; the Ray "
-                f"cluster has {available:g}"
-            )
+        available = ray.cluster_resources()
+        for resource, flag, each in (("CPU", "CPUs", self.cpus), ("GPU", "GPUs", self._gpus())):
+            needed, has = self.workers * each, available.get(resource, 0)
+            if needed > has:
+                ray.shutdown()
+                raise KaoError(
+                    f"--workers {self.workers} needs {needed:g} {flag}; the Ray cluster has {has:g}"
+                )
 
 
-class KaoWorker(LoadedTask):
-    """A Ray actor (see `RayEngine`): the task loaded once (`LoadedTask`) with the environment
-    variables of `settings` that the node does not set."""
+class KaoBatches:
+    """The `map_batches` class of an actor (see `RayEngine`): the task loaded once
+    (`LoadedTask`) with the environment variables of `settings` that the node does not set;
+    a batch {"item": pickled `Item`s} -> {"record": their pickled records}, in order."""
 
     def __init__(self, task: Loadable, settings: dict[str, str]) -> None:
         for name, value in settings.items():
             os.environ.setdefault(name, value)
-        super().__init__(task)
+        self.loaded = LoadedTask(task)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        records = [pickle.dumps(self.loaded.process(pickle.loads(item))) for item in batch["item"]]
+        return {"record": np.array(records, dtype=object)}
+
+
+def _quiet(logger: logging.Logger) -> None:
+    """Ray Data's messages on the console: errors only (its log file keeps them all)."""
+    for handler in logger.handlers:
+        if not isinstance(handler, logging.FileHandler):
+            handler.setLevel(logging.ERROR)
+
+
+def _kao_error(error: BaseException) -> KaoError | None:
+    """The KaoError that a Ray error carries (a task that cannot load raises one in each block),
+    found through its causes; None when there is none."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, KaoError):
+            return current
+        seen.add(id(current))
+        cause = getattr(current, "cause", None)
+        current = cause if isinstance(cause, BaseException) else current.__cause__
+    return None
