@@ -13,6 +13,12 @@ mirror images, and the six softmax outputs are averaged (0.716 for the pair);
 `views=SHIFTED_VIEWS` reads 14 views instead (as it is, moved 2 px left, right, up and down,
 zoomed 0.9x and 1.1x, and each of those mirrored: 0.714), for 14 / 3 times the network's time.
 
+The 8-bit network runs where the CPU has 8-bit dot-product instructions (AVX-512 VNNI,
+AVX-VNNI, ARM's dot product); elsewhere, where ONNX Runtime's 8-bit kernels are slow (7.9 ms
+a face on an AMD EPYC without VNNI against about 1 ms with it), its float version, made from
+it at first use (`kao.models.precision`: the same weights, float activations).
+`KAO_PRECISION=int8|fp32` overrides the choice.
+
 FER2013's faces are loosely cropped: about the face's box with little margin, upright. A crop
 from a photo is framed the same way. The framing was measured by running kao's detector on
 300 FER2013 training images (enlarged 4x, border-padded): the image's side is a median 0.91

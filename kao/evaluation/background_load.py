@@ -3,9 +3,9 @@ servers and laptops always run something else.
 
 The load is a separate Python process spinning a tight arithmetic loop (one thread: pure
 Python, no library threads). It is started before the measurement and stopped after it by the
-`BackgroundLoad` context manager, on any exit (an exception, Ctrl-C); the loop also ends by
-itself within `CHECK_S` seconds when its parent process is gone (killed with SIGKILL), so no
-load outlives a benchmark."""
+`BackgroundLoad` context manager (which returns once the loop runs), on any exit (an
+exception, Ctrl-C); the loop also ends by itself within `CHECK_S` seconds when its parent
+process is gone (killed with SIGKILL), so no load outlives a benchmark."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ import os, sys, time
 parent = int(sys.argv[1])
 deadline = time.monotonic()
 x = 0
+print("busy", flush=True)
 while True:
     for _ in range(100_000):
         x = (x * 1103515245 + 12345) & 0xFFFFFFFF
@@ -55,9 +56,11 @@ class BackgroundLoad:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", LOOP, str(os.getpid())],
                 stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
                 env={**os.environ, "OMP_NUM_THREADS": "1"},
             )
+            assert self.process.stdout is not None
+            self.process.stdout.readline()  # its loop has started: the core is busy from here
             self._started = time.monotonic()
         return self
 
@@ -74,6 +77,8 @@ class BackgroundLoad:
         if self.process is None or self.process.returncode is not None:
             return
         self.process.kill()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         if hasattr(os, "wait4"):
             _, status, usage = os.wait4(self.process.pid, 0)
             self.process.returncode = os.waitstatus_to_exitcode(status)
