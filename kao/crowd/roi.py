@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from kao.errors import KaoError
@@ -24,8 +25,6 @@ OPTION = "--roi"
 SAMPLES = 8
 """Samples per cell side used to measure the share of a cell inside the polygon (64 per cell:
 the share of a cell cut by an edge is measured to about 1/64)."""
-CHUNK = 1 << 22
-"""Most samples tested at once (bounds the memory of `Polygon.cell_shares`)."""
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _VERTEX = re.compile(rf"\s*({_NUMBER})\s*,\s*({_NUMBER})\s*")
 
@@ -127,23 +126,27 @@ class Polygon:
         return self._shares[key]
 
     def _measure(self, shape: tuple[int, int], cell: tuple[float, float]) -> np.ndarray:
+        """Cells no edge passes through are wholly in or out: their centre decides. The cells
+        an edge passes through (found by walking each edge in steps of under half a cell, with
+        their neighbours) are measured on `SAMPLES` x `SAMPLES` points."""
         rows, cols = shape
         cx, cy = cell
-        shares = np.zeros(shape, np.float32)
-        (x0, y0), (x1, y1) = self.points.min(axis=0), self.points.max(axis=0)
-        c0, c1 = max(0, int(x0 // cx)), min(cols, int(x1 // cx) + 1)
-        r0, r1 = max(0, int(y0 // cy)), min(rows, int(y1 // cy) + 1)
-        if c0 >= c1 or r0 >= r1:
-            return shares
+        xs = (np.arange(cols) + 0.5) * cx
+        ys = (np.arange(rows) + 0.5) * cy
+        shares = self._inside(xs[None, :], ys[:, None]).astype(np.float32)
+        crossed = np.zeros(shape, np.uint8)
+        for start, end in zip(self.points, np.roll(self.points, -1, axis=0), strict=True):
+            steps = int(np.ceil(2 * max(abs(end[0] - start[0]) / cx, abs(end[1] - start[1]) / cy)))
+            along = start + np.linspace(0.0, 1.0, steps + 1)[:, None] * (end - start)
+            crossed[
+                np.clip((along[:, 1] // cy).astype(int), 0, rows - 1),
+                np.clip((along[:, 0] // cx).astype(int), 0, cols - 1),
+            ] = 1
+        row, col = np.nonzero(cv2.dilate(crossed, np.ones((3, 3), np.uint8)))
         offsets = (np.arange(SAMPLES) + 0.5) / SAMPLES
-        xs = ((np.arange(c0, c1)[:, None] + offsets) * cx).ravel()
-        step = max(1, CHUNK // (len(xs) * SAMPLES))
-        for start in range(r0, r1, step):
-            stop = min(r1, start + step)
-            ys = ((np.arange(start, stop)[:, None] + offsets) * cy).ravel()
-            inside = self._inside(xs[None, :], ys[:, None])
-            block = inside.reshape(stop - start, SAMPLES, c1 - c0, SAMPLES).mean(axis=(1, 3))
-            shares[start:stop, c0:c1] = block
+        x = (col[:, None] + offsets) * cx  # (K, SAMPLES) sample columns of each crossed cell
+        y = (row[:, None] + offsets) * cy
+        shares[row, col] = self._inside(x[:, None, :], y[:, :, None]).mean(axis=(1, 2))
         return shares
 
     def mask(self, height: int, width: int) -> np.ndarray:
