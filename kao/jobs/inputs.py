@@ -179,18 +179,17 @@ def read_url(url: str) -> bytes:
         raise ImageError(source, _reason(error, url)) from None
     if not data:
         raise ImageError(source, "empty file")
-    return bytes(data)
+    return data
 
 
 def _url_jobs(url: str, errors: list[ImageError]) -> list[Job]:
     """The images of the URL argument `url`: itself, the images under it (a folder) or those
     its pattern matches; its problems are appended to `errors`."""
     problem = refusal(url)
-    split = urlsplit(url)
-    try:
-        if problem is None and URL_GLOB_CHARACTERS & set(split.path):
-            return _url_matches(url, errors)
-        if problem is None:
+    if problem is None:
+        try:
+            if URL_GLOB_CHARACTERS & set(urlsplit(url).path):
+                return _url_matches(url, errors)
             system, path = _filesystem(url)
             from pyarrow.fs import FileType
 
@@ -200,8 +199,8 @@ def _url_jobs(url: str, errors: list[ImageError]) -> list[Job]:
             if info.type == FileType.Directory:
                 return _url_folder(url, system, path, errors)
             problem = "no such file or directory"
-    except (KaoError, OSError, ValueError) as error:
-        problem = _reason(error, url)
+        except (KaoError, OSError, ValueError) as error:
+            problem = _reason(error, url)
     errors.append(ImageError(redact(url), problem))
     return []
 
@@ -243,7 +242,10 @@ def _url_matches(url: str, errors: list[ImageError]) -> list[Job]:
             found.append(relative)
     if not found:
         errors.append(ImageError(redact(url), "no file matches this pattern"))
-    return [Job(_child(base, relative), _name(relative)) for relative in sorted(found)]
+    return [
+        Job(_child(base, relative), Path(PurePosixPath(relative).name))
+        for relative in sorted(found)
+    ]
 
 
 def _hidden(relative: str) -> bool:
@@ -269,7 +271,7 @@ def _child(url: str, relative: str) -> str:
 
 
 def _name(url: str) -> Path:
-    """The file name of a URL or a relative path, for its annotated copy ("image" if none)."""
+    """The file name of a URL, for its annotated copy ("image" if it has none)."""
     return Path(PurePosixPath(unquote(urlsplit(url).path)).name or "image")
 
 
