@@ -236,3 +236,31 @@ def test_the_command_reads_urls_in_pool_workers(photos: Path, tmp_path: Path) ->
     assert "3 records written (0 failed), 0 images already there" in done.stdout
     records = list(read_records(results))
     assert [r["image"] for r in records] == [r["image"] for r in plain([url(photos)])]
+
+
+class Refusing:
+    """A file system that refuses everything, as an S3 bucket without the right to read."""
+
+    def get_file_info(self, path: str) -> Any:
+        raise PermissionError(13, "Permission denied", path)
+
+    def open_input_file(self, path: str) -> Any:
+        detail = "".join(f"retry {n}: {'x' * 50}\n" for n in range(80))
+        raise OSError(
+            f"When reading information for key '{path}': AWS Error ACCESS_DENIED during "
+            f"HeadObject operation: No response body.\n{detail}"
+        )
+
+
+def test_refused_reads_are_short_reasons(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inputs_module, "_root", lambda scheme, netloc, query: (Refusing(), netloc))
+    jobs, errors = collect(["s3://bucket/photos/"])
+    assert not jobs and [(e.source, e.reason) for e in errors] == [
+        ("s3://bucket/photos/", "permission denied")
+    ]
+    with pytest.raises(ImageError) as raised:
+        read_url("s3://bucket/photos/a.jpg")
+    assert raised.value.reason == (
+        "cannot read: When reading information for key 'bucket/photos/a.jpg': AWS Error "
+        "ACCESS_DENIED during HeadObject operation: No response body."
+    )
