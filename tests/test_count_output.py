@@ -288,6 +288,8 @@ def test_bad_inputs_give_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixt
     _mall_video(video)
     assert main(["count", str(video), "--roi", "0,0 700,0 0,100"]) == 1
     assert "--roi: vertex 700,0 lies outside the 640 x 480 px image" in capsys.readouterr().err
+    assert main(["count", str(video), "--workers", "2"]) == 1
+    assert "are for images; a video is counted here" in capsys.readouterr().err
     assert main(["count", str(video), "--plot", str(tmp_path / "plot.jpg")]) == 1
     assert "--plot" in capsys.readouterr().err
     with pytest.raises(KaoError, match="no frame was counted"):

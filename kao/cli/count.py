@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Count the people in images and folders (walked recursively), or in the "
         "frames of a video or camera, with a smoothed series and its plot: crowd density maps "
         "or detected faces; auto picks one per image (see docs/BENCHMARKS.md for the rule and "
-        "its accuracy). Each count has an 80%% range.",
+        "its accuracy). Each count has an 80% range.",
     )
     parser.add_argument(
         "inputs",
@@ -141,6 +141,8 @@ def _run_video(args: argparse.Namespace, source: str, roi: Roi | None) -> int:
 
     if args.results is not None:
         raise KaoError("--results is for images; write a video's counts with --series FILE")
+    if args.engine != "local" or args.workers != 1 or args.address is not None:
+        raise KaoError("--engine, --workers and --address are for images; a video is counted here")
     CentredMedian(args.smooth)  # a bad window is reported before the video opens
     if args.plot is not None and args.plot.suffix.lower() != ".png":
         raise KaoError(f"--plot {args.plot}: write a .png file")
