@@ -92,6 +92,14 @@ def test_patterns_files_and_list_files_mixing_paths_and_urls(photos: Path) -> No
     assert [(e.source, e.reason) for e in errors] == [
         (f"{url(photos)}/x*.png", "no file matches this pattern")
     ]
+    everything, _ = collect([f"{url(photos)}/**", f"{url(photos)}/*/[fg].jpg"])
+    assert [job.path for job in everything] == [
+        url(first),
+        url(second),
+        f"{url(photos)}/notes.txt",
+        f"{url(photos)}/the%20group/g.jpg",
+        f"{url(photos)}/the%20group/g.jpg",
+    ]
     records = plain(inputs)
     assert records[0] == {"image": f"{url(photos)}/x*.png", "error": "no file matches this pattern"}
     assert records[-1] == {"image": f"{url(photos)}/nope.jpg", "error": "no such file"}

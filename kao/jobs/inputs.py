@@ -234,7 +234,9 @@ def _url_matches(url: str, errors: list[ImageError]) -> list[Job]:
     from pyarrow.fs import FileSelector
 
     system, path = _filesystem(base)
-    selector = FileSelector(path, recursive=len(pattern) > 1, allow_not_found=True)
+    selector = FileSelector(
+        path, recursive=len(pattern) > 1 or "**" in pattern, allow_not_found=True
+    )
     found = []
     for info in system.get_file_info(selector):
         relative = info.path[len(path) :].lstrip("/")
@@ -259,7 +261,7 @@ def _matches(parts: list[str], pattern: list[str]) -> bool:
     if not pattern:
         return not parts
     if pattern[0] == "**":
-        return any(_matches(parts[skip:], pattern[1:]) for skip in range(len(parts)))
+        return any(_matches(parts[skip:], pattern[1:]) for skip in range(len(parts) + 1))
     return bool(parts) and fnmatchcase(parts[0], pattern[0]) and _matches(parts[1:], pattern[1:])
 
 
