@@ -15,8 +15,8 @@ from kao.errors import KaoError
 
 SIZE = (1000, 500)
 """Plot width and height, pixels."""
-MARGIN = (70, 30, 30, 55)
-"""Left, top, right and bottom margins around the axes, pixels."""
+MARGIN = (70, 50, 30, 55)
+"""Left, top, right and bottom margins around the axes, pixels (the legend is in the top one)."""
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 BAND = (255, 225, 200)
 """BGR of the range band."""
@@ -77,11 +77,11 @@ def plot_series(rows: Sequence[Row], path: Path, title: str = "") -> None:
     legend = [(BAND, "80% range", 8), (RAW, "count", 1), (SMOOTHED, "smoothed", 3)]
     x = left + 10
     for colour, label, thickness in legend:
-        cv2.line(canvas, (x, top + 15), (x + 25, top + 15), colour, thickness)
-        _text(canvas, label, (x + 30, top + 20))
+        cv2.line(canvas, (x, 20), (x + 25, 20), colour, thickness)
+        _text(canvas, label, (x + 30, 25))
         x += 40 + 10 * len(label) + 20
     if title:
-        _text(canvas, title, (x + 20, top + 20))
+        _text(canvas, title, (x + 20, 25))
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), canvas):
         raise KaoError(f"--plot {path}: the file could not be written")
