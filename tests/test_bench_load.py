@@ -107,7 +107,8 @@ def test_idle_cores_is_a_count_of_this_machines_cores() -> None:
 
 
 class FakeSession:
-    """Stands in for ort.InferenceSession: keeps the options it was made with."""
+    """Stands in for ort.InferenceSession: keeps the options it was made with; `run` answers
+    its thread count."""
 
     def __init__(self, path: str, options: ort.SessionOptions, providers: list[str]) -> None:
         self.options = options
@@ -115,6 +116,82 @@ class FakeSession:
 
     def get_providers(self) -> list[str]:
         return self.providers
+
+    def run(self, names: Any, feed: dict[str, Any], run_options: Any = None) -> int:
+        return self.options.intra_op_num_threads
+
+
+def test_other_processes_busy_cores_leave_out_this_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two cores, a 1 s interval of 200 ticks: 50 idle ticks = 1.5 cores busy, of which this
+    process used 0.5 s of CPU: others kept 1.0 core busy."""
+    monkeypatch.setattr(runtime, "usable_cores", lambda: 2)
+    assert runtime.others_busy((10.0, 100, 1000, 3.0), (11.0, 150, 1200, 3.5)) == 1.0
+    assert runtime.others_busy((10.0, 100, 1000, 3.0), (11.0, 300, 1200, 3.5)) == 0.0
+    assert runtime.others_busy((10.0, 100, 1000, 3.0), (10.0, 100, 1000, 3.0)) == 0.0
+
+
+class FixedMonitor:
+    """A LoadMonitor whose thread count the test sets."""
+
+    def __init__(self, threads: int) -> None:
+        self.count = threads
+
+    def threads(self) -> int:
+        return self.count
+
+
+@pytest.mark.usefixtures("fresh_sessions")
+def test_an_adaptive_session_runs_with_the_threads_of_the_moment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ort, "InferenceSession", FakeSession)
+    made: list[int] = []
+
+    def make(threads: int) -> Any:
+        made.append(threads)
+        return runtime._session(WEIGHTS, threads, False, "cpu")
+
+    monitor = FixedMonitor(2)
+    session = runtime.AdaptiveSession(make, monitor)  # type: ignore[arg-type]
+    assert session.run(None, {}) == 2 and session.threads == 2
+    monitor.count = 1  # another process took a core
+    assert session.run(None, {}) == 1 and session.threads == 1
+    monitor.count = 2
+    assert session.run(None, {}) == 2
+    assert made == [2, 1]  # each count's session made once
+    assert session.get_providers() == [runtime.CPU]  # the rest is the first session's
+
+
+@pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="needs Linux's /proc/stat")
+@pytest.mark.usefixtures("fresh_sessions")
+def test_sessions_adapt_unless_threads_are_fixed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ort, "InferenceSession", FakeSession)
+    monkeypatch.setenv("KAO_DEVICE", "cpu")
+    monkeypatch.delenv("KAO_THREADS", raising=False)
+    adaptive = onnx_session(WEIGHTS)
+    assert isinstance(adaptive, runtime.AdaptiveSession)
+    assert onnx_session(WEIGHTS) is adaptive
+    assert 1 <= adaptive.run(None, {}) <= runtime.usable_cores()
+    assert isinstance(onnx_session(WEIGHTS, 1), FakeSession)
+    monkeypatch.setenv("KAO_THREADS", "2")
+    fixed = onnx_session(WEIGHTS)
+    assert isinstance(fixed, FakeSession) and fixed.options.intra_op_num_threads == 2
+
+
+def test_the_load_monitor_counts_again_after_its_period(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first count is `idle_cores()`; later ones come from the samples' differences, at
+    most once a period."""
+    monkeypatch.setattr(runtime, "usable_cores", lambda: 2)
+    monkeypatch.setattr(runtime, "idle_cores", lambda: 2.0)
+    samples = iter([(0.0, 0, 0, 0.0), (1.0, 50, 200, 0.5), (2.0, 250, 400, 1.0)])
+    monitor = runtime.LoadMonitor(period=0.0)
+    monkeypatch.setattr(monitor, "_take", lambda: next(samples))
+    assert monitor.threads() == 2  # idle_cores()
+    assert monitor.threads() == 1  # another process held a core: 1.0 idle
+    assert monitor.idle() == 2.0  # it stopped
+    slow = runtime.LoadMonitor(period=3600.0)
+    monkeypatch.setattr(slow, "_take", lambda: (0.0, 0, 0, 0.0))
+    assert slow.idle() == 2.0 and slow.idle() == 2.0
 
 
 @pytest.mark.usefixtures("fresh_sessions")

@@ -325,9 +325,12 @@ def run_detect(args: argparse.Namespace) -> int:
         return 0
     _print_conditions(report)
     sessions = report["sessions"]
+    how = "following the idle cores" if sessions["adaptive"] else "KAO_THREADS"
+    idle = sessions["idle_cores"]
     print(
-        f"kao's sessions: {sessions['threads']} thread(s) ({sessions['idle_cores']} of "
-        f"{sessions['usable_cores']} cores idle), spinning {sessions['spinning']}"
+        f"kao's sessions ({how}): {sessions['threads']} thread(s) at the end "
+        f"({'?' if idle is None else round(idle, 1)} of {sessions['usable_cores']} cores idle), "
+        f"spinning {'on' if sessions['spinning'] else 'off'}"
     )
     print(f"median latency per 640x480 photo ({report['photos']} photos x {args.repeat}):")
     for name, value in report["median_ms_640x480"].items():

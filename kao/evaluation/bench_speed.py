@@ -124,28 +124,30 @@ def bench_detect(
     face_recognition's HOG, interleaved over the first `photos` photos of `data` `repeat`
     times; then images/s over the first `folder_images` photos, decoding included, for kao's
     three settings and HOG. `detector` names kao's detector network. With `background_load`,
-    one core is kept busy from before the models load to the end."""
+    one core is kept busy from after the models load (on a quiet machine, as a server's load
+    before other work starts) to the end; "sessions" says how kao's default sessions run
+    under it (`thread_report`)."""
     from kao.models.runtime import thread_report
 
     paths = photos_in(data)
     resized = [
         cv2.resize(load_image(p), BENCH_SIDE, interpolation=cv2.INTER_AREA) for p in paths[:photos]
     ]
+    detectors: dict[str, Callable[[np.ndarray], Any]] = {
+        "kao": baselines.kao_detector(model=detector),
+    }
+    with environment(OLD_DEFAULT):
+        detectors["kao_old_default"] = baselines.kao_detector(model=detector)
+    detectors["kao_1_thread"] = baselines.kao_detector(model=detector, threads=1)
+    detectors["kao_masked_pass"] = baselines.kao_detector(model=detector, masked_faces=True)
+    detectors["face_recognition_hog"] = baselines.face_recognition_hog()
     before = load_average()
     with BackgroundLoad(background_load) as load:
-        threads = thread_report()  # what the default sessions are made with, load running
-        detectors: dict[str, Callable[[np.ndarray], Any]] = {
-            "kao": baselines.kao_detector(model=detector),
-        }
-        with environment(OLD_DEFAULT):
-            detectors["kao_old_default"] = baselines.kao_detector(model=detector)
-        detectors["kao_1_thread"] = baselines.kao_detector(model=detector, threads=1)
-        detectors["kao_masked_pass"] = baselines.kao_detector(model=detector, masked_faces=True)
-        detectors["face_recognition_hog"] = baselines.face_recognition_hog()
         latency = {
             name: statistics.median(times) * 1000
             for name, times in interleaved(detectors, resized, repeat).items()
         }
+        threads = thread_report()  # as the default sessions ran by the end
         folder = paths[:folder_images]
         throughput = {}
         for name in ("kao", "kao_old_default", "kao_1_thread", "face_recognition_hog"):

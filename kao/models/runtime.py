@@ -7,12 +7,14 @@ onnxruntime-gpu, and an NVIDIA GPU) or "auto" (CUDA when this onnxruntime offers
 CPU). `KAO_DEVICE` sets the default (auto when unset); the per-image commands' `--device`
 sets it for the command and its worker processes.
 
-Threads and spinning (`session_threads`): `KAO_THREADS` when set, else the cores this process
-may run on that were idle when the session was made (`idle_cores`: /proc/stat sampled over
-`IDLE_WINDOW_S`), so that another busy process does not make a session split each run over a
-core it shares, which took 38 ms per 640 x 480 detection against 19 ms for one thread with one
-of two cores busy. ONNX Runtime's worker threads spin while waiting for work only when
-`KAO_SPINNING` = 1 (default `SPINNING`)."""
+Threads: `KAO_THREADS` (or a model's `threads` argument) fixes them. Otherwise a session on
+the CPU is an `AdaptiveSession`: each run goes to a session of the model with as many threads
+as cores are idle of other processes' work now (`LoadMonitor`: /proc/stat and this process's
+own CPU time, sampled at most every `MONITOR_PERIOD_S`), so that another busy process never
+makes a run split its work over a core it shares, which took 38 ms per 640 x 480 detection
+against 19 ms for one thread with one of two cores busy. Sessions made with a fixed count and
+where /proc/stat cannot be read (not Linux) use `default_threads()`. ONNX Runtime's worker
+threads spin while waiting for work only when `KAO_SPINNING` = 1 (default `SPINNING`)."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +42,11 @@ IDLE_REUSE_S = 10.0
 """How long one count of idle cores serves the sessions made after it, seconds."""
 SPINNING = False
 """Whether ONNX Runtime's worker threads spin waiting for work when `KAO_SPINNING` is unset."""
+MONITOR_PERIOD_S = 0.5
+"""How often an `AdaptiveSession` counts the idle cores again, at most, seconds."""
 
-_sessions: dict[tuple[Path, int, bool, str], ort.InferenceSession] = {}
-_lock = threading.Lock()
+_sessions: dict[tuple[Path, int | None, bool, str], Any] = {}
+_lock = threading.RLock()
 _idle: tuple[float, float | None] | None = None
 """(time.monotonic() of the count, idle cores) of the last `idle_cores` count."""
 
@@ -87,6 +92,99 @@ def idle_cores(window: float = IDLE_WINDOW_S) -> float | None:
         count = len(cpus) * (after[0] - before[0]) / (after[1] - before[1])
     _idle = (time.monotonic(), count)
     return count
+
+
+def others_busy(
+    before: tuple[float, float, float, float], after: tuple[float, float, float, float]
+) -> float:
+    """Cores other processes kept busy between two samples (monotonic seconds, idle ticks and
+    all ticks of the usable cores from /proc/stat, this process's CPU seconds): the usable
+    cores' busy share times their number, minus this process's CPU seconds per second, at
+    least 0."""
+    wall = after[0] - before[0]
+    ticks = after[2] - before[2]
+    if wall <= 0 or ticks <= 0:
+        return 0.0
+    cores = usable_cores()
+    busy = cores * (1 - (after[1] - before[1]) / ticks)
+    own = (after[3] - before[3]) / wall
+    return max(0.0, busy - own)
+
+
+class LoadMonitor:
+    """How many of this process's usable cores other processes leave idle, counted again at
+    most every `period` seconds from /proc/stat and this process's CPU time (the first count:
+    `idle_cores()`). Safe to share between threads."""
+
+    def __init__(self, period: float = MONITOR_PERIOD_S) -> None:
+        self.period = period
+        self._lock = threading.Lock()
+        self._sample: tuple[float, float, float, float] | None = None
+        self._idle: float | None = None
+
+    def _take(self) -> tuple[float, float, float, float] | None:
+        """(monotonic seconds, idle ticks, all ticks, this process's CPU seconds), None where
+        /proc/stat cannot be read."""
+        cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+        ticks = _cpu_times(cpus)
+        if ticks is None:
+            return None
+        times = os.times()
+        return (time.monotonic(), ticks[0], ticks[1], times.user + times.system)
+
+    def idle(self) -> float | None:
+        """Usable cores minus those other processes kept busy since the last count (None
+        where unknown)."""
+        with self._lock:
+            now = time.monotonic()
+            if self._sample is not None and now - self._sample[0] < self.period:
+                return self._idle
+            sample = self._take()
+            if self._sample is None or sample is None:
+                self._idle = idle_cores()
+            else:
+                self._idle = usable_cores() - others_busy(self._sample, sample)
+            self._sample = sample
+            return self._idle
+
+    def threads(self) -> int:
+        """`choose_threads` of the usable cores and `idle()`."""
+        return choose_threads(usable_cores(), self.idle())
+
+
+_monitor = LoadMonitor()
+
+
+class AdaptiveSession:
+    """One model's sessions with 1 to `usable_cores()` intra-op threads, each made when first
+    needed by `make(threads)`; `run` uses the one `monitor.threads()` names now. Other
+    attributes (inputs, outputs, metadata, providers) are the first session's. Safe to share
+    between threads."""
+
+    def __init__(
+        self, make: Callable[[int], ort.InferenceSession], monitor: LoadMonitor | None = None
+    ) -> None:
+        self._make = make
+        self._made: dict[int, ort.InferenceSession] = {}
+        self.monitor = monitor or _monitor
+        self.threads = self.monitor.threads()
+        """The thread count of the last run (of the session made first, before any)."""
+        self._first = self.session(self.threads)
+
+    def session(self, threads: int) -> ort.InferenceSession:
+        """The session with `threads` intra-op threads, made on first use."""
+        session = self._made.get(threads)
+        if session is None:
+            session = self._made[threads] = self._make(threads)
+        return session
+
+    def run(self, output_names: Any, input_feed: dict[str, Any], run_options: Any = None) -> Any:
+        """`InferenceSession.run` on the session with `monitor.threads()` threads."""
+        self.threads = self.monitor.threads()
+        return self.session(self.threads).run(output_names, input_feed, run_options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._first, name)
 
 
 def choose_threads(cores: int, idle: float | None) -> int:
@@ -170,15 +268,31 @@ def providers(device: str) -> list[str]:
 
 def onnx_session(
     path: Path, threads: int | None = None, device: str | None = None
-) -> ort.InferenceSession:
-    """The shared session for the ONNX file at `path` (ORT sessions are safe to run from
-    several threads at once), with `threads` intra-op threads (default `default_threads()`),
-    spinning as `default_spinning()` says, on
-    `device` (one of `DEVICES`, default `default_device()`; see `resolve_device`). ModelError
-    when the model cannot be loaded, or CUDA was asked for and the session could not use it."""
-    threads = threads or default_threads()
+) -> ort.InferenceSession | AdaptiveSession:
+    """The shared session for the ONNX file at `path` (safe to run from several threads at
+    once), spinning as `default_spinning()` says, on `device` (one of `DEVICES`, default
+    `default_device()`; see `resolve_device`): with `threads` intra-op threads, else
+    `KAO_THREADS`, else on the CPU an `AdaptiveSession` (threads follow the idle cores run by
+    run; where /proc/stat cannot be read, every core). ModelError when the model cannot be
+    loaded, or CUDA was asked for and the session could not use it."""
     chosen = resolve_device(device)
     spinning = default_spinning()
+    if threads is None and os.environ.get("KAO_THREADS", "").strip():
+        threads = default_threads()
+    if threads is None and chosen == "cpu" and Path("/proc/stat").is_file():
+        key = (path.resolve(), None, spinning, chosen)
+        with _lock:
+            if key not in _sessions:
+                _sessions[key] = AdaptiveSession(
+                    lambda count: _session(path, count, spinning, chosen)
+                )
+            return _sessions[key]
+    return _session(path, threads or default_threads(), spinning, chosen)
+
+
+def _session(path: Path, threads: int, spinning: bool, chosen: str) -> ort.InferenceSession:
+    """The cached session of `path` with `threads` intra-op threads, `spinning`, on resolved
+    device `chosen` (see `onnx_session`)."""
     key = (path.resolve(), threads, spinning, chosen)
     with _lock:
         session = _sessions.get(key)
@@ -231,16 +345,20 @@ def device_report() -> dict[str, Any]:
 
 
 def thread_report() -> dict[str, Any]:
-    """How sessions made now would run: {"usable_cores", "idle_cores" (`idle_cores()`, None
-    where unknown), "KAO_THREADS" (None when unset), "threads" (`default_threads()`),
-    "spinning" (`default_spinning()`)}; a setting's KaoError goes in "problem"."""
+    """How sessions run now: {"usable_cores", "idle_cores" (of other processes' work, as the
+    shared `LoadMonitor` last counted them; None where unknown), "KAO_THREADS" (None when
+    unset), "adaptive" (whether threads follow the idle cores run by run: `AdaptiveSession`),
+    "threads" (the count a run would use now), "spinning" (`default_spinning()`)}; a
+    setting's KaoError goes in "problem"."""
+    fixed = os.environ.get("KAO_THREADS", "").strip()
     report: dict[str, Any] = {
         "usable_cores": usable_cores(),
-        "idle_cores": idle_cores(),
-        "KAO_THREADS": os.environ.get("KAO_THREADS") or None,
+        "idle_cores": _monitor.idle(),
+        "KAO_THREADS": fixed or None,
+        "adaptive": not fixed and Path("/proc/stat").is_file(),
     }
     try:
-        report["threads"] = default_threads()
+        report["threads"] = default_threads() if fixed else _monitor.threads()
         report["spinning"] = default_spinning()
     except KaoError as error:
         report["problem"] = str(error)
