@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -252,6 +253,28 @@ def test_kao_count_on_a_video_writes_the_series_plot_and_annotated_video(
     written = json.loads(every.read_text())
     assert [r["frame"] for r in written] == [0, 5, 10] == [r["frame"] for r in summary["rows"]]
     assert all(r["count"] < c for r, c in zip(written, counts[::5], strict=False))
+
+
+def test_an_interrupted_camera_keeps_what_was_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    video = tmp_path / "mall.avi"
+    _mall_video(video)
+
+    def three_then_ctrl_c(*args: object, **kwargs: object) -> Iterator[Sample]:
+        for frame in range(3):
+            yield Sample(frame, frame / 4, 10.0 + frame, 5.0, 20.0)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("kao.crowd.series.count_frames", three_then_ctrl_c)
+    series, plot = tmp_path / "s.json", tmp_path / "p.png"
+    assert main(["count", str(video), "--series", str(series), "--plot", str(plot)]) == 0
+    rows = json.loads(series.read_text())  # the JSON list is closed
+    assert [r["frame"] for r in rows] == [0, 1, 2] and [r["smoothed"] for r in rows] == [11] * 3
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    captured = capsys.readouterr()
+    assert "interrupted; writing the frames counted so far" in captured.err
+    assert "3 frames counted" in captured.out
 
 
 def test_kao_count_on_an_image_with_a_region_and_points(

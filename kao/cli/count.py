@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from kao.cli.batch import add_batch_options, add_output_options, run_batch
 from kao.cli.bench import _positive
 from kao.cli.text import counted
 from kao.crowd.counting import METHOD_CHOICES
+from kao.crowd.series import WINDOW_S
 from kao.errors import KaoError
 from kao.jobs import Task
 
@@ -80,9 +82,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     video.add_argument(
         "--smooth",
         type=float,
-        default=3.0,
+        default=WINDOW_S,
         metavar="SECONDS",
-        help="window of the centred running median that smooths the count (default 3; 0: none)",
+        help=f"window of the centred running median that smooths the count (default "
+        f"{WINDOW_S:g}; 0: none)",
     )
     video.add_argument(
         "--series",
@@ -136,17 +139,18 @@ def _run_video(args: argparse.Namespace, source: str, roi: Roi | None) -> int:
     the annotated video. Only the plot and --json keep the rows (a few numbers a frame)."""
     from kao.crowd import CrowdCounter
     from kao.crowd.plot import plot_series
-    from kao.crowd.series import CentredMedian, SeriesWriter, count_video
+    from kao.crowd.series import CentredMedian, SeriesWriter, count_frames
     from kao.video import AnnotatedVideo, open_video
 
     if args.results is not None:
         raise KaoError("--results is for images; write a video's counts with --series FILE")
     if args.engine != "local" or args.workers != 1 or args.address is not None:
         raise KaoError("--engine, --workers and --address are for images; a video is counted here")
-    CentredMedian(args.smooth)  # a bad window is reported before the video opens
+    median = CentredMedian(args.smooth)  # a bad window is reported before the video opens
     if args.plot is not None and args.plot.suffix.lower() != ".png":
         raise KaoError(f"--plot {args.plot}: write a .png file")
     with open_video(source) as video:
+        polygon = roi.polygon(video.width, video.height) if roi is not None else None
         rows: list[Row] = []
         keep = args.plot is not None or args.output == "json"
         counted_frames = 0
@@ -156,27 +160,38 @@ def _run_video(args: argparse.Namespace, source: str, roi: Roi | None) -> int:
             else None
         )
         series = SeriesWriter(args.series) if args.series is not None else None
+
+        def emit(row: Row) -> None:
+            nonlocal counted_frames
+            counted_frames += 1
+            if keep:
+                rows.append(row)
+            if series is not None:
+                series.write(row)
+            if args.output == "jsonl":
+                print(json.dumps(row.to_dict()), flush=True)
+            elif args.output == "text":
+                print(_row_text(row), flush=True)
+
+        frames = count_frames(
+            video,
+            CrowdCounter(),
+            method=args.method,
+            every=args.every,
+            roi=polygon,
+            points=args.points,
+            max_frames=args.max_frames,
+            annotated=annotated,
+        )
         try:
-            for row in count_video(
-                video,
-                CrowdCounter(),
-                method=args.method,
-                every=args.every,
-                window_s=args.smooth,
-                roi=roi,
-                points=args.points,
-                max_frames=args.max_frames,
-                annotated=annotated,
-            ):
-                if keep:
-                    rows.append(row)
-                counted_frames += 1
-                if series is not None:
-                    series.write(row)
-                if args.output == "jsonl":
-                    print(json.dumps(row.to_dict()), flush=True)
-                elif args.output == "text":
-                    print(_row_text(row), flush=True)
+            try:
+                for sample in frames:
+                    for row in median.push(sample):
+                        emit(row)
+            except KeyboardInterrupt:  # how a camera is stopped: keep what was counted
+                print("kao: interrupted; writing the frames counted so far", file=sys.stderr)
+            for row in median.flush():
+                emit(row)
         finally:
             if series is not None:
                 series.close()

@@ -25,7 +25,7 @@ from kao.errors import KaoError
 
 if TYPE_CHECKING:
     from kao.crowd.counting import CrowdCounter
-    from kao.crowd.roi import Roi
+    from kao.crowd.roi import Polygon
     from kao.video import AnnotatedVideo, Video
 
 WINDOW_S = 3.0
@@ -127,27 +127,24 @@ def smooth(samples: Iterator[Sample], window_s: float = WINDOW_S) -> Iterator[Ro
     yield from median.flush()
 
 
-def count_video(
+def count_frames(
     video: Video,
     counter: CrowdCounter,
     *,
     method: str = "auto",
     every: int = 1,
-    window_s: float = WINDOW_S,
-    roi: Roi | None = None,
+    roi: Polygon | None = None,
     points: bool = False,
     max_frames: int | None = None,
     annotated: AnnotatedVideo | None = None,
-) -> Iterator[Row]:
+) -> Iterator[Sample]:
     """Count the people in every `every`-th frame of `video` (frames 0, every, 2 every, ...,
-    up to `max_frames` frames read) by `method`, inside `roi` when given, and yield the rows of
-    the series as they are ready (`smooth`). Each counted frame is drawn to `annotated` with
-    its heat map (and head points when `points`). One frame is held at a time; KaoError when
-    the region does not fit the frames."""
+    up to `max_frames` frames read) by `method`, inside `roi` when given (a polygon placed on
+    the frames: `Roi.polygon(video.width, video.height)`), yielding each count as it is made
+    (`smooth` them for the series). Each counted frame is drawn to `annotated` with its heat
+    map (and head points when `points`). One frame is held at a time."""
     from kao.crowd.heatmap import draw_count
     from kao.crowd.output import count_output
-
-    polygon = roi.polygon(video.width, video.height) if roi is not None else None
 
     def samples() -> Iterator[Sample]:
         for index, rgb in enumerate(video.frames()):
@@ -156,13 +153,13 @@ def count_video(
             if index % every:
                 continue
             whole = counter.count(rgb, method)
-            output = count_output(whole, video.width, video.height, roi=polygon, points=points)
+            output = count_output(whole, video.width, video.height, roi=roi, points=points)
             if annotated is not None:
                 annotated.write(draw_count(rgb, output))
             shown = output.shown
             yield Sample(index, index / video.fps, shown.count, shown.low, shown.high)
 
-    return smooth(samples(), window_s)
+    return samples()
 
 
 class SeriesWriter:
