@@ -421,6 +421,7 @@ def test_bench_detect_reports_the_load_the_sessions_and_the_cpu() -> None:
     assert set(report["median_ms_640x480"]) == {
         "kao",
         "kao_old_default",
+        "kao_all_cores_no_spin",
         "kao_1_thread",
         "kao_masked_pass",
         "face_recognition_hog",
@@ -428,6 +429,7 @@ def test_bench_detect_reports_the_load_the_sessions_and_the_cpu() -> None:
     assert set(report["folder"]["images_per_s"]) == {
         "kao",
         "kao_old_default",
+        "kao_all_cores_no_spin",
         "kao_1_thread",
         "face_recognition_hog",
     }

@@ -35,6 +35,8 @@ BENCH_SIDE = (640, 480)
 OLD_DEFAULT = {"KAO_THREADS": str(os.cpu_count() or 1), "KAO_SPINNING": "1"}
 """The sessions' settings of kao 0.1.0 (before threads were chosen from the idle cores): every
 core, ONNX Runtime's spinning worker threads."""
+ALL_CORES_NO_SPIN = {"KAO_THREADS": str(os.cpu_count() or 1), "KAO_SPINNING": "0"}
+"""Every core, worker threads that sleep when idle: the old default without spinning."""
 
 
 def machine() -> dict[str, Any]:
@@ -120,13 +122,13 @@ def bench_detect(
     background_load: bool = False,
 ) -> dict[str, Any]:
     """Median latency (ms) per 640 x 480 photo of kao (its default sessions; the old default,
-    every core with spinning threads; one thread; the default with the masked-face pass) and
-    face_recognition's HOG, interleaved over the first `photos` photos of `data` `repeat`
-    times; then images/s over the first `folder_images` photos, decoding included, for kao's
-    three settings and HOG. `detector` names kao's detector network. With `background_load`,
-    one core is kept busy from after the models load (on a quiet machine, as a server's load
-    before other work starts) to the end; "sessions" says how kao's default sessions run
-    under it (`thread_report`)."""
+    every core with spinning threads; every core without spinning; one thread; the default
+    with the masked-face pass) and face_recognition's HOG, interleaved over the first `photos`
+    photos of `data` `repeat` times; then images/s over the first `folder_images` photos,
+    decoding included, for each but the masked-face pass. `detector` names kao's detector
+    network. With `background_load`, one core is kept busy from after the models load (on a
+    quiet machine, as a server's load before other work starts) to the end; "sessions" says
+    how kao's default sessions run under it (`thread_report`)."""
     from kao.models.runtime import thread_report
 
     paths = photos_in(data)
@@ -138,6 +140,8 @@ def bench_detect(
     }
     with environment(OLD_DEFAULT):
         detectors["kao_old_default"] = baselines.kao_detector(model=detector)
+    with environment(ALL_CORES_NO_SPIN):
+        detectors["kao_all_cores_no_spin"] = baselines.kao_detector(model=detector)
     detectors["kao_1_thread"] = baselines.kao_detector(model=detector, threads=1)
     detectors["kao_masked_pass"] = baselines.kao_detector(model=detector, masked_faces=True)
     detectors["face_recognition_hog"] = baselines.face_recognition_hog()
@@ -150,7 +154,7 @@ def bench_detect(
         threads = thread_report()  # as the default sessions ran by the end
         folder = paths[:folder_images]
         throughput = {}
-        for name in ("kao", "kao_old_default", "kao_1_thread", "face_recognition_hog"):
+        for name in [name for name in detectors if name != "kao_masked_pass"]:
             start = time.perf_counter()
             for path in progress(folder, len(folder)):
                 detectors[name](load_image(path))
