@@ -58,7 +58,19 @@ def fresh_sessions(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("cores", "idle", "threads"),
-    [(2, 2.0, 2), (2, 1.9, 2), (2, 0.97, 1), (2, 0.0, 1), (2, None, 2), (16, 7.6, 8), (4, 9.0, 4)],
+    [
+        (2, 2.0, 2),
+        (2, 1.9, 2),
+        (2, 0.97, 1),
+        (2, 0.0, 1),
+        (2, None, 2),
+        (16, 7.6, 8),
+        (4, 9.0, 4),
+        (6, 5.0, 4),
+        (6, 5.6, 6),
+        (12, 11.2, 8),
+        (3, 2.2, 2),
+    ],
 )
 def test_threads_follow_the_idle_cores(cores: int, idle: float | None, threads: int) -> None:
     assert choose_threads(cores, idle) == threads

@@ -188,12 +188,14 @@ class AdaptiveSession:
 
 
 def choose_threads(cores: int, idle: float | None) -> int:
-    """Intra-op threads for a session on a machine with `cores` usable cores of which `idle`
-    (None: unknown) are idle: the idle cores rounded to the nearest whole core, at least 1 and
-    at most `cores`; all `cores` when unknown."""
+    """Intra-op threads for a run on a machine with `cores` usable cores of which `idle`
+    (None: unknown) are idle: the idle cores rounded to the nearest whole core, then down to a
+    power of two or `cores` itself (so that an `AdaptiveSession` holds a few sessions, not one
+    per count: 1, 2, 4, 6 on 6 cores), at least 1; all `cores` when unknown."""
     if idle is None:
         return cores
-    return max(1, min(cores, math.floor(idle + 0.5)))
+    wanted = max(1, min(cores, math.floor(idle + 0.5)))
+    return wanted if wanted == cores else 1 << (wanted.bit_length() - 1)
 
 
 def _flag(name: str, default: bool) -> bool:
