@@ -66,10 +66,11 @@ def count_output(
         roi = Roi.parse(roi)
     polygon = roi.polygon(width, height) if isinstance(roi, Roi) else roi
     density = result.density
-    cell = map_cell(density.shape, width, height) if density is not None else (1.0, 1.0)
-    found = None
-    if points:
-        found = head_points(density, cell) if density is not None else _centres(result)
+    if density is None:
+        found = _centres(result) if points else None
+    else:
+        cell = map_cell(density.shape, width, height)
+        found = head_points(density, cell) if points else None
     if polygon is None:
         return CountOutput(result, result, None, found)
     inside = polygon.contains(_centres_of(result.faces))
@@ -80,9 +81,7 @@ def count_output(
         people = float((density * polygon.cell_shares(density.shape, cell)).sum())
     low, high = interval(result.method, people)
     shown = dataclasses.replace(result, count=people, low=low, high=high, faces=faces)
-    if found is not None:
-        found = found[polygon.contains(found)] if len(found) else found
-    return CountOutput(result, shown, polygon, found)
+    return CountOutput(result, shown, polygon, found[polygon.contains(found)] if points else None)
 
 
 def _centres(result: CrowdCount) -> np.ndarray:

@@ -118,8 +118,9 @@ class Polygon:
     def cell_shares(self, shape: tuple[int, int], cell: tuple[float, float]) -> np.ndarray:
         """(h, w) float32 share (0-1) of each cell of an (h, w) map inside the polygon, a cell
         (row i, column j) covering x in [j cx, (j + 1) cx) and y in [i cy, (i + 1) cy) image
-        pixels for `cell` = (cx, cy); measured on `SAMPLES` x `SAMPLES` points per cell, and
-        kept for the next call with the same map size (the frames of a video)."""
+        pixels for `cell` = (cx, cy) (the share of a cell an edge passes through is measured on
+        `SAMPLES` x `SAMPLES` points); kept for the next call with the same map size (the frames
+        of a video)."""
         key = (*shape, *cell)
         if key not in self._shares:
             self._shares[key] = self._measure(shape, cell)

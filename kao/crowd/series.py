@@ -48,7 +48,7 @@ class Row:
     high: float
 
     def to_dict(self) -> dict[str, float | int]:
-        """JSON-ready, counts and times to 0.01."""
+        """JSON-ready: counts to 0.01 people, the time to 0.001 s."""
         return {
             "frame": self.frame,
             "time_s": round(self.time_s, 3),
