@@ -26,7 +26,7 @@ from tests.conftest import shared_file
 MODELS = "models/mcnn_crowd"
 DENSE = "data/crowd/shanghaitech_A_train/images/IMG_1.jpg"  # 1,546 annotated heads
 MALL = "data/crowd/mall_train/images/seq_000401.jpg"  # 48 people, 640 x 480
-CLOSE_UP = "data/crowd_sample/ShanghaiTech/part_B/test_data/images/IMG_3.jpg"  # 3 people
+CLOSE_UP = "data/widerface_val_subset/images/1_Handshaking_Handshaking_1_827.jpg"  # 3 faces
 
 
 @pytest.fixture(scope="module")

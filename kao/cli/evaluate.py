@@ -574,6 +574,7 @@ def run_count(args: argparse.Namespace) -> int:
             f"  bias {entry['bias']:+8.2f}  r {entry['correlation']:.3f}"
         )
     print(f"  auto chose: {report['auto_chose']}")
+    print(f"  auto's 80% range holds {report['auto_range_coverage']:.0%} of the true counts")
     for row in report.get("per_image", []):
         print(f"  {row}")
     return 0

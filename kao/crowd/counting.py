@@ -11,7 +11,7 @@ scored on others (see `kao.evaluation.crowd.cross_validate` and docs/BENCHMARKS.
    number of faces (density networks, trained on crowds seen from afar, count such close-ups
    several times over);
 2. else MCNN part A when it counts more than `Rule.dense_count` (a dense crowd);
-3. else `Rule.sparse`, the counter that did best on the street and surveillance scenes.
+3. else `Rule.few` when MCNN part A counts at most `Rule.few_count`, and `Rule.sparse` above.
 
 `--method density` is MCNN alone (A above `Rule.dense_count`, else B); `--method detection`
 counts the faces; any of `CHOICES` can be asked for by name.
@@ -62,12 +62,15 @@ class Rule:
     """The thresholds of the rule (see the module's docstring): `max_faces` (most faces for
     which detection is trusted), `min_face` (smallest median face height, px), `crowd_count`
     (MCNN-A counts above this are a crowd whatever the detector finds), `dense_count` (MCNN-A
-    counts above this are kept) and `sparse` (the method of the other scenes)."""
+    counts above this are kept), `few_count` and `few` (the method for scenes where MCNN-A counts
+    at most `few_count`) and `sparse` (the method of the other scenes)."""
 
     max_faces: int = 30
     min_face: float = 20.0
     crowd_count: float = 500.0
     dense_count: float = 250.0
+    few_count: float = 0.0
+    few: str = "density-B"
     sparse: str = "density-B"
 
 
@@ -127,7 +130,9 @@ def choose(evidence: Evidence, method: Method = "auto", rule: Rule = RULE) -> st
         and evidence.median_face_height() >= rule.min_face
     ):
         return "detection"
-    return "density-A" if dense > rule.dense_count else rule.sparse
+    if dense > rule.dense_count:
+        return "density-A"
+    return rule.few if dense <= rule.few_count else rule.sparse
 
 
 @dataclass
