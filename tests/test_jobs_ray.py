@@ -32,6 +32,9 @@ pytestmark = pytest.mark.skipif(not installed("ray"), reason="ray is not install
 
 RAY = Path(sys.executable).with_name("ray")
 """The `ray` command of this environment."""
+STARTS = 3
+"""Tries of each `ray start`: on a machine whose cores are taken, a node's agents can miss
+Ray's start-up deadline (the raylet then exits, "timed out during startup")."""
 
 
 @dataclass(frozen=True)
@@ -107,17 +110,30 @@ def cluster() -> Iterator[Cluster]:
     ]
     try:
         for index, node in enumerate(nodes):
-            command = [str(RAY), "start", *node, *common, f"--temp-dir={root}/node{index}"]
-            subprocess.run(command, env=environment, check=True, capture_output=True, timeout=120)
+            folder = root / f"node{index}"
+            command = [str(RAY), "start", *node, *common, f"--temp-dir={folder}"]
+            for _ in range(STARTS):
+                started = subprocess.run(command, env=environment, capture_output=True, timeout=120)
+                if started.returncode == 0:
+                    break
+                stop(folder)  # what the failed start left, its port included
+            else:
+                pytest.fail(f"ray start failed {STARTS} times: {started.stderr[-3000:]!r}")
         yield Cluster(address, root, environment)
     finally:
-        for pid in cluster_processes(root):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while cluster_processes(root) and time.monotonic() < deadline:
-            time.sleep(0.2)
+        stop(root)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def stop(folder: Path) -> None:
+    """SIGKILL every process of the Ray nodes keeping their files under `folder` (see
+    `cluster_processes`), and wait (10 s at most) until they are gone."""
+    for pid in cluster_processes(folder):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while cluster_processes(folder) and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def kao(cluster: Cluster, *args: str, address: bool = True) -> subprocess.Popen[str]:

@@ -85,11 +85,11 @@ class RayEngine:
             try:
                 for batch in records.iter_batches(batch_size=None, batch_format="numpy"):
                     for record in batch["record"]:
-                        yield pickle.loads(record)
+                        value = pickle.loads(record)
+                        if isinstance(value, KaoError):
+                            raise value
+                        yield value
             except RayError as error:
-                failure = _kao_error(error)
-                if failure is not None:
-                    raise KaoError(str(failure)) from None
                 raise KaoError(f"the Ray job failed ({error}); rerun to resume") from None
         finally:
             ray.shutdown()
@@ -136,7 +136,8 @@ class RayEngine:
 class KaoBatches:
     """The `map_batches` class of an actor (see `RayEngine`): the task loaded once
     (`LoadedTask`) with the environment variables of `settings` that the node does not set;
-    a batch {"item": pickled `Item`s} -> {"record": their pickled records}, in order."""
+    a batch {"item": pickled `Item`s} -> {"record": their pickled records}, in order (a KaoError
+    in their place when the task did not load)."""
 
     def __init__(self, task: Loadable, settings: dict[str, str]) -> None:
         for name, value in settings.items():
@@ -144,26 +145,18 @@ class KaoBatches:
         self.loaded = LoadedTask(task)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        records = [pickle.dumps(self.loaded.process(pickle.loads(item))) for item in batch["item"]]
+        records = []
+        for item in batch["item"]:
+            try:
+                records.append(pickle.dumps(self.loaded.process(pickle.loads(item))))
+            except KaoError as error:  # the task did not load: the driver raises it
+                records.append(pickle.dumps(KaoError(str(error))))
         return {"record": np.array(records, dtype=object)}
 
 
 def _quiet(logger: logging.Logger) -> None:
-    """Ray Data's messages on the console: errors only (its log file keeps them all)."""
+    """No Ray Data messages on the console (its log file keeps them all): kao reports what
+    failed."""
     for handler in logger.handlers:
         if not isinstance(handler, logging.FileHandler):
-            handler.setLevel(logging.ERROR)
-
-
-def _kao_error(error: BaseException) -> KaoError | None:
-    """The KaoError that a Ray error carries (a task that cannot load raises one in each block),
-    found through its causes; None when there is none."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, KaoError):
-            return current
-        seen.add(id(current))
-        cause = getattr(current, "cause", None)
-        current = cause if isinstance(cause, BaseException) else current.__cause__
-    return None
+            handler.setLevel(logging.CRITICAL)
