@@ -13,7 +13,7 @@ import scipy.io
 
 from kao.cli import main
 from kao.crowd import counting, datasets, trained
-from kao.crowd.counting import CHOICES
+from kao.crowd.counting import CHOICES, CrowdCounter
 from kao.crowd.trained import TrainedCounter
 from kao.errors import KaoError
 from kao.evaluation import crowd
@@ -190,6 +190,15 @@ def test_eval_count_cross_validates_with_mcnn_beside(
     kept = cache.read_text()
     assert crowd.cross_validate(root, cache=cache)["per_image"] == rows
     assert cache.read_text() == kept
+    # a new counter's counts are added without running the others again
+    entries = json.loads(kept)
+    for values in entries.values():
+        del values[next(k for k in values if k.startswith("trained-mall@"))]
+    cache.write_text(json.dumps(entries))
+    monkeypatch.setattr(CrowdCounter, "network", lambda *_: pytest.fail("MCNN ran again"))
+    assert crowd.cross_validate(root, cache=cache)["per_image"] == rows
+    assert json.loads(cache.read_text()) == json.loads(kept)
+    monkeypatch.undo()
     monkeypatch.setenv("KAO_EVAL_CACHE", str(tmp_path / "eval"))
     assert main(["eval", "count", "--train-data", str(root), "--json", "--per-image"]) == 0
     printed = json.loads(capsys.readouterr().out)

@@ -116,11 +116,26 @@ def test_a_dense_crowd_counts_hundreds(counter: CrowdCounter) -> None:
     assert result.density is not None and result.density.shape == (192, 256)
 
 
-def test_a_mall_frame_counts_tens_and_a_close_up_its_faces(counter: CrowdCounter) -> None:
-    mall = counter.count(shared_file(MALL))
-    assert mall.method == "density-B" and 10 <= mall.count <= 60
-    close = counter.count(shared_file(CLOSE_UP))
-    assert close.method == "detection" and close.count == len(close.faces) == 3
+@pytest.mark.parametrize(
+    ("scene", "method"),
+    [
+        (DENSE, "density-A"),  # dense crowd: MCNN-A counts over RULE.dense_count
+        (MALL, "trained-mall"),  # surveillance from above: MCNN-A counts few
+        ("data/crowd/mall_train/images/seq_000001.jpg", "trained-mall"),  # 29 people
+        ("data/crowd/shanghaitech_B_train/images/IMG_105.jpg", RULE.sparse),  # street, 129
+        (CLOSE_UP, "detection"),  # group photo: three large faces
+    ],
+)
+def test_the_rule_on_real_scenes(counter: CrowdCounter, scene: str, method: str) -> None:
+    result = counter.count(shared_file(scene))
+    assert result.method == method
+    assert 0 <= result.low < result.count < result.high
+    record = result.to_dict()
+    assert record["range"][0] <= record["count"] <= record["range"][1]
+    if method == "detection":
+        assert result.count == len(result.faces) == 3 and result.density is None
+    else:
+        assert result.density is not None and result.density.sum() == pytest.approx(result.count)
 
 
 def _estimates(faces: int, height: float, a: float, trained: float = 7.0) -> Estimates:

@@ -260,15 +260,17 @@ def measure_all(
         stat = path.stat()
         key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
         values = kept.setdefault(key, {})
-        missing = [m for m in CHOICES if tags[m] not in values] + [
+        missing = [tags[m] for m in CHOICES if tags[m] not in values] + [
             k for k in ("faces", "face_height") if k not in values
         ]
         if missing:
             estimates = counter.estimates(load_image(path))
             for method in CHOICES:
-                values.setdefault(tags[method], estimates.count(method))
-            values.setdefault("faces", estimates.face_count())
-            values.setdefault("face_height", estimates.median_face_height())
+                if tags[method] in missing:
+                    values[tags[method]] = estimates.count(method)
+            if "faces" in missing or "face_height" in missing:
+                values["faces"] = estimates.face_count()
+                values["face_height"] = estimates.median_face_height()
         results.append(
             Measured(
                 {m: float(values[tags[m]]) for m in CHOICES},
