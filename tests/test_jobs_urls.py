@@ -5,6 +5,7 @@ JSON Lines and Parquet; the pool; annotated copies."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -272,3 +273,18 @@ def test_refused_reads_are_short_reasons(monkeypatch: pytest.MonkeyPatch) -> Non
         "cannot read: When reading information for key 'bucket/photos/a.jpg': AWS Error "
         "ACCESS_DENIED during HeadObject operation: No response body."
     )
+
+
+def test_kao_group_reads_urls(photos: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`kao group` takes the same URLs: the same groups as the folder, the photos named by
+    their URLs, a missing URL an error naming it."""
+    assert main(["group", str(photos), "--json"]) == 0
+    by_path = json.loads(capsys.readouterr().out)
+    missing = url(photos / "missing.jpg")
+    assert main(["group", url(photos), missing, "--json"]) == 1
+    captured = capsys.readouterr()
+    by_url = json.loads(captured.out)
+    assert f"{missing}: no such file or directory" in captured.err
+    assert by_url["people"] == by_path["people"] and by_url["faces"] == by_path["faces"] > 2
+    named = {face["image"] for g in by_url["groups"] for face in g["faces"]}
+    assert named == {url(p) for p in photos.rglob("*.jpg") if ".hidden" not in p.parts}

@@ -110,7 +110,8 @@ def add_inputs_argument(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         metavar="INPUT",
         help="an image, a folder (walked recursively), a glob pattern in quotes "
-        "('photos/**/*.jpg') or a list file of image paths, one a line (.txt, .lst, .list)",
+        "('photos/**/*.jpg'), a list file of image paths or URLs, one a line (.txt, .lst, "
+        ".list), or a URL that pyarrow opens (file://, s3://, gs://, hdfs://, abfs://)",
     )
 
 

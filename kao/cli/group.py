@@ -15,6 +15,7 @@ from PIL import Image
 from kao.cli.batch import add_device_option, add_model_option, add_threshold_options, collect
 from kao.cli.text import counted
 from kao.errors import KaoError
+from kao.jobs.inputs import label, load
 from kao.progress import progress
 from kao.recognition import FaceEmbedder
 from kao.recognition.cluster import GROUP_THRESHOLDS, Grouping, group
@@ -65,13 +66,15 @@ def run(args: argparse.Namespace) -> int:
     if not args.inputs:
         raise KaoError("kao group needs photos or folders, or --from-results RESULTS")
     jobs, missing = collect(args.inputs)
-    paths = [job.path for job in jobs]
+    sources = [job.path for job in jobs]
     grouping = group(
-        progress(paths, len(paths)),
+        progress(sources, len(sources)),
         threshold=args.threshold,
         far=args.far,
         thumbnail=THUMB if args.out else 0,
+        names=[label(source) for source in sources],
         embedder=FaceEmbedder(model=args.model),
+        read=load,
     )
     errors = [*missing, *grouping.errors]
     for error in errors:

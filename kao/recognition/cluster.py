@@ -5,7 +5,7 @@ into persons (a `Grouping`); `group_faces` does the sorting for faces already em
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -150,8 +150,10 @@ def group(
     thumbnail: int = 0,
     names: Sequence[str] | None = None,
     embedder: FaceEmbedder | None = None,
+    read: Callable[[Any], np.ndarray] = load_image,
 ) -> Grouping:
-    """Every face of `images` (each a path, bytes, RGB array or PIL image, as `kao.detect`),
+    """Every face of `images` (each a path, bytes, RGB array or PIL image, as `kao.detect`, or
+    whatever `read` turns into an RGB array, raising ImageError when it cannot),
     sorted into persons: faces whose embeddings lie closer than `threshold` (mean Euclidean
     distance between groups), or than the distance at false-accept rate `far` (see
     `kao.recognition.verify.threshold_at_far`; at most one of the two; default: the embedder's
@@ -170,7 +172,7 @@ def group(
     for count, image in enumerate(images, 1):
         name = describe(image) if names is None else names[count - 1]
         try:
-            rgb = load_image(image)
+            rgb = read(image)
         except ImageError as error:
             errors.append(ImageError(name, error.reason))
             continue
