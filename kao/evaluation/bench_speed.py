@@ -125,10 +125,11 @@ def bench_detect(
     every core with spinning threads; every core without spinning; one thread; the default
     with the masked-face pass) and face_recognition's HOG, interleaved over the first `photos`
     photos of `data` `repeat` times; then images/s over the first `folder_images` photos,
-    decoding included, for each but the masked-face pass. `detector` names kao's detector
-    network. With `background_load`, one core is kept busy from after the models load (on a
-    quiet machine, as a server's load before other work starts) to the end; "sessions" says
-    how kao's default sessions run under it (`thread_report`)."""
+    decoding included, for each but the masked-face pass, taking turns on each file.
+    `detector` names kao's detector network. With `background_load`, one core is kept busy
+    from after the models load (on a quiet machine, as a server's load before other work
+    starts) to the end; "sessions" says how kao's default sessions run under it
+    (`thread_report`)."""
     from kao.models.runtime import thread_report
 
     paths = photos_in(data)
@@ -153,12 +154,13 @@ def bench_detect(
         }
         threads = thread_report()  # as the default sessions ran by the end
         folder = paths[:folder_images]
-        throughput = {}
-        for name in [name for name in detectors if name != "kao_masked_pass"]:
-            start = time.perf_counter()
-            for path in progress(folder, len(folder)):
+        seconds = {name: 0.0 for name in detectors if name != "kao_masked_pass"}
+        for path in progress(folder, len(folder)):  # taking turns on each file, as above
+            for name in seconds:
+                start = time.perf_counter()
                 detectors[name](load_image(path))
-            throughput[name] = len(folder) / (time.perf_counter() - start)
+                seconds[name] += time.perf_counter() - start
+        throughput = {name: len(folder) / spent for name, spent in seconds.items()}
     hog = latency["face_recognition_hog"]
     return {
         "photos": len(resized),
