@@ -28,8 +28,11 @@ from kao.errors import KaoError, ModelError
 from kao.models.runtime import onnx_session
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-WEIGHTS: dict[str, str] = {"mall": "counter_mall.onnx"}
-"""Training set -> the file of the network trained on it."""
+WEIGHTS: dict[str, str] = {
+    "mall": "counter_mall.onnx",
+    "shanghaitech_B": "counter_shanghaitech_B.onnx",
+}
+"""Training set -> the file of the network trained on it (`shipped` lists those present)."""
 INPUT_NAME = "rgb"
 OUTPUT_NAME = "density"
 
