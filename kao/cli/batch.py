@@ -133,7 +133,8 @@ def add_batch_options(parser: argparse.ArgumentParser) -> None:
         choices=ENGINES,
         default="local",
         help="what runs the images: local (default), a process pool on this machine; ray, "
-        "--workers Ray actors of one CPU each, on the cluster of --address (needs kao[ray])",
+        "Ray Data with --workers actors of one CPU (and one GPU with --device cuda) each, on "
+        "the cluster of --address (needs kao[ray])",
     )
     parser.add_argument(
         "--address",
