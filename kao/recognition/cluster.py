@@ -150,10 +150,11 @@ def group(
     thumbnail: int = 0,
     names: Sequence[str] | None = None,
     embedder: FaceEmbedder | None = None,
-    read: Callable[[Any], np.ndarray] = load_image,
+    read: Callable[[Any], np.ndarray] | None = None,
 ) -> Grouping:
     """Every face of `images` (each a path, bytes, RGB array or PIL image, as `kao.detect`, or
-    whatever `read` turns into an RGB array, raising ImageError when it cannot),
+    whatever `read` (default `load_image`) turns into an RGB array, raising ImageError when it
+    cannot),
     sorted into persons: faces whose embeddings lie closer than `threshold` (mean Euclidean
     distance between groups), or than the distance at false-accept rate `far` (see
     `kao.recognition.verify.threshold_at_far`; at most one of the two; default: the embedder's
@@ -172,7 +173,7 @@ def group(
     for count, image in enumerate(images, 1):
         name = describe(image) if names is None else names[count - 1]
         try:
-            rgb = read(image)
+            rgb = (read or load_image)(image)
         except ImageError as error:
             errors.append(ImageError(name, error.reason))
             continue
