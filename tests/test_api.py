@@ -18,7 +18,7 @@ from tests.conftest import LFW, shared_file
 from tests.conftest import lfw_photo as lfw
 
 PHOTO = "data/lfw/lfw-deepfunneled/George_W_Bush/George_W_Bush_0007.jpg"
-CLOSE_UP = "data/crowd_sample/ShanghaiTech/part_B/test_data/images/IMG_3.jpg"  # 3 people
+CLOSE_UP = "data/widerface_val_subset/images/1_Handshaking_Handshaking_1_827.jpg"  # 3 faces
 PERSONS = ("Adam_Sandler", "Alan_Greenspan")
 GALLERY = Path(kao.__file__).parent / "gallery"
 

@@ -30,7 +30,7 @@ from tests.conftest import shared_file
 MALL = "data/crowd/mall_train"
 MALL_FRAME = f"{MALL}/images/seq_000401.jpg"  # 48 people, 640 x 480
 STREET = "data/crowd/shanghaitech_B_train/images/IMG_1.jpg"  # 1024 x 768
-CLOSE_UP = "data/crowd_sample/ShanghaiTech/part_B/test_data/images/IMG_3.jpg"  # 3 faces
+CLOSE_UP = "data/widerface_val_subset/images/1_Handshaking_Handshaking_1_827.jpg"  # 3 faces
 LEFT_HALF = "0,0 0.5,0 0.5,1 0,1"
 
 
