@@ -133,7 +133,8 @@ class AgeGender(CropModel[AgeGenderResult]):
         head: use the fitted head (default); False gives the package's networks alone.
         mirror: also read each face mirrored and average the two estimates.
         calibrate: calibrate the head's gender probabilities (`GENDER_CALIBRATION`; default).
-        threads: ONNX Runtime threads (default: `KAO_THREADS` or all cores)."""
+        threads: ONNX Runtime threads (default: `KAO_THREADS`, else the idle cores at each run;
+            see `kao.models.runtime`)."""
 
     def __init__(
         self,

@@ -136,7 +136,8 @@ class MaskClassifier(CropModel[Label]):
     """Whether faces wear a mask: `Label("mask" | "no_mask", probability)`.
 
     Args:
-        threads: ONNX Runtime threads (default: `KAO_THREADS` or all cores)."""
+        threads: ONNX Runtime threads (default: `KAO_THREADS`, else the idle cores at each run;
+            see `kao.models.runtime`)."""
 
     def __init__(self, *, weights: Path = WEIGHTS, threads: int | None = None) -> None:
         self.weights = weights

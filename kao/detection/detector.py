@@ -93,7 +93,8 @@ class FaceDetector:
         model: a name in `MODELS`.
         masked_faces: run the masked-face pass (see the module's docstring).
         masked_min_score: faces of the masked-face pass scoring below this are dropped (0-1).
-        threads: ONNX Runtime threads (default: `KAO_THREADS` or all cores).
+        threads: ONNX Runtime threads (default: `KAO_THREADS`, else the idle cores at each run;
+            see `kao.models.runtime`).
     """
 
     def __init__(
