@@ -45,3 +45,14 @@ def test_device_cuda_is_refused_at_once(
         main([*command, "--device", "cuda"])
     assert exit_.value.code == 2
     assert "argument --device: device cuda needs" in capsys.readouterr().err
+
+
+def test_models_list_names_the_cpu_precision_and_threads(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KAO_THREADS", "1")
+    monkeypatch.setenv("KAO_PRECISION", "fp32")
+    assert main(["models", "list"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("cpu: ") and "8-bit networks as fp32 (KAO_PRECISION fp32)" in last
+    assert "threads 1 of" in last and last.endswith("cores now (KAO_THREADS)")

@@ -138,6 +138,15 @@ def run_list(args: argparse.Namespace) -> int:
         f"\ndevice (--device, KAO_DEVICE {runtime['asked'] or '?'}): {device}; onnxruntime "
         f"{runtime['onnxruntime']} offers {', '.join(runtime['providers'])}"
     )
+    cpu, threads = runtime["cpu"], runtime["threads"]
+    print(
+        f"cpu: {cpu['model']} ({', '.join(cpu['flags']) or 'no 8-bit dot products'}); 8-bit "
+        f"networks as {runtime['precision']['chosen']} (KAO_PRECISION "
+        f"{runtime['precision']['asked']}); threads {threads['threads']} of "
+        f"{threads['usable_cores']} cores now"
+        f"{' (KAO_THREADS)' if threads['KAO_THREADS'] else ''}"
+        f"{', following the idle cores' if threads['adaptive'] else ''}"
+    )
     return 0
 
 
