@@ -69,3 +69,15 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     finally:
         with psycopg.connect(base, autocommit=True) as admin:
             admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def needs_face_recognition() -> None:
+    """Skip unless face_recognition 1.3 is installed (imported as kao imports it, so that the
+    rest of the test run still refuses truncated images)."""
+    from kao.errors import KaoError
+    from kao.evaluation.baselines import import_face_recognition
+
+    try:
+        import_face_recognition()
+    except KaoError as error:
+        pytest.skip(str(error))

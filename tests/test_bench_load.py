@@ -29,7 +29,7 @@ from kao.evaluation.bench_speed import bench_detect
 from kao.models import precision, runtime
 from kao.models.precision import choose_precision, dequantized, parse_cpuinfo
 from kao.models.runtime import choose_threads, onnx_session
-from tests.conftest import WIDER, shared_file
+from tests.conftest import WIDER, needs_face_recognition, shared_file
 
 EPYC = """processor	: 0
 vendor_id	: AuthenticAMD
@@ -421,6 +421,7 @@ def test_background_load_ends_when_its_parent_is_killed() -> None:
 def test_bench_detect_reports_the_load_the_sessions_and_the_cpu() -> None:
     """One photo, one round: the report names the settings measured and the load it ran under,
     and the load is gone after."""
+    needs_face_recognition()
     before = {key: os.environ.get(key) for key in ("KAO_THREADS", "KAO_SPINNING")}
     report = bench_detect(
         WIDER / "images",

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import shared_file
+from conftest import needs_face_recognition, shared_file
 
 from kao.errors import KaoError
 from kao.evaluation import lfw
-from kao.evaluation.baselines import import_face_recognition
 
 PHOTOS = (
     ("George_W_Bush", 7, 16),
@@ -28,15 +27,6 @@ def _pairs(same: list[bool], names: list[tuple[str, str]]) -> list[lfw.Pair]:
         lfw.Pair(Path(f"{a}/{a}_0001.jpg"), Path(f"{b}/{b}_0002.jpg"), s, 0)
         for (a, b), s in zip(names, same, strict=True)
     ]
-
-
-def needs_face_recognition() -> None:
-    """Skip unless face_recognition 1.3 is installed (imported as kao imports it, so that the
-    rest of the test run still refuses truncated images)."""
-    try:
-        import_face_recognition()
-    except KaoError as error:
-        pytest.skip(str(error))
 
 
 def test_pair_gaps_and_the_hardest_pairs() -> None:
