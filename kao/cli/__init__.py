@@ -31,7 +31,9 @@ class Command:
 COMMANDS: tuple[Command, ...] = (
     Command("detect", "kao.cli.detect", "find faces: boxes, scores and 5 keypoints"),
     Command(
-        "count", "kao.cli.count", "count the people in images (crowd density or face detection)"
+        "count",
+        "kao.cli.count",
+        "count the people in images or video frames (crowd density or face detection)",
     ),
     Command(
         "analyze",
